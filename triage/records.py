@@ -1,0 +1,274 @@
+"""The public records: a letter in, parsed and validated early.
+
+A letter is a plain dict on the wire (see ``../shared/docs/contract.md``); inside the library it is a
+:class:`Letter`. Unknown fields are kept in ``extra`` and written back unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from .errors import InvalidInput, InvalidLetter
+
+MAX_CONTENT_CHARS = 20_000
+"""Documented size limit of ``content``; longer letters are refused with a clear error."""
+MAX_TITLE_CHARS = 500
+
+CHANNELS = ("letter", "visit", "online", "phone", "other")
+_CHANNEL_ALIASES = {
+    "来信": "letter", "信": "letter", "来访": "visit", "访": "visit", "网上": "online", "网站": "online",
+    "网络": "online", "app": "online", "微信": "online", "来电": "phone", "电话": "phone", "12345": "phone",
+}
+PETITIONER_FIELDS = ("name", "id_number", "phone", "address", "account")
+STRING_FIELDS = ("title", "region", "domain", "type", "department", "reply", "status")
+
+# Column names of the public datasets, accepted on import as aliases of the contract's names.
+COLUMN_ALIASES = {
+    "留言编号": "id", "留言主题": "title", "标题": "title", "留言详情": "content", "投诉件内容": "content",
+    "留言时间": "received_at", "时间": "received_at", "一级标签": "domain", "性质": "type",
+    "答复意见": "reply", "回复1": "reply", "区": "region", "信息来源": "channel", "留言用户": "petitioner.account",
+}
+
+
+@dataclass
+class Letter:
+    """One letter, visit, call or web message."""
+
+    id: str | None
+    content: str
+    title: str = ""
+    channel: str | None = None
+    received_at: str | None = None  # ISO 8601
+    petitioner: dict[str, str] = field(default_factory=dict)
+    region: str | None = None
+    domain: str | None = None
+    type: str | None = None
+    department: str | None = None
+    reply: str | None = None
+    status: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """Title and content, the text every step reads."""
+        return f"{self.title}\n{self.content}" if self.title else self.content
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "title": self.title, "content": self.content}
+        for name in ("channel", "received_at", "region", "domain", "type", "department", "reply", "status"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.petitioner:
+            out["petitioner"] = dict(self.petitioner)
+        for key, value in self.extra.items():
+            out.setdefault(key, value)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any, *, require_id: bool = False) -> "Letter":
+        return parse_letter(data, require_id=require_id)
+
+
+def _as_str(data: dict, name: str, *, max_len: int | None = None) -> str | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise InvalidLetter(f"must be a string, got {type(value).__name__}", field=name)
+    text = str(value).strip()
+    if max_len is not None and len(text) > max_len:
+        raise InvalidLetter(f"is {len(text)} characters; the limit is {max_len}", field=name)
+    return text or None
+
+
+_DATE_PATTERNS = (
+    re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T](\d{1,2})[:时](\d{1,2})(?:[:分](\d{1,2})(?:\.\d+)?秒?)?)?"),
+    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
+)
+
+
+def parse_date(value: Any, *, field_name: str = "received_at") -> str | None:
+    """ISO 8601 date/datetime, or common Chinese formats (2019/2/28 11:25:05, 2019年4月24日) → ISO string."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidLetter(f"must be a date string, got {type(value).__name__}", field=field_name)
+    text = value.strip()
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).isoformat()
+    except ValueError:
+        pass
+    for pattern in _DATE_PATTERNS:
+        m = pattern.match(text)
+        if m:
+            parts = [int(p) if p else 0 for p in m.groups()] + [0] * (6 - len(m.groups()))
+            try:
+                return dt.datetime(*parts[:6]).isoformat()
+            except ValueError:
+                break
+    raise InvalidLetter(f"'{text[:40]}' is not a date (use ISO 8601, e.g. 2024-05-01 or 2024-05-01T09:30)",
+                        field=field_name)
+
+
+def _channel(value: str | None) -> str | None:
+    if value is None:
+        return None
+    low = value.lower()
+    if low in CHANNELS:
+        return low
+    for alias, channel in _CHANNEL_ALIASES.items():
+        if alias in low:
+            return channel
+    return "other"
+
+
+def parse_letter(data: Any, *, require_id: bool = False) -> Letter:
+    """Validate one letter dict and return a :class:`Letter`; raise :class:`InvalidLetter` naming the field."""
+    if not isinstance(data, dict):
+        raise InvalidLetter(f"a letter must be a JSON object, got {type(data).__name__}")
+    data = dict(data)
+    raw_content = data.get("content")
+    if raw_content is None:
+        raise InvalidLetter("is required (the text of the letter)", field="content")
+    content = _as_str(data, "content", max_len=MAX_CONTENT_CHARS)
+    if not content:
+        raise InvalidLetter("is empty; a letter needs some text", field="content")
+    raw_id = data.get("id")
+    if raw_id is not None and (isinstance(raw_id, bool) or not isinstance(raw_id, (str, int))):
+        raise InvalidLetter(f"must be a string, got {type(raw_id).__name__}", field="id")
+    letter_id = str(raw_id).strip() if raw_id is not None and str(raw_id).strip() else None
+    if require_id and letter_id is None:
+        raise InvalidLetter("is required in files (the caller's id of the letter)", field="id")
+    petitioner_raw = data.get("petitioner") or {}
+    if isinstance(petitioner_raw, str):
+        try:
+            petitioner_raw = json.loads(petitioner_raw)
+        except json.JSONDecodeError:
+            raise InvalidLetter("must be an object with name, id_number, phone, address, account",
+                                field="petitioner") from None
+    if not isinstance(petitioner_raw, dict):
+        raise InvalidLetter("must be an object with name, id_number, phone, address, account", field="petitioner")
+    petitioner: dict[str, str] = {}
+    for key, value in petitioner_raw.items():
+        if value is None or value == "":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise InvalidLetter(f"must be a string, got {type(value).__name__}", field=f"petitioner.{key}")
+        petitioner[key] = str(value).strip()
+    known = {"id", "title", "content", "channel", "received_at", "petitioner", "region", "domain", "type",
+             "department", "reply", "status"}
+    letter = Letter(
+        id=letter_id,
+        content=content,
+        title=_as_str(data, "title", max_len=MAX_TITLE_CHARS) or "",
+        channel=_channel(_as_str(data, "channel")),
+        received_at=parse_date(data.get("received_at")),
+        petitioner=petitioner,
+        region=_as_str(data, "region"),
+        domain=_as_str(data, "domain"),
+        type=_as_str(data, "type"),
+        department=_as_str(data, "department"),
+        reply=_as_str(data, "reply", max_len=MAX_CONTENT_CHARS),
+        status=_as_str(data, "status"),
+        extra={k: v for k, v in data.items() if k not in known},
+    )
+    return letter
+
+
+@dataclass
+class Parsed:
+    """One line of an input file: a letter, or the error that line produced."""
+
+    line: int
+    letter: Letter | None = None
+    error: str | None = None
+
+
+def _rows_from_csv(handle: io.TextIOBase) -> Iterator[tuple[int, dict]]:
+    reader = csv.DictReader(handle)
+    if not reader.fieldnames:
+        raise InvalidInput("the CSV file has no header row")
+    for row in reader:
+        record: dict[str, Any] = {}
+        petitioner: dict[str, str] = {}
+        for key, value in row.items():
+            if key is None:
+                continue
+            key = COLUMN_ALIASES.get(key.strip(), key.strip())
+            if value is None or value == "":
+                continue
+            if key.startswith("petitioner."):
+                petitioner[key.split(".", 1)[1]] = value
+            else:
+                record[key] = value
+        if petitioner:
+            record["petitioner"] = petitioner
+        yield reader.line_num, record
+
+
+def read_letters(path: str | Path | None = None, *, stream: io.TextIOBase | None = None,
+                 fmt: str | None = None, require_id: bool = True) -> Iterator[Parsed]:
+    """Read letters from a JSONL or CSV file (or a text stream) and yield one :class:`Parsed` per record.
+
+    Bad lines are yielded with their error and line number, never silently dropped. Raises
+    :class:`InvalidInput` only when the input as a whole is unusable (missing file, not text).
+    """
+    if stream is None:
+        if path is None:
+            raise InvalidInput("no input file given")
+        p = Path(path)
+        if not p.exists():
+            raise InvalidInput(f"file not found: {p}")
+        if p.is_dir():
+            raise InvalidInput(f"{p} is a directory, expected a JSONL or CSV file")
+        fmt = fmt or ("csv" if p.suffix.lower() == ".csv" else "jsonl")
+        try:
+            stream = open(p, encoding="utf-8-sig", newline="" if fmt == "csv" else None)
+        except OSError as exc:
+            raise InvalidInput(f"cannot open {p}: {exc.strerror}") from None
+    fmt = fmt or "jsonl"
+    try:
+        if fmt == "csv":
+            yield from _parse_rows(_rows_from_csv(stream), require_id)
+        else:
+            yield from _parse_rows(_rows_from_jsonl(stream), require_id)
+    except UnicodeDecodeError:
+        raise InvalidInput("the input is not UTF-8 text") from None
+    finally:
+        if path is not None:
+            stream.close()
+
+
+class _BadLine(Exception):
+    pass
+
+
+def _rows_from_jsonl(handle: Iterable[str]) -> Iterator[tuple[int, Any]]:
+    for number, raw in enumerate(handle, start=1):
+        text = raw.strip()
+        if not text:
+            continue
+        try:
+            yield number, json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield number, _BadLine(f"broken JSON ({exc.msg} at column {exc.colno})")
+
+
+def _parse_rows(rows: Iterable[tuple[int, Any]], require_id: bool) -> Iterator[Parsed]:
+    for number, record in rows:
+        if isinstance(record, _BadLine):
+            yield Parsed(line=number, error=f"line {number}: {record}")
+            continue
+        try:
+            yield Parsed(line=number, letter=parse_letter(record, require_id=require_id))
+        except InvalidLetter as exc:
+            exc.line = number
+            yield Parsed(line=number, error=str(exc))

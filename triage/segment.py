@@ -1,0 +1,98 @@
+"""Step 2: segment normalised text into words with jieba.
+
+Each :class:`Segmenter` owns its own ``jieba.Tokenizer`` loaded with the project's petition
+dictionary (``corpora/dict/*.dict``); jieba's global tokenizer is never touched. Place-like spans
+(A2区, 景蓉华苑小区, 桂花坪街道, 火炬路) are kept whole so that they survive as features.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CORPORA_DIR = Path(__file__).resolve().parent.parent / "corpora"
+
+# Place names: an anonymised code (A市, A2区, E5县) or 2–8 Chinese characters ending in a place suffix.
+PLACE_SUFFIXES = ("小区", "街道", "社区", "花园", "花苑", "家园", "公寓", "大道", "区", "县", "镇", "乡", "村", "路", "街", "巷")
+PLACE_RE = re.compile(
+    r"[A-Z][0-9]{0,2}(?:市|区|县)"
+    r"|[\u4e00-\u9fff]{2,6}(?:小区|街道|社区|花园|花苑|家园|公寓|大道)"
+    r"|[\u4e00-\u9fff]{2,4}(?:镇|乡|村|路)"
+)
+_SKIP_PLACE_PREFIX = ("我们", "你们", "他们", "这个", "那个", "所在", "附近", "周边", "本", "该", "其他", "整个", "一个")
+_WORD_RE = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
+
+
+@dataclass
+class SegmenterConfig:
+    """Where the dictionaries are; defaults are the project's own under ``corpora/``."""
+
+    dict_paths: list[Path] = field(default_factory=lambda: sorted((CORPORA_DIR / "dict").glob("*.dict")))
+    stopwords_path: Path | None = CORPORA_DIR / "stopwords.txt"
+    keep_places: bool = True
+    hmm: bool = True
+
+
+class Segmenter:
+    """``cut(text)`` → words; ``cut([texts])`` → list of word lists (the shape follows the input)."""
+
+    def __init__(self, config: SegmenterConfig | None = None) -> None:
+        self.config = config or SegmenterConfig()
+        self._tokenizer = None
+        self.stopwords: frozenset[str] = frozenset()
+
+    def load(self) -> "Segmenter":
+        import jieba
+
+        logging.getLogger("jieba").setLevel(logging.WARNING)
+        tokenizer = jieba.Tokenizer()
+        tokenizer.initialize()
+        for path in self.config.dict_paths:
+            tokenizer.load_userdict(str(path))
+        self._tokenizer = tokenizer
+        if self.config.stopwords_path and Path(self.config.stopwords_path).exists():
+            words = Path(self.config.stopwords_path).read_text(encoding="utf-8").split()
+            self.stopwords = frozenset(w.strip() for w in words if w.strip())
+        return self
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            self.load()
+        return self._tokenizer
+
+    def _cut_one(self, text: str, drop_stopwords: bool) -> list[str]:
+        words: list[str] = []
+        pos = 0
+        spans = []
+        if self.config.keep_places:
+            for m in PLACE_RE.finditer(text):
+                if not m.group(0).startswith(_SKIP_PLACE_PREFIX):
+                    spans.append((m.start(), m.end()))
+        for start, end in spans + [(len(text), len(text))]:
+            if start > pos:
+                words.extend(self.tokenizer.lcut(text[pos:start], HMM=self.config.hmm))
+            if end > start:
+                words.append(text[start:end])
+            pos = max(pos, end)
+        out = []
+        for w in words:
+            w = w.strip()
+            if not w or not _WORD_RE.search(w):
+                continue
+            if drop_stopwords and w in self.stopwords:
+                continue
+            out.append(w)
+        return out
+
+    def cut(self, text: str | list[str], *, drop_stopwords: bool = True) -> list[str] | list[list[str]]:
+        if isinstance(text, str):
+            return self._cut_one(text, drop_stopwords)
+        return [self._cut_one(t, drop_stopwords) for t in text]
+
+    def __getstate__(self):  # the jieba tokenizer is rebuilt after unpickling, not pickled
+        state = dict(self.__dict__)
+        state["_tokenizer"] = None
+        return state
