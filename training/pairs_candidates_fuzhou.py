@@ -10,6 +10,15 @@ that the hand-labelled set (``corpora/pairs/fuzhou_water.jsonl``) contains easy 
   mid_same same 河流, 0.25 <= cosine < 0.35
   xriver   different 河流 (both named), cosine >= 0.25 (template complaints about different rivers)
   random   uniform random pairs
+  second pass:
+  same_place same 河流, cosine < 0.35, sharing a rare 4-character string (a place name: same spot, maybe
+             another problem)
+  xriver_low different 河流, 0.12 <= cosine < 0.22, not both about works noise (boilerplate overlap only)
+  random2    more uniform random pairs
+  third pass:
+  xplace     different 河流 (or none given), cosine < 0.30, sharing a rare 4-character string (same
+             neighbourhood, other water body: candidate hard negatives)
+  random3    more uniform random pairs
 
 The script only PRINTS pairs (to stdout, or to --out outside the repo). Labels are given by a person reading
 both letters; the similarity score is shown only for bookkeeping and must not decide the label.
@@ -32,6 +41,10 @@ from training.datasets import read_csv  # noqa: E402
 _WS = re.compile(r"\s+")
 BUCKETS = [  # name, how many; rarer buckets first so the per-letter cap does not starve them
     ("xriver", 35), ("vhigh", 45), ("high", 60), ("mid_same", 25), ("medium", 55), ("low_same", 35), ("random", 35),
+    # second pass (appended so that the first pass draws stay the same)
+    ("same_place", 30), ("xriver_low", 30), ("random2", 45),
+    # third pass: hard negatives sharing a place name across different water bodies, and more random pairs
+    ("xplace", 30), ("random3", 40),
 ]
 
 
@@ -73,6 +86,12 @@ def draw(rows: list[dict], seed: int = 20240601) -> list[tuple[str, int, int, fl
     sim = similarity(rows)
     n = len(rows)
     pool: dict[str, list[tuple[int, int, float]]] = {b: [] for b, _ in BUCKETS}
+    grams = [{r["_text"][k:k + 4] for k in range(len(r["_text"]) - 3)} for r in rows]
+    df: dict[str, int] = {}
+    for g in grams:
+        for t in g:
+            df[t] = df.get(t, 0) + 1
+    rare = [{t for t in g if 2 <= df[t] <= 6 and all("\u4e00" <= c <= "\u9fff" for c in t)} for g in grams]
     for i in range(n):
         for j in range(i + 1, n):
             s = sim(i, j)
@@ -90,6 +109,12 @@ def draw(rows: list[dict], seed: int = 20240601) -> list[tuple[str, int, int, fl
                 pool["mid_same"].append((i, j, s))
             if both and not same and s >= 0.22:
                 pool["xriver"].append((i, j, s))
+            if same and s < 0.35 and rare[i] & rare[j]:
+                pool["same_place"].append((i, j, s))
+            if not same and s < 0.30 and rare[i] & rare[j]:
+                pool["xplace"].append((i, j, s))
+            if both and not same and 0.12 <= s < 0.22 and not (is_noise(rows[i]) and is_noise(rows[j])):
+                pool["xriver_low"].append((i, j, s))
     seen: set[tuple[int, int]] = set()
     used: dict[int, int] = {}
     out = []
@@ -116,7 +141,7 @@ def draw(rows: list[dict], seed: int = 20240601) -> list[tuple[str, int, int, fl
             got += 1
 
     for bucket, k in BUCKETS:
-        if bucket == "random":
+        if bucket.startswith("random"):
             cand = []
             for _ in range(k * 5):
                 i, j = sorted(rng.sample(range(n), 2))

@@ -15,6 +15,8 @@ Buckets (character-bigram TF-IDF cosine over title + details):
   rarename  titles share a rare character 4-gram (df 2..12: mostly a proper name), cos 0.05..0.40
   samekind  titles share a common issue 4-gram (df 13..200) but no rare one, cos 0.15..0.55
   random2   more random pairs
+  samekind2 third round: titles share an issue 4-gram (df 10..120) but no rare one, cos 0.10..0.45,
+            the two big campaign clusters (丽发新城 mixing plant, 伊景园滨河苑 parking) left out
 
 Usage:  python training/pairs_candidates_teddy.py [--out /tmp/cands.txt] [--seed 13]
 Prints one block per pair (ids, bucket, scores, titles, truncated details) for reading. Output must stay
@@ -117,7 +119,7 @@ def main() -> int:
     # shared named object in titles
     inv = defaultdict(list)
     for i, t in enumerate(titles):
-        for e in entities(t):
+        for e in sorted(entities(t)):  # sorted: set order depends on the string-hash seed
             inv[e].append(i)
     ent_pairs = []
     for e, idx in inv.items():
@@ -185,6 +187,26 @@ def main() -> int:
     take("samekind", pairs_of(mid, 0.15, 0.55, exclude_rare=True), quota["samekind"], max_uses=3)
     rp = [(rng.randrange(n), rng.randrange(n)) for _ in range(quota["random2"] * 3)]
     take("random2", rp, quota["random2"], max_uses=3)
+
+    # --- third round: same kind of issue at different places (the `related` class was still short).
+    # The two largest campaign clusters (dozens of letters each) are left out here so they do not
+    # swamp the bucket; within them nearly every pair is a duplicate.
+    big = re.compile(r"丽发|伊景园|滨河苑")
+    in_big = [bool(big.search(titles[i] + details[i][:200])) for i in range(n)]
+    sk2 = set()
+    for x, idx in df.items():
+        if not (10 <= len(idx) <= 120):
+            continue
+        for a in range(len(idx)):
+            for b in range(a + 1, len(idx)):
+                i, j = idx[a], idx[b]
+                if in_big[i] or in_big[j] or not (0.10 <= S[i, j] < 0.45):
+                    continue
+                if any(len(df[y]) <= 12 for y in tg[i] & tg[j]):
+                    continue
+                sk2.add((min(i, j), max(i, j)))
+    quota.setdefault("samekind2", 75)
+    take("samekind2", sorted(sk2), quota["samekind2"], max_uses=1)
 
     out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")
     ml = args.maxlen

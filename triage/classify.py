@@ -103,6 +103,16 @@ class TextClassifier:
             raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
         if len(set(labels)) < 2:
             raise ValueError("need at least two labels to train a classifier")
+        from collections import Counter
+
+        counts = Counter(labels)
+        rare = {lab for lab, n in counts.items() if n < max(self.config.calibration_folds, 2)}
+        if rare:  # too few examples to calibrate: such a label cannot be predicted honestly
+            keep = [i for i, lab in enumerate(labels) if lab not in rare]
+            texts = [texts[i] for i in keep]
+            labels = [labels[i] for i in keep]
+            vectors = vectors[keep] if vectors is not None else None
+            self.dropped_labels = sorted(rare)
         X = self._features(list(texts), vectors, fit=True)
         svm = LinearSVC(C=self.config.C, class_weight=self.config.class_weight)
         self._model = CalibratedClassifierCV(svm, method="sigmoid", cv=self.config.calibration_folds)

@@ -313,6 +313,23 @@ class Store:
                              model_version=model_version))
 
 
+    def confirmed_labels(self) -> list[dict]:
+        """Latest handler decision per case and part (domain/type/department), joined with the case text."""
+        with self.session() as s:
+            rows = s.execute(select(Decision.case_pk, Decision.part, Decision.accepted, Decision.suggested, Decision.value,
+                                    Decision.id).where(Decision.part.in_(["domain", "type", "department"]),
+                                                       Decision.case_pk.is_not(None)).order_by(Decision.id)).all()
+            latest: dict[int, dict] = {}
+            for case_pk, part, accepted, suggested, value, _ in rows:
+                label = value if value is not None else (suggested if accepted else None)
+                if isinstance(label, dict):
+                    label = label.get("label") or label.get("name")
+                if label:
+                    latest.setdefault(case_pk, {})[part] = str(label)
+            cases = s.scalars(select(Case).where(Case.pk.in_(list(latest)))).all() if latest else []
+        return [{"id": c.ext_id, "title": c.title, "content": c.content, **latest[c.pk]} for c in cases]
+
+
 def case_record(c: Case, identities: set[str]) -> dict:
     """A stored case as a plain dict (masked petitioner; identity hashes only for matching)."""
     return {"pk": c.pk, "id": c.ext_id, "title": c.title, "content": c.content, "norm_hash": c.norm_hash,
@@ -320,3 +337,4 @@ def case_record(c: Case, identities: set[str]) -> dict:
             "region": c.region, "domain": c.domain, "type": c.type, "department": c.department, "reply": c.reply,
             "status": c.status, "petitioner_masked": c.petitioner_masked, "identities": identities,
             "created_at": c.created_at.isoformat() if c.created_at else None}
+

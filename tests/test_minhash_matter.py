@@ -1,0 +1,50 @@
+import numpy as np
+
+from triage.matter import compare_matters, extract_matter
+from triage.minhash import LSHIndex, MinHashConfig, MinHasher, jaccard, shingles
+from triage.segment import Segmenter
+
+A = "本人每天路过的梅峰河（左海西门到博物院段）治理前很恶臭，经过三年多的治理，建了污水处理设施，但河水依旧发臭。"
+B = "每天路过梅峰河（左海西门到博物院段），治理了三年还是恶臭，污水处理设施没有用，河水依旧很臭。"
+C = "请问今年A2区小学入学需要准备哪些材料？非本市户籍随迁子女如何办理入学登记？"
+
+
+def test_minhash_estimates_jaccard():
+    mh = MinHasher(MinHashConfig(num_perm=256, bands=64))
+    sa, sb = shingles(A), shingles(B)
+    exact = jaccard(sa, sb)
+    est = float(np.mean(mh.signature_of_shingles(sa) == mh.signature_of_shingles(sb)))
+    assert abs(est - exact) < 0.1
+
+
+def test_lsh_insert_query_remove_save_load(tmp_path):
+    mh = MinHasher()
+    lsh = LSHIndex()
+    lsh.insert(1, mh.signature(A))
+    lsh.insert(2, mh.signature(C))
+    lsh.insert(3, mh.signature(A + "谢谢"))
+    assert set(lsh.query(mh.signature(A))) == {1, 3}
+    lsh.remove(3)
+    assert lsh.query(mh.signature(A)) == [1]
+    lsh.save(tmp_path / "lsh")
+    again = LSHIndex.load(tmp_path / "lsh")
+    assert again.query(mh.signature(A)) == [1] and len(again) == 2
+
+
+def test_config_is_validated():
+    import pytest
+
+    with pytest.raises(ValueError, match="multiple of bands"):
+        MinHashConfig(num_perm=64, bands=10)
+
+
+def test_matter_objects_and_demands():
+    seg = Segmenter().load()
+    a, b, c = (extract_matter(t, seg) for t in (A, B, C))
+    assert "梅峰河" in a.objects.get("river", set())
+    assert "路" not in "".join(a.objects.get("road", set()))  # 路过 is no road
+    assert "水体污染" in a.demands or "异味污染" in a.demands
+    same = compare_matters(a, b)
+    other = compare_matters(a, c)
+    assert same["specific_overlap"] > 0.5 and "梅峰河" in " ".join(same["shared_objects"])
+    assert other["specific_overlap"] == 0 and other["demand_jaccard"] == 0

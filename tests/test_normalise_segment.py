@@ -1,0 +1,45 @@
+from triage.normalise import (canonical_identity, compact, content_hash, identity_hash, mask_identity, mask_pii,
+                              normalise)
+from triage.segment import Segmenter
+
+
+def test_normalise_width_whitespace_and_boilerplate():
+    assert normalise("市民来电反映：ＡＢＣ小区　停车难！") == "ABC小区 停车难!"
+    assert normalise("尊敬的领导：您好！小区路灯坏了") == "小区路灯坏了"
+    assert content_hash("来电反映：小区路灯坏了。") == content_hash("小区 路灯坏了")
+
+
+def test_mask_pii_hides_ids_and_phones():
+    masked = mask_pii("身份证110101199003071234，电话13812345678，座机0731-84561234")
+    assert "110101199003071234" not in masked and "13812345678" not in masked and "84561234" not in masked
+    assert "5678" in masked  # the tail stays for the clerk to recognise
+
+
+def test_identity_hash_is_keyed_and_canonical():
+    k1, k2 = b"key-one", b"key-two"
+    assert identity_hash("phone", "138-1234-5678", k1) == identity_hash("phone", "+86 13812345678", k1)
+    assert identity_hash("phone", "13812345678", k1) != identity_hash("phone", "13812345678", k2)
+    assert canonical_identity("id_number", "11010119900307123x") == "11010119900307123X"
+    assert mask_identity("name", "张三丰") == "张**"
+
+
+def test_segmenter_uses_project_dictionary_and_keeps_places():
+    seg = Segmenter().load()
+    words = seg.cut(normalise("A市A2区景蓉华苑小区物业乱收停车费，业委会不作为"))
+    assert "A2区" in words and "停车费" in words and "业委会" in words
+    assert "的" not in seg.cut("小区的停车费")
+    # the shape follows the input
+    assert isinstance(seg.cut(["停车费", "物业费"])[0], list)
+
+
+def test_segmenters_are_independent_of_jieba_global_state():
+    import jieba
+
+    before = len(jieba.dt.FREQ) if jieba.dt.initialized else 0
+    Segmenter().load().cut("业委会")
+    after = len(jieba.dt.FREQ) if jieba.dt.initialized else 0
+    assert before == after
+
+
+def test_compact_drops_punctuation():
+    assert compact("小区，停车 难！") == "小区停车难"

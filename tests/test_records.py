@@ -1,0 +1,70 @@
+import io
+import json
+
+import pytest
+
+from triage.errors import InvalidInput, InvalidLetter
+from triage.records import MAX_CONTENT_CHARS, parse_date, parse_letter, read_letters
+
+
+def test_parse_letter_keeps_unknown_fields_and_normalises_channel():
+    letter = parse_letter({"id": 7, "content": " 小区停车难 ", "channel": "来电", "x_source": "hotline"})
+    assert letter.id == "7" and letter.content == "小区停车难" and letter.channel == "phone"
+    assert letter.to_dict()["x_source"] == "hotline"
+
+
+@pytest.mark.parametrize("record, field", [
+    ({"title": "无内容"}, "content"),
+    ({"content": "   "}, "content"),
+    ({"content": 12.5j if False else ["列表"]}, "content"),
+    ({"content": "x" * (MAX_CONTENT_CHARS + 1)}, "content"),
+    ({"content": "正文", "received_at": "昨天"}, "received_at"),
+    ({"content": "正文", "petitioner": "张三"}, "petitioner"),
+    ({"content": "正文", "petitioner": {"phone": ["138"]}}, "petitioner.phone"),
+    ({"content": "正文", "id": {"a": 1}}, "id"),
+])
+def test_parse_letter_names_the_bad_field(record, field):
+    with pytest.raises(InvalidLetter) as exc:
+        parse_letter(record)
+    assert exc.value.field == field
+    assert field in str(exc.value)
+
+
+def test_not_an_object():
+    with pytest.raises(InvalidLetter):
+        parse_letter(["content"])
+
+
+@pytest.mark.parametrize("raw, iso", [
+    ("2019/2/28 11:25:05", "2019-02-28T11:25:05"),
+    ("2019年4月24日", "2019-04-24T00:00:00"),
+    ("2020-09-03 00:00:00", "2020-09-03T00:00:00"),
+    ("2024-05-01", "2024-05-01T00:00:00"),
+    ("20240501", "2024-05-01T00:00:00"),
+])
+def test_dates(raw, iso):
+    assert parse_date(raw) == iso
+
+
+def test_read_jsonl_reports_bad_lines_with_numbers():
+    text = "\n".join([json.dumps({"id": "a", "content": "正文一"}, ensure_ascii=False), "{broken",
+                      json.dumps({"id": "b", "content": ""}), json.dumps({"content": "没有编号"}, ensure_ascii=False)])
+    parsed = list(read_letters(stream=io.StringIO(text), fmt="jsonl"))
+    assert [p.line for p in parsed] == [1, 2, 3, 4]
+    assert parsed[0].letter.id == "a"
+    assert "line 2" in parsed[1].error and "broken JSON" in parsed[1].error
+    assert "line 3" in parsed[2].error and "content" in parsed[2].error
+    assert "line 4" in parsed[3].error and "id" in parsed[3].error
+
+
+def test_read_csv_with_dataset_column_aliases(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("留言编号,留言用户,留言主题,留言时间,留言详情\n1,U1,标题,2019/2/28 11:25:05,详情内容\n", encoding="utf-8")
+    [p] = list(read_letters(path))
+    assert p.letter.id == "1" and p.letter.title == "标题" and p.letter.petitioner == {"account": "U1"}
+    assert p.letter.received_at == "2019-02-28T11:25:05"
+
+
+def test_missing_file_is_invalid_input(tmp_path):
+    with pytest.raises(InvalidInput, match="not found"):
+        list(read_letters(tmp_path / "nope.jsonl"))
