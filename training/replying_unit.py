@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from training.datasets import PROJECT_DIR, read_csv
+from triage.places import _STOP_RE
 from triage.records import parse_date
 
 __all__ = ["Found", "extract_unit", "canonical_unit", "teddy_routed", "fuzhou_routed", "unit_office"]
@@ -45,9 +46,9 @@ BUREAU_ALIASES: list[tuple[str, str]] = [
     (r"人力资源和社会保障局|人力资源社会保障局|人社局|劳动保障监察服务中心|劳动监察大队|社保局|社会保险事业管理局|社保中心", "人社局"),
     (r"医疗保障局|医保局|医保中心|医疗保险管理服务中心", "医保局"),
     (r"教育局|教育体育局|教体局|教育委员会|教委", "教育局"),
-    (r"公安局交通警察支队|交通警察支队|交警支队|交警大队|交通警察大队|公安交警大队|交警队", "交警"),
+    (r"公安局交通警察支队|交通警察支队|交警支队|交警大队|交通警察大队|公安交警大队|交警队|公安交警支队", "交警"),
     (r"公安分局|公安局|派出所", "公安局"),
-    (r"交通运输局|交通局|交通运输管理所|运管处|运管所|道路运输管理处", "交通运输局"),
+    (r"交通运输局|交通局|交通运输和旅游局|交通运输管理所|运管处|运管所|道路运输管理处", "交通运输局"),
     (r"生态环境局|环境保护局|环保局|生态环境分局|环保分局", "生态环境局"),
     (r"卫生健康委员会|卫生健康委|卫健委|卫健局|卫生和计划生育委员会|卫生计生委|卫计委|卫计局|卫生局", "卫健委"),
     (r"民政局", "民政局"),
@@ -80,22 +81,29 @@ BUREAU_ALIASES: list[tuple[str, str]] = [
 _BUREAU_RES = [(re.compile(f"(?:{p})$"), c) for p, c in BUREAU_ALIASES]
 _BUREAU_ALT = "|".join(sorted({alt for p, _ in BUREAU_ALIASES for alt in p.split("|")}, key=len, reverse=True))
 
-# A unit: an optional place prefix, then a bureau name, or a street/town/township, or a county/district.
-_PLACE_PREFIX = rf"(?:(?:{CODE}[市区县])+|[{_H}]{{2,3}}(?:市|区|县)(?=[{_H}]{{2}})|(?<![{_H}])[市区县](?=[{_H}]))"
+# A unit: an optional place prefix (anonymised codes, or a bare 市/区/县 resolved from context), then a
+# bureau name, or a street/town/township, or a company. Chinese place prefixes (福州市…) are handled by
+# the deployment-specific helpers below: a bare "[2-3 chars]市" prefix swallows verbs (要求市…).
+_PLACE_PREFIX = rf"(?:(?:{CODE}[市区县])+|(?:(?<![{_H}])|(?<=[经由转交将请和及与、至给到]))[市区县](?=[{_H}]))"
 UNIT_RE = re.compile(
     rf"(?P<prefix>{_PLACE_PREFIX})?"
-    rf"(?:(?P<street>[{_H}]{{2,4}}?)(?P<st>街道办事处|街道办|街道|镇人民政府|镇政府|乡人民政府|乡政府|镇|乡)(?![{_H}]{{0,1}}(?:路|村|小区|社区))"
-    rf"|(?P<bureau>{_BUREAU_ALT})"
-    rf"|(?P<company>[{_H}]{{2,14}}?(?:有限责任公司|有限公司|集团|公司)))"
+    rf"(?:(?P<bureau>{_BUREAU_ALT})"
+    rf"|(?<=[区县市])(?P<generic>[{_H}]{{2,14}}?(?:局|委员会|服务中心|管理中心|大队|支队|中队|管理处|管理所|办公室|管委会|指挥部))"
+    rf"|(?P<street>[{_H}]{{2,4}}?)(?P<st>街道办事处|街道办|街道|镇人民政府|镇政府|乡人民政府|乡政府|镇|乡)(?![{_H}]{{0,1}}(?:路|村|小区|社区))"
+    rf"|(?P<company>[{_H}]{{2,14}}?(?:有限责任公司|有限公司|集团|公司))"
+    rf"|(?<=[区县市])(?P<area>)(?![{_H}]))"
 )
+_UNIT_LEFT_OK = set("经由转交将请和及与、至给到")
 _CODE_AREA_RE = re.compile(rf"(?<![A-Za-z0-9])({CODE})(市|区|县)")
 
 # Context patterns, most reliable first. Each captures a stretch of text that starts with the unit.
 _CONTEXTS: list[tuple[str, re.Pattern]] = [
-    ("forwarded", re.compile(rf"(?:已转|已转交|已转由|转由|交由|已交|已移交|转至|转交至|转交给|已转到|转给)(?:至|给|到)?([^，,。；;！!]{{2,40}}?)(?:调查|办理|处理|核实|研究|答复|回复|进行|负责|解决|。|，|$)")),
-    ("attended", re.compile(rf"(?:^|[，,。；;：:！!\s]|问题)([^，,。；;：:！!\s]{{2,40}}?)(?:高度重视|非常重视|十分重视|迅速|立即|及时|认真|对此|接到|收到|进行了调查|经调查|组织)")),
+    ("heading", re.compile(rf"^\s*([^，,。；;：:！!\s]{{2,30}}?)(?:回复|答复)[:：]")),
+    ("forwarded", re.compile(rf"(?:已转|已转交|已转由|转由|交由|已交|已移交|转至|转交至|转交给|已转到|转给|交办给|交办|责成|已于[^，,。]{{0,14}}转)(?:至|给|到)?([^，,。；;！!]{{2,40}}?)(?:调查|办理|处理|核实|研究|答复|回复|进行|负责|解决|。|，|$)")),
+    ("attended", re.compile(rf"(?:^|[，,。；;：:！!\s]|问题)([^，,。；;：:！!\s]{{2,40}}?)(?:高度重视|非常重视|十分重视|迅速|立即|及时|认真|对此|接到|收到|进行了调查|经调查|组织|于\d)")),
+    ("answered", re.compile(rf"(?:^|[，,。；;：:！!\s])([^，,。；;：:！!\s]{{2,30}}?)已经?(?:答复|回复|作了回复|作出答复)")),
     ("investigated", re.compile(rf"经([^，,。；;：:！!\s]{{2,40}}?)(?:进行)?(?:调查|核实|核查|了解|研究|现场|查实|协调)")),
-    ("signed", re.compile(rf"([^，,。；;：:！!\s\d]{{2,30}})[\s\u3000]*(?:\d{{4}}\s*年\s*\d{{1,2}}\s*月\s*\d{{1,2}}\s*日?|\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|\d{{4}}年\S{{1,6}})?[\s\u3000。.]*$")),
+    ("signed", re.compile(rf"((?:{CODE}[市区县])?[{_H}]{{2,30}})[\s\u3000\xa0]*(?:\d{{4}}\s*年\s*\d{{1,2}}\s*月\s*\d{{1,2}}\s*日?|\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|\d{{4}}年\S{{1,6}})?[\s\u3000\xa0。.]*$")),
 ]
 
 
@@ -116,10 +124,17 @@ def _resolve_prefix(prefix: str, context: str, default_city: str | None) -> str 
     """Expand a bare 市/区/县 prefix using the most frequent matching code in the context."""
     if prefix not in ("市", "区", "县"):
         return prefix
-    areas = [a for a, _ in _areas(context).most_common() if a.endswith(prefix)]
+    counts = _areas(context)
+    areas = [a for a, _ in counts.most_common() if a.endswith(prefix)]
     if areas:
         return areas[0]
-    return default_city if prefix == "市" else None
+    if prefix == "市":
+        # anonymised districts carry their city's letter: B2区 → B市
+        local = [a for a, _ in counts.most_common() if a.endswith(("区", "县"))]
+        if local:
+            return local[0][0] + "市"
+        return default_city
+    return None
 
 
 def canonical_unit(raw: str, *, context: str = "", default_city: str | None = None) -> str | None:
@@ -133,12 +148,18 @@ def canonical_unit(raw: str, *, context: str = "", default_city: str | None = No
         # A市A2区住建局 → A2区住建局: the most specific code is enough
         prefix = codes[-1]
     if prefix:
-        prefix = _resolve_prefix(prefix, context, default_city) or prefix
+        resolved = _resolve_prefix(prefix, context, default_city)
+        if resolved is None:
+            return None        # 县教育局 in a letter that names no county: whose?
+        prefix = resolved
     if m.group("street"):
         kind = "镇" if m.group("st").startswith("镇") else "乡" if m.group("st").startswith("乡") else "街道"
         if m.group("st") in ("镇", "乡") and len(m.group("street")) < 2:
             return None
         street = m.group("street") + kind
+        if not prefix:
+            local = [a for a, _ in _areas(context).most_common() if a.endswith(("区", "县"))]
+            prefix = local[0] if local else ""
         return f"{prefix}{street}" if prefix and prefix.endswith(("区", "县", "市")) else street
     if m.group("bureau"):
         bureau = m.group("bureau")
@@ -148,7 +169,20 @@ def canonical_unit(raw: str, *, context: str = "", default_city: str | None = No
                 break
         if not prefix:
             return None   # "教育局" alone: whose?
+        if bureau == "人民政府" and re.fullmatch(rf"{CODE}[市区县]", prefix):
+            return prefix     # A7县人民政府 / 县委 / 县政府 → the county itself
         return prefix + bureau
+    if m.group("generic"):
+        if not prefix:
+            return None
+        generic = m.group("generic")
+        for rx, canon in _BUREAU_RES:
+            if rx.search(generic):
+                generic = canon
+                break
+        return prefix + generic
+    if m.group("area") is not None and m.group("company") is None:
+        return prefix if re.fullmatch(rf"{CODE}[市区县]", prefix) else None
     company = m.group("company")
     if company and prefix:
         return prefix + company
@@ -156,15 +190,37 @@ def canonical_unit(raw: str, *, context: str = "", default_city: str | None = No
 
 
 def _units_in(stretch: str, context: str, default_city: str | None) -> list[tuple[str, str]]:
+    """Unit mentions in a stretch of text, left to right, each validated at its left edge."""
     out = []
-    for m in UNIT_RE.finditer(stretch):
+    i, n = 0, len(stretch)
+    while i < n:
+        m = UNIT_RE.match(stretch, i)
+        if m is None or not _left_ok(stretch, m):
+            i += 1
+            continue
         name = canonical_unit(m.group(0), context=context, default_city=default_city)
         if name:
             out.append((name, m.group(0)))
+            i = m.end()
+        else:
+            i += 1
     return out
 
 
-_SELF_RE = re.compile(r"我(局|委|中心|大队|支队|队|办|街道|镇|乡|区|县|市|司|公司)")
+def _left_ok(stretch: str, m: re.Match) -> bool:
+    """A name starts at a boundary: not in the middle of a Chinese word, and its core holds no function word."""
+    if m.group("prefix") and re.match(CODE, m.group("prefix")):
+        return True
+    start = m.start()
+    if start > 0 and "\u4e00" <= stretch[start - 1] <= "\u9fff" and stretch[start - 1] not in _UNIT_LEFT_OK:
+        return False
+    core = m.group("street") or m.group("company") or m.group("generic") or ""
+    if core[:1] in ("日", "月", "年", "号", "底", "初", "中", "后", "前"):
+        return False
+    return not (core and _STOP_RE.search(core))
+
+
+_SELF_RE = re.compile(r"我(局|委|中心|大队|支队|队|办|街道|镇|乡|区|县|司|公司)")
 
 
 def extract_unit(reply: str, *, letter_text: str = "", default_city: str | None = "A市") -> Found | None:
@@ -180,23 +236,37 @@ def extract_unit(reply: str, *, letter_text: str = "", default_city: str | None 
         for m in rx.finditer(reply):
             stretch = m.group(1)
             units = _units_in(stretch, context, default_city)
+            if pattern in ("attended", "investigated", "answered"):
+                # a company "于2019年…" or "经…公司核实" is usually the subject of the matter, not its handler
+                units = [u for u in units if not u[1].endswith(("公司", "集团"))]
             if units:
                 name, raw = units[0]
                 return Found(name, raw, pattern)
     # "我局…" with exactly one named unit of that kind in the reply
     selfs = {m.group(1) for m in _SELF_RE.finditer(reply)}
+    for s in ("区", "县"):      # 我市 is said by every municipal bureau: not a unit
+        if s in selfs:
+            areas = [a for a, _ in _areas(reply).most_common() if a.endswith(s)]
+            if areas:
+                return Found(areas[0], "我" + s, "self")
     if selfs:
-        units = _units_in(reply, context, default_city)
-        kinds = {"局": "局", "委": "委", "中心": "中心", "大队": "大队", "队": "队", "街道": "街道", "镇": "镇", "乡": "乡",
+        units = _units_in(reply, context, default_city) or _units_in(letter_text, context, default_city)
+        kinds = {"局": "局", "委": "委", "中心": "中心", "大队": "大队", "支队": "支队", "队": "队", "街道": "街道",
+                 "镇": "镇", "乡": "乡",
                  "司": "公司", "公司": "公司"}
         for s in selfs:
             suffix = kinds.get(s)
             if suffix is None:
                 continue
-            cands = {n for n, raw in units if raw.endswith(suffix)}
+            cands = {n for n, raw in units if raw.endswith(suffix) or n.endswith(suffix)}
+            cands = {c for c in cands if not any(o != c and o.endswith(c) for o in cands)}
+            if not cands and letter_text:
+                units = _units_in(letter_text, context, default_city)
+                cands = {n for n, raw in units if raw.endswith(suffix) or n.endswith(suffix)}
+                cands = {c for c in cands if not any(o != c and o.endswith(c) for o in cands)}
             if len(cands) == 1:
                 name = cands.pop()
-                raw = next(r for n, r in units if n == name)
+                raw = next((r for n, r in units if n == name), name)
                 return Found(name, raw, "self")
     return None
 
@@ -212,7 +282,11 @@ def unit_office(name: str) -> str:
 # routed letters (history records) built from the public data
 
 def teddy_routed(*, default_city: str | None = "A市") -> list[dict]:
-    """teddy2020/replies.csv as letters with ``department`` = the extracted unit (None when not found)."""
+    """teddy2020/replies.csv as letters with ``department`` = the extracted unit (None when not found).
+
+    A street or town named without its district (泉塘街道) takes the district it has most often
+    elsewhere in the same data (A7县泉塘街道).
+    """
     out = []
     for r in read_csv("teddy2020/replies.csv"):
         title, content = r["留言主题"].strip(), r["留言详情"].strip()
@@ -221,6 +295,14 @@ def teddy_routed(*, default_city: str | None = "A市") -> list[dict]:
                     "received_at": _date(r["留言时间"]), "replied_at": _date(r["答复时间"]),
                     "department": found.name if found else None, "department_raw": found.raw if found else None,
                     "department_pattern": found.pattern if found else None})
+    prefixed: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for l in out:
+        m = re.fullmatch(rf"({CODE}[区县])([{_H}]{{2,6}}(?:街道|镇|乡))", l["department"] or "")
+        if m:
+            prefixed[m.group(2)][l["department"]] += 1
+    for l in out:
+        if l["department"] in prefixed:
+            l["department"] = prefixed[l["department"]].most_common(1)[0][0]
     return out
 
 
@@ -239,7 +321,7 @@ _FUZHOU_KINDS: list[tuple[re.Pattern, str, bool]] = [
 def fuzhou_unit(reply: str, district: str | None) -> str | None:
     """The Fuzhou unit of a reply: the district (区 column) + the kind of unit that speaks in 回复1."""
     reply = reply or ""
-    explicit = re.search(rf"((?:福州市)?[{_H}]{{2}}区)(建设局|城管局|市容局|城乡建设局|住建局)", reply)
+    explicit = re.search(r"(?:福州市)?(仓山区|晋安区|台江区|鼓楼区|马尾区|长乐区)(建设局|城管局|市容局|城乡建设局|住建局)", reply)
     for rx, unit, local in _FUZHOU_KINDS:
         if rx.search(reply):
             if not local:
@@ -247,7 +329,7 @@ def fuzhou_unit(reply: str, district: str | None) -> str | None:
             if district:
                 return district + unit
             if explicit:
-                return explicit.group(1).replace("福州市", "") + unit
+                return explicit.group(1) + unit
             return None
     return None
 
@@ -277,28 +359,32 @@ CHECK_FILES = {"teddy": PROJECT_DIR / "corpora/profiles/teddy_a/replying_unit_ch
                "fuzhou": PROJECT_DIR / "corpora/profiles/fuzhou/replying_unit_check.csv"}
 
 
-def precision_on_check(source: str, letters: list[dict]) -> tuple[int, int, int] | None:
-    """(correct, found, checked) against the hand-checked file, or None when there is none.
+def precision_on_check(source: str, letters: list[dict]) -> dict[str, tuple[int, int, int]] | None:
+    """Per batch of the hand-checked file: (correct, found, checked); None when there is no file.
 
     The file's ``correct_unit`` is what a reader of the reply names as its unit ("" if the reply does
-    not say); an extraction is correct when it equals it, a miss when the extractor found nothing.
+    not say). An extraction is correct when it equals it; extracting a unit where the reply names none
+    counts as wrong. Batch "tuning" was read while the patterns were written; batch "fresh" was drawn
+    and judged afterwards, without changing the patterns: its precision is the honest figure.
     """
     path = CHECK_FILES[source]
     if not path.exists():
         return None
     by_id = {l["id"]: l for l in letters}
-    correct = found = checked = 0
+    out: dict[str, list[int]] = {}
     with open(path, encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh):
             letter = by_id.get(row["id"])
             if letter is None:
                 continue
-            checked += 1
+            c = out.setdefault(row.get("batch") or "all", [0, 0, 0])
+            c[2] += 1
             if letter["department"]:
-                found += 1
-                if letter["department"] == row["correct_unit"].strip():
-                    correct += 1
-    return correct, found, checked
+                c[1] += 1
+                truth = row["correct_unit"].strip()
+                if letter["department"] == truth or (truth and letter["department"].endswith(truth)):
+                    c[0] += 1
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -318,11 +404,10 @@ def main(argv: list[str] | None = None) -> int:
         print("by pattern: " + ", ".join(f"{k} {v}" for k, v in pats.most_common()))
     for name, count in collections.Counter(l["department"] for l in hit).most_common(args.top):
         print(f"  {count:5d}  {name}")
-    result = precision_on_check(args.source, letters)
-    if result:
-        correct, found, checked = result
-        print(f"hand-checked sample: {checked} letters; unit found for {found}; precision {correct}/{found} = "
-              f"{correct / max(found, 1):.1%}; recall on the sample {found}/{checked}")
+    result = precision_on_check(args.source, letters) or {}
+    for batch, (correct, found, checked) in result.items():
+        print(f"hand-checked sample ({batch}): {checked} replies; unit found for {found}; precision "
+              f"{correct}/{found} = {correct / max(found, 1):.1%}")
     if args.sample:
         rng = random.Random(args.seed)
         replies = {}

@@ -56,6 +56,13 @@ def text_of(rec: dict) -> str:
     return normalise(f"{rec['title']}\n{rec['content']}" if rec.get("title") else rec["content"])
 
 
+def _encode(embedder, texts: list[str]) -> np.ndarray:
+    """Embed with a progress bar when the embedder is the cached real one."""
+    if hasattr(embedder, "cache"):
+        return embedder.encode(texts, show_progress=True)
+    return embedder.encode(texts)
+
+
 def macro_f1(y_true, y_pred, labels=None) -> float:
     from sklearn.metrics import f1_score
 
@@ -73,8 +80,8 @@ def train_domain(embedder, segmenter, out: Path, small: bool, extra: list[dict])
     _say(f"domain: {len(train_recs)} training texts, {len(test_recs)} held-out messages; embedding …")
     tr_text = [text_of(r) for r in train_recs]
     te_text = [text_of(r) for r in test_recs]
-    tr_vec = embedder.encode(tr_text, show_progress=True) if hasattr(embedder, "cache") else embedder.encode(tr_text)
-    te_vec = embedder.encode(te_text)
+    tr_vec = _encode(embedder, tr_text)
+    te_vec = _encode(embedder, te_text)
     y_tr = [r["domain"] for r in train_recs]
     y_te = [r["domain"] for r in test_recs]
     config = ClassifierConfig()
@@ -138,7 +145,7 @@ def train_type(embedder, segmenter, out: Path, small: bool, extra: list[dict]) -
          f"{len(test_recs)} held-out appeals")
     tr_text = [text_of(r) for r in train_recs]
     te_text = [text_of(r) for r in test_recs]
-    tr_vec, te_vec = embedder.encode(tr_text), embedder.encode(te_text)
+    tr_vec, te_vec = _encode(embedder, tr_text), _encode(embedder, te_text)
     config = ClassifierConfig(class_weight="balanced", C=0.5, embedding_weight=1.0)
     clf = TextClassifier(config, segmenter).fit(tr_text, [r["type"] for r in train_recs], tr_vec)
     pred = [p[0]["label"] for p in clf.predict(te_text, te_vec, k=1)]
@@ -165,7 +172,7 @@ def pair_matrix(pairs: list[dict], embedder, segmenter) -> np.ndarray:
         letters[p["b"]["id"]] = p["b"]
     ids = list(letters)
     texts = [text_of(letters[i]) for i in ids]
-    vecs = embedder.encode(texts)
+    vecs = _encode(embedder, texts)
     from triage.records import parse_date
     views = {}
     for i, text, vec in zip(ids, texts, vecs):

@@ -170,12 +170,19 @@ class CachedEmbedder:
         found = self.cache.get_many(keys)
         missing = [i for i, k in enumerate(keys) if k not in found]
         if missing:
-            kwargs = {"show_progress": show_progress} if isinstance(self.inner, SentenceTransformerEmbedder) else {}
-            new = self.inner.encode([items[i] for i in missing], kind=kind, **kwargs)
-            new = np.atleast_2d(new)
-            self.cache.put_many({keys[i]: new[j] for j, i in enumerate(missing)})
-            for j, i in enumerate(missing):
-                found[keys[i]] = new[j]
+            # embed in chunks and store each chunk at once: an interrupted run keeps what it computed
+            from tqdm import tqdm
+
+            chunk = 256
+            bar = tqdm(total=len(missing), desc=f"embed ({self.inner.name})", unit="text", disable=not show_progress)
+            for start in range(0, len(missing), chunk):
+                part = missing[start : start + chunk]
+                new = np.atleast_2d(self.inner.encode([items[i] for i in part], kind=kind))
+                self.cache.put_many({keys[i]: new[j] for j, i in enumerate(part)})
+                for j, i in enumerate(part):
+                    found[keys[i]] = new[j]
+                bar.update(len(part))
+            bar.close()
         dim = self.inner.dim or (next(iter(found.values())).shape[0] if found else 0)
         out = np.stack([found[k] for k in keys]) if keys else np.zeros((0, dim), np.float32)
         return out[0] if single else out

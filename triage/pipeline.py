@@ -102,6 +102,14 @@ class Triage:
         self._load_router()
         return self
 
+    @staticmethod
+    def _litigation(text: str) -> dict:
+        try:
+            from .litigation import flag_litigation
+        except ImportError:  # pragma: no cover - the module ships with the library
+            return {"litigation_related": False, "triggers": []}
+        return flag_litigation(text)
+
     def _load_router(self) -> None:
         try:
             from .route import Router
@@ -146,11 +154,9 @@ class Triage:
 
     # -- the suggestion -------------------------------------------------------------------------
     def classify(self, p: Prepared) -> dict:
-        from .litigation import flag_litigation
-
         domain = self.domain.predict(p.text, p.vector, k=3)
         types = self.type.predict(p.text, p.vector, k=3) if self.type else []
-        lit = flag_litigation(p.text)
+        lit = self._litigation(p.text)
         return {"domain": domain, "type": types,
                 "category": TYPE_CATEGORY.get(types[0]["label"]) if types else None,
                 "litigation_related": bool(lit["litigation_related"]), "litigation_triggers": lit["triggers"]}

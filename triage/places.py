@@ -178,7 +178,7 @@ class Gazetteer:
 
     levels: dict[str, str] = field(default_factory=dict)      # canonical name → level
     aliases: dict[str, str] = field(default_factory=dict)     # alias → canonical name
-    _matcher: re.Pattern | None = field(default=None, init=False, repr=False, compare=False)
+    _matcher: dict[str, list[int]] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def from_names(cls, names: Iterable[str], aliases: Mapping[str, str] | None = None) -> "Gazetteer":
@@ -228,17 +228,44 @@ class Gazetteer:
         return out
 
     def finditer(self, text: str) -> Iterable[Place]:
-        """Verbatim matches, longest name first at each position, non-overlapping."""
+        """Verbatim matches, longest name first at each position, non-overlapping, left to right.
+
+        Names are indexed by their last character, so a scan costs one set look-up per character plus a
+        few slice look-ups where a name could end (fast enough for thousands of learned names).
+        """
         if not self.levels and not self.aliases:
             return []
         if self._matcher is None:
-            names = sorted(set(self.levels) | set(self.aliases), key=len, reverse=True)
-            # a code such as A2区 must not match inside A12区
-            self._matcher = re.compile("(?<![A-Za-z0-9])(?:" + "|".join(map(re.escape, names)) + ")")
-        out = []
-        for m in self._matcher.finditer(text):
-            name = self.canonical(m.group(0))
-            out.append(Place(name, self.levels.get(name, ""), (m.start(), m.end())))
+            index: dict[str, set[int]] = {}
+            for name in set(self.levels) | set(self.aliases):
+                index.setdefault(name[-1], set()).add(len(name))
+            self._matcher = {ch: sorted(lengths, reverse=True) for ch, lengths in index.items()}
+        by_last = self._matcher
+        hits: list[tuple[int, int]] = []
+        for end, ch in enumerate(text, start=1):
+            lengths = by_last.get(ch)
+            if not lengths:
+                continue
+            for n in lengths:
+                start = end - n
+                if start < 0:
+                    continue
+                name = text[start:end]
+                if name in self.levels or name in self.aliases:
+                    # a code such as A2区 must not match inside A12区
+                    if start > 0 and name[0].isascii() and text[start - 1].isascii() and text[start - 1].isalnum():
+                        continue
+                    hits.append((start, end))
+                    break
+        # keep the longest at each start, then non-overlapping left to right
+        hits.sort(key=lambda se: (se[0], -(se[1] - se[0])))
+        out, last_end = [], -1
+        for start, end in hits:
+            if start < last_end:
+                continue
+            name = self.canonical(text[start:end])
+            out.append(Place(name, self.levels.get(name, ""), (start, end)))
+            last_end = end
         return out
 
 

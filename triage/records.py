@@ -95,6 +95,9 @@ _DATE_PATTERNS = (
 )
 
 
+_US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2}))?)?$")
+
+
 def parse_date(value: Any, *, field_name: str = "received_at") -> str | None:
     """ISO 8601 date/datetime, or common Chinese formats (2019/2/28 11:25:05, 2019年4月24日) → ISO string."""
     if value is None or value == "":
@@ -106,6 +109,15 @@ def parse_date(value: Any, *, field_name: str = "received_at") -> str | None:
         return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).isoformat()
     except ValueError:
         pass
+    m = _US_DATE.match(text)
+    if m:  # 12/31/2016 as spreadsheets export it: month/day/year (day/month/year when the first part > 12)
+        first, second, year = (int(g) for g in m.groups()[:3])
+        month, day = (first, second) if first <= 12 else (second, first)
+        hh, mm, ss = (int(g) if g else 0 for g in m.groups()[3:])
+        try:
+            return dt.datetime(year, month, day, hh, mm, ss).isoformat()
+        except ValueError:
+            pass
     for pattern in _DATE_PATTERNS:
         m = pattern.match(text)
         if m:

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
-                        create_engine, event, func, select)
+                        case as sql_case, create_engine, event, func, select, update)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from .privacy import hashed_identities, masked_petitioner
@@ -104,7 +104,50 @@ class AuditEvent(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now, index=True)
 
 
+class Job(Base):
+    """A background job of the service (batch pre-sorting, history import, retraining) and its progress."""
+
+    __tablename__ = "jobs"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))            # presort | import | retrain
+    status: Mapped[str] = mapped_column(String(20), index=True)  # queued | running | done | failed | interrupted
+    actor: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(30))
+    params: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    result: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now, index=True)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class JobItem(Base):
+    """One letter of a job. ``letter`` holds it (identity fields sealed: hashes + masked only) until processed."""
+
+    __tablename__ = "job_items"
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    letter_id: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))          # pending | done | failed | conflict
+    letter: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    case_pk: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    suggestion_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 Index("ix_identity_kind_hash", Identity.kind, Identity.hash)
+Index("ix_job_items_job_status", JobItem.job_id, JobItem.status)
+
+CONCLUDED_STATUSES = frozenset({"concluded", "closed", "resolved", "done", "merged", "replied", "已办结", "办结", "已答复",
+                                "已回复", "结案", "已结案", "已处理"})
+"""Case statuses that mean the matter is no longer open (anything else counts as open)."""
+_RECORD_KEYS = frozenset({"id", "title", "content", "channel", "received_at", "petitioner", "region", "domain", "type",
+                          "department", "reply", "status", "norm_hash", "vector", "identity_hashes",
+                          "petitioner_masked", "extra"})
 
 
 def index_dir_for(url: str) -> Path:
@@ -180,24 +223,43 @@ class Store:
                 if p["id"] in existing:
                     out.append((existing[p["id"]], p["id"], False))
                     continue
-                received = dt.datetime.fromisoformat(p["received_at"]) if p.get("received_at") else None
-                if received is not None and received.tzinfo is not None:
-                    received = received.astimezone(dt.timezone.utc).replace(tzinfo=None)
-                case = Case(ext_id=p["id"], title=p.get("title") or "", content=p["content"], norm_hash=p["norm_hash"],
-                            channel=p.get("channel"), received_at=received, region=p.get("region"),
-                            domain=p.get("domain"), type=p.get("type"), department=p.get("department"),
-                            reply=p.get("reply"), status=p.get("status") or "open",
-                            petitioner_masked=masked_petitioner(p.get("petitioner")), extra=p.get("extra") or None)
-                s.add(case)
-                s.flush()
-                for kind, h in hashed_identities(p.get("petitioner")):
-                    s.add(Identity(case_pk=case.pk, kind=kind, hash=h))
-                if p.get("vector") is not None:
-                    s.add(CaseVector(case_pk=case.pk, model=model,
-                                     vector=np.asarray(p["vector"], dtype=np.float16).tobytes()))
-                existing[p["id"]] = case.pk
-                out.append((case.pk, p["id"], True))
+                pk = self._insert_case(s, p, model)
+                existing[p["id"]] = pk
+                out.append((pk, p["id"], True))
         return out
+
+    @staticmethod
+    def _insert_case(s: Session, p: dict, model: str) -> int:
+        """Insert one prepared case in session ``s``; returns its pk.
+
+        Identities come from the clear ``petitioner`` (hashed and masked here), or already sealed as
+        ``identity_hashes`` [(kind, hash)] and ``petitioner_masked`` (the service's job queue never holds
+        clear identities). Fields the contract does not know are kept in ``extra``.
+        """
+        received = dt.datetime.fromisoformat(p["received_at"]) if p.get("received_at") else None
+        if received is not None and received.tzinfo is not None:
+            received = received.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        extra = p.get("extra") if isinstance(p.get("extra"), dict) else None
+        if extra is None:
+            extra = {k: v for k, v in p.items() if k not in _RECORD_KEYS}
+        if "identity_hashes" in p:
+            hashes = [(str(k), str(h)) for k, h in p["identity_hashes"]]
+            masked = p.get("petitioner_masked") or None
+        else:
+            hashes = hashed_identities(p.get("petitioner"))
+            masked = masked_petitioner(p.get("petitioner"))
+        case = Case(ext_id=p["id"], title=p.get("title") or "", content=p["content"], norm_hash=p["norm_hash"],
+                    channel=p.get("channel"), received_at=received, region=p.get("region"),
+                    domain=p.get("domain"), type=p.get("type"), department=p.get("department"),
+                    reply=p.get("reply"), status=p.get("status") or "open",
+                    petitioner_masked=masked, extra=extra or None)
+        s.add(case)
+        s.flush()
+        for kind, h in hashes:
+            s.add(Identity(case_pk=case.pk, kind=kind, hash=h))
+        if p.get("vector") is not None:
+            s.add(CaseVector(case_pk=case.pk, model=model, vector=np.asarray(p["vector"], dtype=np.float16).tobytes()))
+        return case.pk
 
     def pk_for(self, ext_id: str) -> int | None:
         with self.session() as s:
@@ -330,6 +392,234 @@ class Store:
         return [{"id": c.ext_id, "title": c.title, "content": c.content, **latest[c.pk]} for c in cases]
 
 
+    # -- the service: submissions, suggestions, decisions, reception, stats --------------------------
+    def submit_case(self, record: dict, model: str, model_version: str, payload: dict,
+                    audit: dict | None = None) -> tuple[int, bool, int | None]:
+        """Store one new case, its suggestion and the audit event in ONE transaction (all or nothing).
+
+        Returns ``(pk, created, suggestion_id)``; when ``record["id"]`` is already stored nothing is written
+        and ``created`` is False. ``audit`` holds ``actor``, ``role``, ``action`` and optional ``detail``.
+        """
+        with self.session() as s, s.begin():
+            pk = s.scalar(select(Case.pk).where(Case.ext_id == record["id"]))
+            if pk is not None:
+                return pk, False, None
+            pk = self._insert_case(s, record, model)
+            sug = Suggestion(case_pk=pk, model_version=model_version, payload=payload)
+            s.add(sug)
+            s.flush()
+            if audit:
+                s.add(AuditEvent(actor=audit["actor"], role=audit["role"], action=audit["action"], target=record["id"],
+                                 detail={**(audit.get("detail") or {}), "suggestion_id": sug.id},
+                                 model_version=model_version))
+            return pk, True, sug.id
+
+    def latest_suggestion(self, case_pk: int) -> dict | None:
+        with self.session() as s:
+            sug = s.scalar(select(Suggestion).where(Suggestion.case_pk == case_pk).order_by(Suggestion.id.desc()).limit(1))
+            return _suggestion_record(sug) if sug else None
+
+    def get_suggestion(self, suggestion_id: int) -> dict | None:
+        with self.session() as s:
+            sug = s.get(Suggestion, suggestion_id)
+            return _suggestion_record(sug) if sug else None
+
+    def add_decisions(self, case_pk: int, suggestion_id: int, parts: list[dict], handler: str, model_version: str,
+                      case_updates: dict | None = None, audit: dict | None = None) -> list[dict]:
+        """Record a person's decision on each part of a suggestion (one row per part), in one transaction.
+
+        The suggestion is never touched. ``case_updates`` (decided domain/type/department, status, merged_into)
+        are applied to the case's outcome fields, so routed history and the reception desk see the decision.
+        """
+        with self.session() as s, s.begin():
+            rows = []
+            for part in parts:
+                d = Decision(suggestion_id=suggestion_id, case_pk=case_pk, part=part["part"],
+                             accepted=bool(part["accepted"]), suggested=part.get("suggested"), value=part.get("value"),
+                             handler=handler, model_version=model_version)
+                s.add(d)
+                rows.append(d)
+            case = s.get(Case, case_pk)
+            if case is not None and case_updates:
+                for name in ("domain", "type", "department", "status"):
+                    if case_updates.get(name) is not None:
+                        setattr(case, name, case_updates[name])
+                if case_updates.get("merged_into"):
+                    case.extra = {**(case.extra or {}), "merged_into": case_updates["merged_into"]}
+            s.flush()
+            if audit:
+                s.add(AuditEvent(actor=audit["actor"], role=audit["role"], action=audit["action"],
+                                 target=audit.get("target"), model_version=model_version,
+                                 detail={**(audit.get("detail") or {}), "decision_ids": [d.id for d in rows]}))
+            return [_decision_record(d) for d in rows]
+
+    def decisions_for(self, case_pk: int) -> list[dict]:
+        with self.session() as s:
+            return [_decision_record(d) for d in
+                    s.scalars(select(Decision).where(Decision.case_pk == case_pk).order_by(Decision.id))]
+
+    def identity_matches(self, hashes: list[tuple[str, str]], limit: int = 50) -> dict[int, set[str]]:
+        """Cases sharing any of these (kind, keyed hash) identities → the kinds that matched, newest case first."""
+        if not hashes:
+            return {}
+        out: dict[int, set[str]] = {}
+        with self.session() as s:
+            for kind, h in hashes:
+                q = (select(Identity.case_pk).join(Case, Case.pk == Identity.case_pk)
+                     .where(Identity.kind == kind, Identity.hash == h, Case.deleted.is_(False))
+                     .order_by(Identity.case_pk.desc()).limit(limit))
+                for pk in s.scalars(q):
+                    out.setdefault(pk, set()).add(kind)
+        return dict(sorted(out.items(), key=lambda kv: -kv[0])[:limit])
+
+    def list_cases(self, limit: int = 50, offset: int = 0, status: str | None = None,
+                   domain: str | None = None) -> tuple[int, list[dict]]:
+        """One page of cases, newest first, and the total matching."""
+        conds = [Case.deleted.is_(False)]
+        if status:
+            conds.append(Case.status == status)
+        if domain:
+            conds.append(Case.domain == domain)
+        with self.session() as s:
+            total = int(s.scalar(select(func.count(Case.pk)).where(*conds)) or 0)
+            rows = s.scalars(select(Case).where(*conds).order_by(Case.pk.desc()).offset(offset).limit(limit)).all()
+        return total, [case_record(c, set()) for c in rows]
+
+    def stats(self, since: dt.datetime | None = None, until: dt.datetime | None = None) -> dict:
+        """Volumes (cases by channel, domain, status, month) and decisions per suggestion part."""
+        when = func.coalesce(Case.received_at, Case.created_at)
+        conds = [Case.deleted.is_(False)]
+        if since:
+            conds.append(when >= since)
+        if until:
+            conds.append(when <= until)
+        if self.url.startswith("sqlite"):
+            month = func.strftime("%Y-%m", when)
+        else:
+            month = func.to_char(when, "YYYY-MM")
+
+        def grouped(s, col, top: int | None = None) -> dict:
+            q = select(col, func.count(Case.pk)).where(*conds).group_by(col).order_by(func.count(Case.pk).desc())
+            if top:
+                q = q.limit(top)
+            return {(k if k is not None else "unknown"): int(n) for k, n in s.execute(q).all()}
+
+        dconds = []
+        if since:
+            dconds.append(Decision.created_at >= since)
+        if until:
+            dconds.append(Decision.created_at <= until)
+        sconds = [c for c in ([Suggestion.created_at >= since] if since else []) + (
+            [Suggestion.created_at <= until] if until else [])]
+        with self.session() as s:
+            total = int(s.scalar(select(func.count(Case.pk)).where(*conds)) or 0)
+            open_n = int(s.scalar(select(func.count(Case.pk)).where(
+                *conds, func.coalesce(Case.status, "open").not_in(list(CONCLUDED_STATUSES)))) or 0)
+            by_month = {k: int(n) for k, n in s.execute(select(month, func.count(Case.pk)).where(*conds)
+                                                           .group_by(month).order_by(month)).all() if k}
+            out = {"cases": total, "open": open_n, "by_channel": grouped(s, Case.channel),
+                   "by_domain": grouped(s, Case.domain, 30), "by_status": grouped(s, Case.status),
+                   "by_month": by_month,
+                   "suggestions": int(s.scalar(select(func.count(Suggestion.id)).where(*sconds)) or 0)}
+            rows = s.execute(select(Decision.part, func.count(Decision.id),
+                                    func.sum(sql_case((Decision.accepted.is_(True), 1), else_=0)))
+                             .where(*dconds).group_by(Decision.part)).all()
+        out["decisions"] = {part: {"decisions": int(n), "accepted": int(acc or 0),
+                                   "acceptance_rate": round(int(acc or 0) / int(n), 4) if n else None}
+                            for part, n, acc in rows}
+        return out
+
+    def add_audits(self, events: list[dict]) -> None:
+        """Several audit events in one transaction (``actor, role, action, target, detail, model_version``)."""
+        if not events:
+            return
+        with self.session() as s, s.begin():
+            s.add_all([AuditEvent(**e) for e in events])
+
+    def audit_events(self, action: str | None = None, actor: str | None = None, target: str | None = None,
+                     since: dt.datetime | None = None, before_id: int | None = None, limit: int = 100) -> list[dict]:
+        """Audit trail, newest first; page with ``before_id`` (the smallest id of the previous page)."""
+        conds = []
+        if action:
+            conds.append(AuditEvent.action == action)
+        if actor:
+            conds.append(AuditEvent.actor == actor)
+        if target:
+            conds.append(AuditEvent.target == target)
+        if since:
+            conds.append(AuditEvent.at >= since)
+        if before_id:
+            conds.append(AuditEvent.id < before_id)
+        with self.session() as s:
+            rows = s.scalars(select(AuditEvent).where(*conds).order_by(AuditEvent.id.desc()).limit(limit)).all()
+        return [{"id": e.id, "at": e.at.isoformat() if e.at else None, "actor": e.actor, "role": e.role,
+                 "action": e.action, "target": e.target, "detail": e.detail, "model_version": e.model_version}
+                for e in rows]
+
+    def set_case_status(self, case_pk: int, status: str) -> None:
+        with self.session() as s, s.begin():
+            s.execute(update(Case).where(Case.pk == case_pk).values(status=status))
+
+    # -- the service: background jobs ------------------------------------------------------------
+    def create_job(self, job_id: str, kind: str, actor: str, role: str, params: dict | None = None,
+                   items: list[tuple[str, dict]] | None = None) -> dict:
+        """Create a job and its items in one transaction: once this returns, the letters are on disk."""
+        items = items or []
+        with self.session() as s, s.begin():
+            job = Job(id=job_id, kind=kind, status="queued", actor=actor, role=role, params=params, total=len(items),
+                      done=0, failed=0)
+            s.add(job)
+            s.flush()
+            s.add_all([JobItem(job_id=job_id, seq=i, letter_id=letter_id, status="pending", letter=letter)
+                       for i, (letter_id, letter) in enumerate(items)])
+            s.flush()
+            return _job_record(job)
+
+    def get_job(self, job_id: str) -> dict | None:
+        with self.session() as s:
+            job = s.get(Job, job_id)
+            return _job_record(job) if job else None
+
+    def unfinished_jobs(self, kinds: tuple[str, ...]) -> list[dict]:
+        with self.session() as s:
+            rows = s.scalars(select(Job).where(Job.kind.in_(kinds), Job.status.in_(["queued", "running"]))
+                             .order_by(Job.created_at, Job.id)).all()
+            return [_job_record(j) for j in rows]
+
+    def update_job(self, job_id: str, **fields: Any) -> None:
+        allowed = {"status", "error", "result", "started_at", "finished_at", "total", "done", "failed"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"unknown job fields {sorted(unknown)}")
+        with self.session() as s, s.begin():
+            s.execute(update(Job).where(Job.id == job_id).values(**fields))
+
+    def pending_items(self, job_id: str, limit: int) -> list[dict]:
+        with self.session() as s:
+            rows = s.scalars(select(JobItem).where(JobItem.job_id == job_id, JobItem.status == "pending")
+                             .order_by(JobItem.seq).limit(limit)).all()
+            return [{"seq": r.seq, "letter_id": r.letter_id, "letter": r.letter} for r in rows]
+
+    def finish_item(self, job_id: str, seq: int, status: str, case_pk: int | None = None, created: bool | None = None,
+                    suggestion_id: int | None = None, error: str | None = None) -> None:
+        """Mark one item processed (its sealed letter is dropped) and count it on the job, in one transaction."""
+        with self.session() as s, s.begin():
+            item = s.get(JobItem, (job_id, seq))
+            if item is None or item.status != "pending":
+                return
+            item.status, item.case_pk, item.created = status, case_pk, created
+            item.suggestion_id, item.error, item.letter = suggestion_id, error, None
+            counter = Job.done if status == "done" else Job.failed
+            s.execute(update(Job).where(Job.id == job_id).values({counter: counter + 1}))
+
+    def job_items(self, job_id: str, offset: int = 0, limit: int = 100) -> list[dict]:
+        with self.session() as s:
+            rows = s.scalars(select(JobItem).where(JobItem.job_id == job_id).order_by(JobItem.seq)
+                             .offset(offset).limit(limit)).all()
+            return [{"seq": r.seq, "id": r.letter_id, "status": r.status, "created": r.created,
+                     "suggestion_id": r.suggestion_id, "error": r.error} for r in rows]
+
+
 def case_record(c: Case, identities: set[str]) -> dict:
     """A stored case as a plain dict (masked petitioner; identity hashes only for matching)."""
     return {"pk": c.pk, "id": c.ext_id, "title": c.title, "content": c.content, "norm_hash": c.norm_hash,
@@ -338,3 +628,20 @@ def case_record(c: Case, identities: set[str]) -> dict:
             "status": c.status, "petitioner_masked": c.petitioner_masked, "identities": identities,
             "created_at": c.created_at.isoformat() if c.created_at else None}
 
+
+def _suggestion_record(sug: Suggestion) -> dict:
+    return {"id": sug.id, "case_pk": sug.case_pk, "model_version": sug.model_version, "payload": sug.payload,
+            "created_at": sug.created_at.isoformat() if sug.created_at else None}
+
+
+def _decision_record(d: Decision) -> dict:
+    return {"id": d.id, "suggestion_id": d.suggestion_id, "case_pk": d.case_pk, "part": d.part, "accepted": d.accepted,
+            "suggested": d.suggested, "value": d.value, "handler": d.handler, "model_version": d.model_version,
+            "created_at": d.created_at.isoformat() if d.created_at else None}
+
+
+def _job_record(j: Job) -> dict:
+    iso = lambda t: t.isoformat() if t else None  # noqa: E731
+    return {"id": j.id, "kind": j.kind, "status": j.status, "actor": j.actor, "role": j.role, "params": j.params,
+            "total": j.total or 0, "done": j.done or 0, "failed": j.failed or 0, "error": j.error, "result": j.result,
+            "created_at": iso(j.created_at), "started_at": iso(j.started_at), "finished_at": iso(j.finished_at)}

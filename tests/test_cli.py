@@ -1,0 +1,78 @@
+"""The command line as users and the hidden measurement drive it: clear errors, no tracebacks."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def run_cli(args, models, stdin=None, cwd=None):
+    env = {**os.environ, "TRIAGE_MODELS_DIR": str(models)}
+    return subprocess.run([sys.executable, "-m", "triage.cli", *args], input=stdin, capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=600)
+
+
+def test_import_run_compare_end_to_end(small_models, tmp_path):
+    store = f"sqlite:///{tmp_path}/cli.db"
+    r = run_cli(["import", "--store", store, str(FIXTURES / "letters.jsonl")], small_models)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["imported"] == 5 and summary["stored_cases"] == 5
+    letters = [json.loads(l) for l in (FIXTURES / "letters.jsonl").read_text(encoding="utf-8").splitlines()]
+    query = {**letters[1], "id": "q-1"}
+    r = run_cli(["run", "--store", store, "--k", "3"], small_models, stdin=json.dumps(query, ensure_ascii=False) + "\n")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["id"] == "q-1" and len(out["similar"]) <= 3
+    assert {"domain", "type", "category", "department", "duplicates", "similar", "model_version"} <= set(out)
+    # the same letter, already stored, never reports itself
+    r = run_cli(["run", "--store", store], small_models, stdin=json.dumps(letters[1], ensure_ascii=False) + "\n")
+    out = json.loads(r.stdout)
+    assert "fx-2" not in [m["case_id"] for m in out["duplicates"]["matches"]] + [s["case_id"] for s in out["similar"]]
+    pair = {"a": letters[0], "b": letters[0]}
+    r = run_cli(["compare"], small_models, stdin=json.dumps(pair, ensure_ascii=False) + "\n")
+    assert r.returncode == 0 and json.loads(r.stdout)["verdict"] == "duplicate"
+    # run --ingest stores
+    r = run_cli(["run", "--store", store, "--ingest"], small_models,
+                stdin=json.dumps({"id": "q-2", "content": "新的来信内容：路灯坏了"}, ensure_ascii=False) + "\n")
+    assert r.returncode == 0 and "1 stored" in r.stderr
+
+
+def test_bad_lines_are_reported_and_skipped(small_models, tmp_path):
+    store = f"sqlite:///{tmp_path}/bad.db"
+    lines = ['{"id": "ok-1", "content": "小区路灯不亮"}', "{not json", '{"id": "e-1", "content": "  "}',
+             '{"id": "e-2", "content": ["x"]}', '{"id": "e-3"}']
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    r = run_cli(["import", "--store", store, "--quiet", str(path)], small_models)
+    assert r.returncode == 0
+    assert "line 2" in r.stderr and "broken JSON" in r.stderr
+    assert "line 3" in r.stderr and "line 4" in r.stderr and "line 5" in r.stderr and "content" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1])["imported"] == 1
+    r = run_cli(["run", "--store", store], small_models, stdin="\n".join(lines) + "\n")
+    assert r.returncode == 0 and len(r.stdout.strip().splitlines()) == 1 and "line 2" in r.stderr
+
+
+@pytest.mark.parametrize("args, stdin, message", [
+    (["import", "--store", "sqlite:///{tmp}/x.db", "{tmp}/missing.jsonl"], None, "file not found"),
+    (["run", "--store", "sqlite:///{tmp}/x.db"], "{broken\n", "no valid letter"),
+    (["run", "--store", "sqlite:///{tmp}/x.db", "{tmp}/missing.jsonl"], None, "file not found"),
+    (["compare"], '{"a": {"content": "x"}}\n', "no valid pair"),
+    (["compare"], '{"a": {"content": ""}, "b": {"content": "y"}}\n', "letter 'a'"),
+])
+def test_unusable_input_exits_non_zero_with_one_line(small_models, tmp_path, args, stdin, message):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    r = run_cli(args, small_models, stdin=stdin)
+    assert r.returncode != 0
+    assert message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_missing_models_is_a_clear_error(tmp_path):
+    r = run_cli(["compare"], tmp_path / "nowhere", stdin='{"a": {"content": "x"}, "b": {"content": "y"}}\n')
+    assert r.returncode == 2 and "triage train" in r.stderr and "Traceback" not in r.stderr

@@ -1,0 +1,815 @@
+"""Step: suggest the responsible department (属地管理 + 谁主管谁负责), with the evidence for each suggestion.
+
+A :class:`Router` combines what a deployment knows:
+
+* its **directory** (:class:`~triage.directory.Directory`) — which unit covers which place, and whose duties
+  are which domains, types and keywords (cold start: usable before any history exists);
+* its **history** of routed letters (``department`` filled), learned by :meth:`Router.fit_history`:
+  which departments the places named in letters went to (so that with no directory at all a district or
+  street name still routes to the sub-centre that handled it before), a text classifier over character
+  n-grams (one for departments, one for department *roles* such as "<区>住建局", shared across districts),
+  and the departments' frequencies;
+* the **neighbours** the caller retrieved (similar stored cases and where they went).
+
+Each candidate department gets a small feature vector (place evidence, learned place association, text
+scores, neighbour votes, duty matches, prior); a conditional-logit model turns them into probabilities
+over the candidates plus a "none of these" alternative, so scores are calibrated-ish and do not sum to 1
+when the evidence is thin. Its weights are fitted on a held-out slice of the history (the latest 20% when
+dates exist) with models trained on the rest, so they reflect how far each signal can be trusted in this
+deployment. Without enough history, documented default weights are used.
+
+Only departments the deployment knows (from its directory or history) are ever suggested; with neither,
+:meth:`Router.route` returns ``[]``.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import hashlib
+import json
+import logging
+import math
+import platform
+import re
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .directory import Directory
+from .errors import ConfigError, InvalidInput, ModelMissing
+from .normalise import normalise
+from .places import Gazetteer, Place, PlaceConfig, extract_places, level_rank, place_of_name
+
+__all__ = ["Router", "RouterConfig", "FEATURES", "DEFAULT_WEIGHTS", "department_role", "department_places"]
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+
+FEATURES: tuple[str, ...] = (
+    "text",          # direct text classifier: decision score of this department
+    "text_top",      # 1 if it is the classifier's first choice
+    "role",          # role classifier ("<区>住建局"): decision score of this department's role
+    "place_name",    # a mentioned place is part of the department's own name (朝阳区 → 朝阳区分中心), by level
+    "place_assoc",   # share of earlier letters naming that place that went to this department
+    "place_other",   # the letter names districts/counties, none of them this department's own
+    "neighbours",    # score-weighted share of the similar cases that went to it
+    "prior",         # log share of history
+    "dir_place",     # the directory says it covers a mentioned place, by level
+    "dir_keywords",  # directory keywords found in the text (0..1)
+    "dir_domain",    # the letter's domain is among its duties
+    "dir_type",      # the letter's type is among its duties
+)
+_F = {name: i for i, name in enumerate(FEATURES)}
+
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "text": 2.0, "text_top": 0.5, "role": 1.0, "place_name": 3.0, "place_assoc": 4.0, "place_other": -1.5,
+    "neighbours": 3.0, "prior": 0.3, "dir_place": 4.0, "dir_keywords": 3.0, "dir_domain": 1.5, "dir_type": 0.7,
+    "__none__": 1.0,
+}
+"""Weights used until a deployment's history is large enough to fit its own (``RouterConfig.min_fit``).
+
+``__none__`` is the logit of "none of the candidates": with one weak clue (a keyword hit, 2.0 after
+weighting) a unit gets about 0.7, with a covered district (≈2.8) about 0.86.
+"""
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    """Knobs of the router; the defaults are what the numbers in ``docs/routing.md`` were measured with."""
+
+    max_chars: int = 1000               # text read per letter (title + content)
+    ngram_range: tuple[int, int] = (1, 3)
+    max_features: int = 120_000
+    min_df: int = 2
+    C: float = 0.5                      # LinearSVC regularisation of the text classifiers
+    min_classifier: int = 20            # fewer history letters: no text classifier
+    min_fit: int = 120                  # fewer: default weights instead of fitted ones
+    holdout_fraction: float = 0.25
+    max_holdout: int = 3000
+    neighbour_k: int = 10               # simulated neighbours while fitting weights
+    candidates: int = 10                # from the text classifier
+    assoc_min_support: int = 2          # a place must appear this often in history to vote
+    assoc_smoothing: float = 1.0
+    l2: float = 0.05                    # ridge on the conditional-logit weights
+    seed: int = 13
+    roads: bool = True                  # roads (X路) count as places for learned associations
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.holdout_fraction < 0.9:
+            raise ConfigError("holdout_fraction must be in (0, 0.9)", field="holdout_fraction")
+        if self.ngram_range[0] < 1 or self.ngram_range[1] < self.ngram_range[0]:
+            raise ConfigError(f"ngram_range {self.ngram_range} is not (min, max) with 1 <= min <= max",
+                              field="ngram_range")
+        if self.max_chars < 20:
+            raise ConfigError("max_chars below 20 leaves no text to read", field="max_chars")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RouterConfig":
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(data) - known
+        if unknown:
+            warnings.warn(f"RouterConfig: ignoring unknown keys {sorted(unknown)}", stacklevel=2)
+        kwargs = {k: v for k, v in data.items() if k in known}
+        if "ngram_range" in kwargs:
+            kwargs["ngram_range"] = tuple(kwargs["ngram_range"])
+        return cls(**kwargs)
+
+
+# ------------------------------------------------------------------------------------------------
+# department names → their places and roles
+
+def department_places(name: str) -> list[Place]:
+    """Places named inside a department's name: "A3区住建局" → [A3区]; "朝阳区分中心" → [朝阳区]."""
+    return [p for p in extract_places(name, config=PlaceConfig(roads=False)) if p.level in
+            ("省", "市", "区", "县", "旗", "街道", "镇", "乡", "村", "社区")]
+
+
+def department_role(name: str) -> str:
+    """The department with its places replaced by their levels: "A3区住建局" → "<区>住建局".
+
+    Departments sharing a role (every district's 住建局, every district sub-centre) share what the text
+    classifier learns about their kind of matter; the place then says which one.
+    """
+    out, pos = [], 0
+    for p in department_places(name):
+        s, e = p.span
+        out.append(name[pos:s])
+        out.append(f"<{p.level}>")
+        pos = e
+    out.append(name[pos:])
+    return "".join(out)
+
+
+# ------------------------------------------------------------------------------------------------
+# text features: char n-gram TF-IDF with a fixed vocabulary (saved as JSON + numpy, no pickle)
+
+class _Vectoriser:
+    def __init__(self, vocabulary: dict[str, int], idf: np.ndarray, ngram_range: tuple[int, int]) -> None:
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        self.vocabulary = vocabulary
+        self.idf = idf.astype(np.float32)
+        self.ngram_range = tuple(ngram_range)
+        self._counter = CountVectorizer(analyzer="char", ngram_range=self.ngram_range, vocabulary=vocabulary,
+                                        lowercase=False, dtype=np.float32)
+
+    @classmethod
+    def fit(cls, texts: Sequence[str], config: RouterConfig) -> tuple["_Vectoriser", Any]:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        tfidf = TfidfVectorizer(analyzer="char", ngram_range=config.ngram_range, min_df=config.min_df,
+                                max_features=config.max_features, sublinear_tf=True, lowercase=False,
+                                dtype=np.float32)
+        try:
+            X = tfidf.fit_transform(texts)
+        except ValueError:   # every n-gram below min_df (tiny history)
+            tfidf.set_params(min_df=1)
+            X = tfidf.fit_transform(texts)
+        vec = cls({k: int(v) for k, v in tfidf.vocabulary_.items()}, tfidf.idf_, config.ngram_range)
+        return vec, X.tocsr()
+
+    def transform(self, texts: Sequence[str]):
+        from sklearn.preprocessing import normalize
+
+        X = self._counter.transform(texts).tocsr().astype(np.float32)
+        X.data = 1.0 + np.log(X.data)
+        X = X.multiply(self.idf[np.newaxis, :]).tocsr()
+        return normalize(X, norm="l2", copy=False)
+
+
+@dataclass
+class _Linear:
+    """A linear text head: decision = X @ coef.T + intercept (trained with LinearSVC)."""
+
+    classes: list[str]
+    coef: np.ndarray
+    intercept: np.ndarray
+
+    @classmethod
+    def fit(cls, X, labels: Sequence[str], C: float, seed: int) -> "_Linear | None":
+        from sklearn.svm import LinearSVC
+
+        classes = sorted(set(labels))
+        if len(classes) < 2:
+            return None
+        clf = LinearSVC(C=C, random_state=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clf.fit(X, labels)
+        coef = clf.coef_.astype(np.float32)
+        intercept = np.atleast_1d(clf.intercept_).astype(np.float32)
+        if len(classes) == 2:   # binary LinearSVC has one row: positive class = classes[1]
+            coef = np.vstack([-coef[0], coef[0]])
+            intercept = np.array([-intercept[0], intercept[0]], dtype=np.float32)
+        return cls([str(c) for c in clf.classes_], coef, intercept)
+
+    def decision(self, X) -> np.ndarray:
+        return np.asarray(X @ self.coef.T) + self.intercept[np.newaxis, :]
+
+
+# ------------------------------------------------------------------------------------------------
+
+@dataclass
+class _History:
+    """What was learned from routed history: counts and text heads (all plain data)."""
+
+    n: int = 0
+    dept_counts: dict[str, int] = field(default_factory=dict)
+    place_counts: dict[str, int] = field(default_factory=dict)
+    place_dept: dict[str, dict[str, int]] = field(default_factory=dict)
+    vectoriser: _Vectoriser | None = None
+    text: _Linear | None = None
+    role: _Linear | None = None
+
+
+@dataclass
+class _Candidate:
+    name: str
+    f: np.ndarray
+    evidence: dict[str, str] = field(default_factory=dict)
+
+
+def _letter_text(letter: dict, max_chars: int) -> str:
+    title = str(letter.get("title") or "").strip()
+    content = str(letter.get("content") or "").strip()
+    text = f"{title}\n{content}" if title else content
+    return normalise(text)[:max_chars] if text else ""
+
+
+class Router:
+    """Suggests departments for letters. See the module docstring for how the signals combine.
+
+    >>> Router().route({"content": "朝阳区某小区噪音"})
+    []
+    """
+
+    def __init__(self, directory: Directory | None = None, config: RouterConfig | None = None) -> None:
+        if directory is not None and not isinstance(directory, Directory):
+            raise ConfigError(f"directory must be a triage.directory.Directory, got {type(directory).__name__}")
+        self.directory = directory
+        self.config = config or RouterConfig()
+        self._history = _History()
+        self._weights: dict[str, dict[str, float]] = {"plain": dict(DEFAULT_WEIGHTS),
+                                                      "neighbours": dict(DEFAULT_WEIGHTS)}
+        self._fitted_weights = False
+        self._gazetteer_cache: Gazetteer | None = None
+        self._dept_places: dict[str, list[Place]] = {}
+        self._dept_roles: dict[str, str] = {}
+        self.metrics: dict[str, Any] = {}
+        self.data_hash: str | None = None
+        self._refresh_departments()
+
+    # -- state helpers ---------------------------------------------------------------------------
+
+    @property
+    def departments(self) -> list[str]:
+        """Every department this router may suggest (directory units and history departments)."""
+        names = [u.name for u in self.directory] if self.directory is not None else []
+        for d in sorted(self._history.dept_counts, key=lambda d: (-self._history.dept_counts[d], d)):
+            if d not in names:
+                names.append(d)
+        return names
+
+    def _refresh_departments(self) -> None:
+        self._dept_places = {d: department_places(d) for d in self.departments}
+        self._dept_roles = {d: department_role(d) for d in self.departments}
+        gaz = self.directory.gazetteer() if self.directory else Gazetteer()
+        for places in self._dept_places.values():
+            for p in places:
+                gaz.add(p.name, p.level)
+        for place, n in self._history.place_counts.items():
+            if n >= self.config.assoc_min_support and len(place) >= 3:
+                gaz.add(place)
+        self._gazetteer_cache = gaz
+
+    def _canonical(self, name: str | None) -> str | None:
+        if not name or not str(name).strip():
+            return None
+        name = " ".join(str(name).split())
+        if self.directory is not None:
+            return self.directory.canonical(name) or name
+        return name
+
+    def _places(self, letter: dict, text: str) -> list[Place]:
+        return extract_places(text, region=letter.get("region"), gazetteer=self._gazetteer_cache,
+                              config=PlaceConfig(roads=self.config.roads))
+
+    # -- training --------------------------------------------------------------------------------
+
+    def fit_history(self, letters: Iterable[dict]) -> "Router":
+        """Learn from history letters that carry a ``department``; others are ignored. Returns ``self``.
+
+        Replaces what an earlier call learned (call it again with the whole history after each import).
+        Fits place→department associations, the text classifiers and — with at least
+        ``config.min_fit`` letters — the weights that combine the signals, on a held-out slice.
+        """
+        cfg = self.config
+        rows = []
+        for letter in letters:
+            if not isinstance(letter, dict):
+                raise InvalidInput(f"history letters must be dicts, got {type(letter).__name__}")
+            dept = self._canonical(letter.get("department"))
+            text = _letter_text(letter, cfg.max_chars)
+            if dept and text:
+                rows.append((letter, text, dept))
+        self._history = _History()
+        self._weights = {"plain": dict(DEFAULT_WEIGHTS), "neighbours": dict(DEFAULT_WEIGHTS)}
+        self._fitted_weights = False
+        self.metrics = {}
+        self.data_hash = _hash_rows(rows)
+        if not rows:
+            self._refresh_departments()
+            return self
+
+        n = len(rows)
+        texts = [t for _, t, _ in rows]
+        depts = [d for _, _, d in rows]
+        # places with the pattern extractor only (the learned gazetteer comes from these)
+        self._history.dept_counts = dict(collections.Counter(depts))
+        self._refresh_departments()
+        place_sets = [self._letter_place_names(letter, text) for letter, text, _ in rows]
+        # second pass with the names the first pass found often enough (the learned gazetteer), so that
+        # training sees places exactly as routing will
+        self._history.place_counts = dict(collections.Counter(p for ps in place_sets for p in ps))
+        self._history.n = n
+        self._refresh_departments()
+        place_sets = [self._letter_place_names(letter, text) for letter, text, _ in rows]
+
+        vec, X = _Vectoriser.fit(texts, cfg) if n >= cfg.min_classifier else (None, None)
+
+        if n >= cfg.min_fit and len(set(depts)) >= 2:
+            order = _holdout_order(rows, cfg.seed)
+            n_hold = min(int(n * cfg.holdout_fraction), cfg.max_holdout)
+            hold, train = order[:n_hold], order[n_hold:]
+            partial = self._learn(rows, place_sets, X, vec, train)
+            self._history = partial
+            self._refresh_departments()
+            neigh = _simulated_neighbours(X, train, hold, depts, cfg.neighbour_k)
+            cand_plain, cand_neigh, targets = [], [], []
+            for j, i in enumerate(hold):
+                letter, text, dept = rows[i]
+                xi = X[i] if X is not None else None
+                cand_plain.append(self._candidates(letter, text, xi, place_sets[i], None, None, None))
+                cand_neigh.append(self._candidates(letter, text, xi, place_sets[i], None, None, neigh[j]))
+                targets.append(dept)
+            self._weights["plain"] = _fit_clogit(cand_plain, targets, cfg.l2)
+            self._weights["neighbours"] = _fit_clogit(cand_neigh, targets, cfg.l2)
+            self._fitted_weights = True
+            self.metrics = {
+                "holdout_letters": len(hold),
+                "holdout_top1": _topk(self._weights["plain"], cand_plain, targets, 1),
+                "holdout_top3": _topk(self._weights["plain"], cand_plain, targets, 3),
+                "holdout_top1_with_neighbours": _topk(self._weights["neighbours"], cand_neigh, targets, 1),
+                "holdout_top3_with_neighbours": _topk(self._weights["neighbours"], cand_neigh, targets, 3),
+            }
+        self._history = self._learn(rows, place_sets, X, vec, list(range(n)))
+        self._refresh_departments()
+        return self
+
+    def _letter_place_names(self, letter: dict, text: str) -> list[str]:
+        return sorted({p.name for p in self._places(letter, text)})
+
+    def _learn(self, rows, place_sets, X, vec, idx: list[int]) -> _History:
+        cfg = self.config
+        h = _History(n=len(idx), vectoriser=vec)
+        depts = [rows[i][2] for i in idx]
+        h.dept_counts = dict(collections.Counter(depts))
+        pc: collections.Counter = collections.Counter()
+        pd: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        for i in idx:
+            for p in place_sets[i]:
+                pc[p] += 1
+                pd[p][rows[i][2]] += 1
+        keep = {p for p, c in pc.items() if c >= cfg.assoc_min_support}
+        h.place_counts = {p: pc[p] for p in keep}
+        h.place_dept = {p: dict(pd[p]) for p in keep}
+        if X is not None and len(idx) >= cfg.min_classifier:
+            Xi = X[idx]
+            h.text = _Linear.fit(Xi, depts, cfg.C, cfg.seed)
+            roles = [department_role(d) for d in depts]
+            if len(set(roles)) < len(set(depts)):
+                h.role = _Linear.fit(Xi, roles, cfg.C, cfg.seed)
+        return h
+
+    # -- suggesting ------------------------------------------------------------------------------
+
+    def route(self, letter: dict, *, domain: str | None = None, type: str | None = None,
+              neighbours: list[dict] | None = None, k: int = 3) -> list[dict]:
+        """Top ``k`` departments for one letter: ``[{"name", "score", "evidence": [...]}, ...]``, best first.
+
+        ``domain`` / ``type`` (e.g. from the classifier) feed duty matching against the directory;
+        ``neighbours`` are similar stored cases ``[{"case_id", "score", "department"}]``. Returns ``[]``
+        when the router knows no department (no directory, no history) or finds no evidence at all.
+        """
+        if not isinstance(letter, dict):
+            raise InvalidInput(f"a letter must be a dict, got {letter.__class__.__name__}")
+        if k < 1:
+            return []
+        if not self.departments:
+            return []
+        text = _letter_text(letter, self.config.max_chars)
+        region = str(letter.get("region") or "").strip()
+        if not text and not region:
+            return []
+        h = self._history
+        xi = h.vectoriser.transform([text]) if h.vectoriser is not None and text else None
+        places = self._letter_place_names(letter, text)
+        votes = _neighbour_votes(neighbours, self._canonical)
+        cands = self._candidates(letter, text, xi, places, domain, type, votes or None)
+        if not cands:
+            return []
+        weights = self._weights["neighbours" if votes else "plain"]
+        probs, contrib = _score(weights, cands)
+        order = np.argsort(-probs, kind="stable")[:k]
+        out = []
+        for j in order:
+            c = cands[j]
+            ev = [c.evidence[f] for f in sorted(c.evidence, key=lambda f: -contrib[j][_F[f]])
+                  if contrib[j][_F[f]] > 0]
+            if not ev:
+                ev = [next(iter(c.evidence.values()))] if c.evidence else [f"known department {c.name}"]
+            out.append({"name": c.name, "score": round(float(probs[j]), 4), "evidence": ev})
+        return out
+
+    def route_many(self, letters: Sequence[dict], **kwargs) -> list[list[dict]]:
+        """:meth:`route` for each letter (``neighbours`` then must be a list per letter, or absent)."""
+        neighbours = kwargs.pop("neighbours", None)
+        return [self.route(l, neighbours=(neighbours[i] if neighbours else None), **kwargs)
+                for i, l in enumerate(letters)]
+
+    def _candidates(self, letter: dict, text: str, xi, places: list[str], domain: str | None,
+                    type_: str | None, votes: dict[str, float] | None) -> list[_Candidate]:
+        cfg = self.config
+        h = self._history
+        known = self.departments
+        known_set = set(known)
+        cands: dict[str, _Candidate] = {}
+
+        def cand(d: str) -> _Candidate:
+            if d not in cands:
+                cands[d] = _Candidate(d, np.zeros(len(FEATURES), dtype=np.float64))
+            return cands[d]
+
+        mentioned = {p: place_of_name(p)[1] for p in places}
+        gaz = self._gazetteer_cache
+        for p in list(mentioned):
+            if not mentioned[p] and gaz is not None:
+                mentioned[p] = gaz.level(p)
+        # (a) places: department names, directory coverage, learned association
+        local_mentions = {p for p, lvl in mentioned.items() if lvl in ("区", "县", "旗")}
+        for d, dplaces in self._dept_places.items():
+            best, best_p = 0.0, None
+            for dp in dplaces:
+                if dp.name in mentioned:
+                    r = level_rank(dp.level)
+                    if r > best:
+                        best, best_p = r, dp.name
+            if best_p:
+                c = cand(d)
+                c.f[_F["place_name"]] = best
+                c.evidence["place_name"] = f"mentions {best_p} → {d}"
+        if self.directory is not None:
+            for p, lvl in mentioned.items():
+                for unit in self.directory.covering(p):
+                    r = level_rank(lvl or place_of_name(p)[1])
+                    c = cand(unit.name)
+                    if r > c.f[_F["dir_place"]]:
+                        c.f[_F["dir_place"]] = r
+                        c.evidence["dir_place"] = f"mentions {p} → {unit.name} (directory)"
+        if h.place_dept:
+            a = cfg.assoc_smoothing
+            total = max(h.n, 1)
+            for p in mentioned:
+                dist = h.place_dept.get(p)
+                if not dist:
+                    continue
+                n_p = h.place_counts[p]
+                for d, c_pd in dist.items():
+                    prior = h.dept_counts.get(d, 0) / total
+                    share = (c_pd + a * prior) / (n_p + a)
+                    if share < 0.05 or d not in known_set:
+                        continue
+                    c = cand(d)
+                    if share > c.f[_F["place_assoc"]]:
+                        c.f[_F["place_assoc"]] = share
+                        c.evidence["place_assoc"] = f"{c_pd} of {n_p} earlier cases mentioning {p} went to {d}"
+        # (b) duties from the directory
+        if self.directory is not None:
+            for name, match in self.directory.duties(text, domain=domain, type=type_).items():
+                c = cand(name)
+                if match.keywords:
+                    c.f[_F["dir_keywords"]] = min(len(match.keywords), 3) / 3.0
+                    c.evidence["dir_keywords"] = f"keywords {'、'.join(match.keywords[:4])} → {name} (duty)"
+                if match.domain:
+                    c.f[_F["dir_domain"]] = 1.0
+                    c.evidence["dir_domain"] = f"domain {match.domain} is a duty of {name}"
+                if match.type:
+                    c.f[_F["dir_type"]] = 1.0
+                    c.evidence["dir_type"] = f"type {match.type} is a duty of {name}"
+        # (c) history: text classifiers, neighbours
+        text_scores: dict[str, float] = {}
+        if h.text is not None and xi is not None:
+            dec = h.text.decision(xi)[0]
+            top = np.argsort(-dec)[: cfg.candidates]
+            text_scores = {h.text.classes[i]: float(dec[i]) for i in range(len(dec))}
+            best_d = h.text.classes[int(top[0])]
+            for rank, i in enumerate(top, start=1):
+                d = h.text.classes[int(i)]
+                if d in known_set:
+                    c = cand(d)
+                    c.evidence["text"] = f"wording resembles earlier cases of {d} (text model rank {rank})"
+            cand(best_d).f[_F["text_top"]] = 1.0
+            cand(best_d).evidence["text_top"] = f"text model's first choice: {best_d}"
+        role_scores: dict[str, float] = {}
+        if h.role is not None and xi is not None:
+            dec = h.role.decision(xi)[0]
+            role_scores = {h.role.classes[i]: float(dec[i]) for i in range(len(dec))}
+            top_roles = {h.role.classes[int(i)] for i in np.argsort(-dec)[:3]}
+            # a department of a likely role at a mentioned place becomes a candidate
+            for d, role in self._dept_roles.items():
+                if role in top_roles and any(dp.name in mentioned for dp in self._dept_places.get(d, ())):
+                    c = cand(d)
+                    c.evidence.setdefault("role", f"matter of the kind {role} handles, at a named place")
+        if votes:
+            total_votes = sum(v for key, v in votes.items() if key != "__counts__")
+            counts = votes.get("__counts__", {})
+            for d, v in votes.items():
+                if d == "__counts__" or d not in known_set:
+                    continue
+                c = cand(d)
+                c.f[_F["neighbours"]] = v / total_votes if total_votes else 0.0
+                c.evidence["neighbours"] = (f"{counts.get(d, 0)} of {counts.get('__n__', 0)} similar cases "
+                                            f"went to {d}")
+        if not cands and h.n and h.text is None:
+            # tiny history, no classifier: its most frequent departments, said as such
+            for d, cnt in sorted(h.dept_counts.items(), key=lambda kv: -kv[1])[:3]:
+                cand(d).evidence["prior"] = f"{cnt} of {h.n} earlier cases went to {d}"
+        # fill the remaining features of every candidate
+        total = max(h.n, 1)
+        for d, c in cands.items():
+            if text_scores:
+                c.f[_F["text"]] = max(min(text_scores.get(d, -1.5), 3.0), -3.0)
+            if role_scores:
+                c.f[_F["role"]] = max(min(role_scores.get(self._dept_roles.get(d, d), -1.5), 3.0), -3.0)
+            if h.n:
+                c.f[_F["prior"]] = math.log((h.dept_counts.get(d, 0) + 0.5) / (total + 0.5))
+                if "prior" not in c.evidence and h.dept_counts.get(d):
+                    c.evidence["prior"] = f"{h.dept_counts[d]} of {h.n} earlier cases went to {d}"
+            own_local = {dp.name for dp in self._dept_places.get(d, ()) if dp.level in ("区", "县", "旗")}
+            if self.directory is not None and d in self.directory:
+                own_local |= {p for p in self.directory.get(d).places if place_of_name(p)[1] in ("区", "县", "旗")}
+            if own_local and local_mentions and not (own_local & local_mentions):
+                c.f[_F["place_other"]] = 1.0
+        return [c for c in cands.values() if c.name in known_set]
+
+    # -- persistence -----------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write the router to a folder: ``manifest.json``, ``state.json``, ``arrays.npz``."""
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        h = self._history
+        arrays: dict[str, np.ndarray] = {}
+        state: dict[str, Any] = {
+            "format": FORMAT_VERSION,
+            "config": _config_dict(self.config),
+            "directory": self.directory.to_records() if self.directory else None,
+            "directory_name": self.directory.name if self.directory else None,
+            "weights": self._weights,
+            "fitted_weights": self._fitted_weights,
+            "history": {"n": h.n, "dept_counts": h.dept_counts, "place_counts": h.place_counts,
+                        "place_dept": h.place_dept},
+            "vocabulary": None, "ngram_range": None, "text_classes": None, "role_classes": None,
+        }
+        if h.vectoriser is not None:
+            vocab = sorted(h.vectoriser.vocabulary, key=h.vectoriser.vocabulary.get)
+            state["vocabulary"] = vocab
+            state["ngram_range"] = list(h.vectoriser.ngram_range)
+            arrays["idf"] = h.vectoriser.idf
+        for key, head in (("text", h.text), ("role", h.role)):
+            if head is not None:
+                state[f"{key}_classes"] = head.classes
+                arrays[f"{key}_coef"] = head.coef
+                arrays[f"{key}_intercept"] = head.intercept
+        (out / "state.json").write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
+        np.savez_compressed(out / "arrays.npz", **arrays)
+        manifest = {
+            "component": "router",
+            "format": FORMAT_VERSION,
+            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "versions": _versions(),
+            "departments": self.departments,
+            "history_letters": h.n,
+            "data_hash": self.data_hash,
+            "directory": self.directory.name if self.directory else None,
+            "fitted_weights": self._fitted_weights,
+            "metrics": self.metrics,
+            "config": _config_dict(self.config),
+        }
+        (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Router":
+        """Read a folder written by :meth:`save`; warns when library versions differ."""
+        p = Path(path)
+        for name in ("manifest.json", "state.json", "arrays.npz"):
+            if not (p / name).exists():
+                raise ModelMissing(f"{p} is not a saved router: {name} is missing (run the training step)")
+        manifest = json.loads((p / "manifest.json").read_text(encoding="utf-8"))
+        state = json.loads((p / "state.json").read_text(encoding="utf-8"))
+        if state.get("format") != FORMAT_VERSION:
+            raise ModelMissing(f"{p}: router format {state.get('format')} is not {FORMAT_VERSION}; retrain it")
+        now = _versions()
+        for lib, ver in (manifest.get("versions") or {}).items():
+            if lib in now and now[lib] != ver:
+                warnings.warn(f"router in {p} was saved with {lib} {ver}, running {now[lib]}", stacklevel=2)
+        directory = (Directory.from_records(state["directory"], name=state.get("directory_name") or "",
+                                            source=str(p / "state.json")) if state.get("directory") else None)
+        router = cls(directory=directory, config=RouterConfig.from_dict(state["config"]))
+        with np.load(p / "arrays.npz", allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        hist = state["history"]
+        h = _History(n=hist["n"], dept_counts=hist["dept_counts"], place_counts=hist["place_counts"],
+                     place_dept=hist["place_dept"])
+        if state.get("vocabulary") is not None:
+            vocab = {t: i for i, t in enumerate(state["vocabulary"])}
+            h.vectoriser = _Vectoriser(vocab, arrays["idf"], tuple(state["ngram_range"]))
+        for key in ("text", "role"):
+            if state.get(f"{key}_classes") is not None:
+                setattr(h, key, _Linear(state[f"{key}_classes"], arrays[f"{key}_coef"], arrays[f"{key}_intercept"]))
+        router._history = h
+        router._weights = state["weights"]
+        router._fitted_weights = state["fitted_weights"]
+        router.metrics = manifest.get("metrics") or {}
+        router.data_hash = manifest.get("data_hash")
+        router._refresh_departments()
+        return router
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers
+
+def _config_dict(config: RouterConfig) -> dict[str, Any]:
+    d = asdict(config)
+    d["ngram_range"] = list(d["ngram_range"])
+    return d
+
+
+def _versions() -> dict[str, str]:
+    import sklearn
+
+    from . import __version__
+
+    return {"python": platform.python_version(), "numpy": np.__version__, "scikit-learn": sklearn.__version__,
+            "triage": __version__}
+
+
+def _hash_rows(rows) -> str:
+    h = hashlib.sha256()
+    for letter, text, dept in rows:
+        h.update(json.dumps([text, dept, letter.get("region")], ensure_ascii=False).encode("utf-8"))
+    return h.hexdigest()[:16]
+
+
+def _holdout_order(rows, seed: int) -> list[int]:
+    """Indices, latest first when dates exist (so weights are fitted on 'future' letters), else shuffled."""
+    n = len(rows)
+    dates = [str(r[0].get("received_at") or "") for r in rows]
+    rng = np.random.default_rng(seed)
+    if sum(bool(d) for d in dates) >= 0.8 * n:
+        tie = rng.random(n)
+        return sorted(range(n), key=lambda i: (dates[i], tie[i]), reverse=True)
+    return list(rng.permutation(n))
+
+
+def _simulated_neighbours(X, train: list[int], hold: list[int], depts: list[str], k: int) -> list[dict]:
+    """For each held-out letter, votes of its k most similar training letters (TF-IDF cosine)."""
+    if X is None or not train:
+        return [{} for _ in hold]
+    Xt = X[train]
+    out = []
+    for start in range(0, len(hold), 512):
+        block = hold[start:start + 512]
+        sims = np.asarray((X[block] @ Xt.T).todense())
+        kk = min(k, sims.shape[1])
+        top = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+        for r in range(len(block)):
+            nb = [{"department": depts[train[j]], "score": float(sims[r, j])} for j in top[r]]
+            out.append(_neighbour_votes(nb, lambda x: x))
+    return out
+
+
+def _neighbour_votes(neighbours: list[dict] | None, canonical) -> dict[str, Any]:
+    """Score-weighted department votes of the neighbours (scores clipped to [0, 1])."""
+    if not neighbours:
+        return {}
+    votes: dict[str, Any] = collections.defaultdict(float)
+    counts: collections.Counter = collections.Counter()
+    n = 0
+    for nb in neighbours:
+        if not isinstance(nb, dict):
+            raise InvalidInput(f"neighbours must be dicts with case_id, score, department; got {type(nb).__name__}")
+        n += 1
+        d = canonical(nb.get("department"))
+        if not d:
+            continue
+        try:
+            s = float(nb.get("score", 1.0))
+        except (TypeError, ValueError):
+            raise InvalidInput(f"neighbour score must be a number, got {nb.get('score')!r}") from None
+        votes[d] += min(max(s, 0.0), 1.0) + 1e-3
+        counts[d] += 1
+    if not counts:
+        return {}
+    out: dict[str, Any] = dict(votes)
+    counts["__n__"] = n
+    out["__counts__"] = dict(counts)
+    return out
+
+
+def _matrix(cands: list[_Candidate]) -> np.ndarray:
+    return np.vstack([c.f for c in cands]) if cands else np.zeros((0, len(FEATURES)))
+
+
+def _score(weights: dict[str, float], cands: list[_Candidate]) -> tuple[np.ndarray, np.ndarray]:
+    w = np.array([weights.get(f, 0.0) for f in FEATURES])
+    F = _matrix(cands)
+    contrib = F * w[np.newaxis, :]
+    logits = contrib.sum(axis=1)
+    none = weights.get("__none__", 0.0)
+    m = max(float(logits.max()) if len(logits) else none, none)
+    e = np.exp(logits - m)
+    probs = e / (e.sum() + math.exp(none - m))
+    return probs, contrib
+
+
+def _topk(weights, cand_lists, targets, k: int) -> float:
+    hit = 0
+    for cands, t in zip(cand_lists, targets):
+        if not cands:
+            continue
+        probs, _ = _score(weights, cands)
+        order = np.argsort(-probs, kind="stable")[:k]
+        hit += any(cands[j].name == t for j in order)
+    return round(hit / max(len(targets), 1), 4)
+
+
+def _fit_clogit(cand_lists: list[list[_Candidate]], targets: list[str], l2: float) -> dict[str, float]:
+    """Conditional logit over each letter's candidates plus a 'none' alternative (its logit = bias)."""
+    from scipy.optimize import minimize
+
+    p = len(FEATURES)
+    m = max((len(c) for c in cand_lists), default=0)
+    n = len(cand_lists)
+    if n == 0 or m == 0:
+        return dict(DEFAULT_WEIGHTS)
+    F = np.zeros((n, m, p))
+    mask = np.zeros((n, m), dtype=bool)
+    tgt = np.full(n, -1)
+    for i, (cands, t) in enumerate(zip(cand_lists, targets)):
+        for j, c in enumerate(cands):
+            F[i, j] = c.f
+            mask[i, j] = True
+            if c.name == t:
+                tgt[i] = j
+    # scale features so one ridge penalty suits all
+    scale = np.maximum(np.abs(F[mask]).max(axis=0), 1e-6) if mask.any() else np.ones(p)
+    Fs = F / scale
+    active = np.abs(F[mask]).max(axis=0) > 0 if mask.any() else np.zeros(p, dtype=bool)
+
+    def loss(theta):
+        w, b = theta[:p], theta[p]
+        logits = np.where(mask, Fs @ w, -np.inf)
+        allz = np.concatenate([np.full((n, 1), b), logits], axis=1)
+        mx = allz.max(axis=1, keepdims=True)
+        ez = np.exp(allz - mx)
+        z = ez.sum(axis=1)
+        lse = np.log(z) + mx[:, 0]
+        chosen = np.where(tgt >= 0, logits[np.arange(n), np.maximum(tgt, 0)], b)
+        nll = (lse - chosen).sum() / n + l2 * float(w @ w)
+        prob = ez / z[:, None]
+        # gradient
+        g_w = np.einsum("nm,nmp->p", prob[:, 1:], Fs)
+        onehot = np.zeros((n, m))
+        onehot[np.arange(n)[tgt >= 0], tgt[tgt >= 0]] = 1.0
+        g_w -= np.einsum("nm,nmp->p", onehot, Fs)
+        g_b = prob[:, 0].sum() - (tgt < 0).sum()
+        grad = np.concatenate([g_w / n + 2 * l2 * w, [g_b / n]])
+        return nll, grad
+
+    theta0 = np.zeros(p + 1)
+    for f, v in DEFAULT_WEIGHTS.items():
+        if f in _F:
+            theta0[_F[f]] = v * scale[_F[f]] * 0.5
+    theta0[p] = DEFAULT_WEIGHTS["__none__"]
+    res = minimize(loss, theta0, jac=True, method="L-BFGS-B", options={"maxiter": 300})
+    w = res.x[:p] / scale
+    out = {f: (round(float(w[i]), 6) if active[i] else DEFAULT_WEIGHTS.get(f, 0.0)) for f, i in _F.items()}
+    out["__none__"] = round(float(res.x[p]), 6)
+    return out
