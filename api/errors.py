@@ -36,6 +36,13 @@ class Conflict(TriageError):
     status = 409
 
 
+class InvalidRequest(TriageError):
+    """A request that is well-formed JSON but cannot be served as asked (the message names the field)."""
+
+    code = "invalid_request"
+    status = 422
+
+
 class PayloadTooLarge(TriageError):
     code = "payload_too_large"
     status = 413
@@ -132,7 +139,8 @@ def install(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else "request refused"
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such path: {request.url.path}"
-        return JSONResponse(_body(request, code, message, None), status_code=exc.status_code,
+        return JSONResponse(_body(request, code, message, "body" if exc.status_code == 413 else None),
+                            status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)

@@ -14,12 +14,18 @@ from triage.normalise import mask_pii
 
 
 class MaskPII(logging.Filter):
+    """Masks the message, its arguments (kept as arguments: formatters such as uvicorn's read them) and
+    any traceback text of a record."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string: log it raw rather than lose it
-            message = str(record.msg)
-        record.msg, record.args = mask_pii(message), None
+        if isinstance(record.msg, str):
+            record.msg = mask_pii(record.msg)
+        elif record.msg is not None and not record.args:
+            record.msg = mask_pii(str(record.msg))
+        if isinstance(record.args, tuple):
+            record.args = tuple(_mask_arg(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: _mask_arg(v) for k, v in record.args.items()}
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
@@ -27,6 +33,16 @@ class MaskPII(logging.Filter):
         if record.stack_info:
             record.stack_info = mask_pii(record.stack_info)
         return True
+
+
+def _mask_arg(value):
+    if isinstance(value, (int, float, bool)) or value is None:
+        return value
+    if isinstance(value, str):
+        return mask_pii(value)
+    if isinstance(value, tuple):  # e.g. uvicorn's client address (host, port)
+        return tuple(_mask_arg(v) for v in value)
+    return mask_pii(str(value))
 
 
 _LOGGERS = ("", "api", "triage", "uvicorn", "uvicorn.error", "uvicorn.access", "sqlalchemy", "alembic")

@@ -101,7 +101,8 @@ class SentenceTransformerEmbedder:
         model = SentenceTransformer(self.path, device="cpu")
         model.max_seq_length = self.config.max_seq_length
         self._model = model
-        self.dim = int(model.get_sentence_embedding_dimension())
+        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
         return self
 
     def encode(self, texts: str | Sequence[str], *, kind: str = "passage", show_progress: bool = False) -> np.ndarray:

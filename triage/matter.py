@@ -136,13 +136,25 @@ def extract_matter(text: str, segmenter=None) -> Matter:
     return Matter(objects=objects, demands=demands, places=places)
 
 
+def same_name(x: str, y: str) -> bool:
+    """Two mentions of one object: equal, one inside the other, or the same characters in another order
+    (anonymisation and typos swap characters: 华广/广花, 展金路/展进路)."""
+    if x == y:
+        return True
+    if min(len(x), len(y)) < 3:
+        return False
+    if x in y or y in x:
+        return True
+    if x[-1] != y[-1]:  # different kinds of object (路 vs 河)
+        return False
+    sx, sy = set(x), set(y)
+    return len(sx & sy) / len(sx | sy) >= 0.6
+
+
 def _overlap(a: set[str], b: set[str]) -> float:
     if not a or not b:
         return 0.0
-    hits = 0
-    for x in a:
-        if x in b or any((len(x) >= 3 and x in y) or (len(y) >= 3 and y in x) for y in b):
-            hits += 1
+    hits = sum(1 for x in a if any(same_name(x, y) for y in b))
     return hits / min(len(a), len(b))
 
 
@@ -152,7 +164,7 @@ def compare_matters(a: Matter, b: Matter) -> dict:
     specific_kinds = ("compound", "company", "school", "road", "river", "section", "building")
     spec_a = set().union(*(a.objects.get(k, set()) for k in specific_kinds))
     spec_b = set().union(*(b.objects.get(k, set()) for k in specific_kinds))
-    shared = sorted(x for x in spec_a if x in spec_b or any(len(x) >= 3 and (x in y or y in x) for y in spec_b))
+    shared = sorted(x for x in spec_a if any(same_name(x, y) for y in spec_b))
     dem_union = a.demands | b.demands
     return {
         "object_overlap": _overlap(obj_a, obj_b),

@@ -82,15 +82,18 @@ weighting) a unit gets about 0.7, with a covered district (≈2.8) about 0.86.
 class RouterConfig:
     """Knobs of the router; the defaults are what the numbers in ``docs/routing.md`` were measured with."""
 
-    max_chars: int = 1000               # text read per letter (title + content)
+    max_chars: int = 600                # text read per letter (title + content)
     ngram_range: tuple[int, int] = (1, 3)
-    max_features: int = 120_000
+    max_features: int = 200_000
     min_df: int = 2
-    C: float = 0.5                      # LinearSVC regularisation of the text classifiers
+    alpha: float = 2e-5                 # SGD (hinge) regularisation of the text classifiers
+    epochs: int = 8
+    n_jobs: int = 2
     min_classifier: int = 20            # fewer history letters: no text classifier
     min_fit: int = 120                  # fewer: default weights instead of fitted ones
     holdout_fraction: float = 0.25
-    max_holdout: int = 3000
+    max_holdout: int = 1500             # letters the combination weights are fitted on
+    max_partial: int = 5000             # letters the held-out stage's text models are trained on
     neighbour_k: int = 10               # simulated neighbours while fitting weights
     candidates: int = 10                # from the text classifier
     assoc_min_support: int = 2          # a place must appear this often in history to vote
@@ -149,67 +152,91 @@ def department_role(name: str) -> str:
 # text features: char n-gram TF-IDF with a fixed vocabulary (saved as JSON + numpy, no pickle)
 
 class _Vectoriser:
-    def __init__(self, vocabulary: dict[str, int], idf: np.ndarray, ngram_range: tuple[int, int]) -> None:
-        from sklearn.feature_extraction.text import CountVectorizer
+    """Char n-grams hashed into 2**20 buckets; the buckets seen in ``min_df`` letters are kept (saved as an
+    index array with their idf, so nothing but numbers is stored)."""
 
-        self.vocabulary = vocabulary
-        self.idf = idf.astype(np.float32)
-        self.ngram_range = tuple(ngram_range)
-        self._counter = CountVectorizer(analyzer="char", ngram_range=self.ngram_range, vocabulary=vocabulary,
-                                        lowercase=False, dtype=np.float32)
+    N_FEATURES = 2 ** 20
+
+    def __init__(self, keep: np.ndarray, idf: np.ndarray, ngram_range: tuple[int, int]) -> None:
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        self.keep = np.asarray(keep, dtype=np.int64)
+        self.idf = np.asarray(idf, dtype=np.float32)
+        self._col = np.full(self.N_FEATURES, -1, dtype=np.int64)
+        self._col[self.keep] = np.arange(len(self.keep))
+        self.ngram_range = tuple(int(x) for x in ngram_range)
+        self._hasher = HashingVectorizer(analyzer="char", ngram_range=self.ngram_range, n_features=self.N_FEATURES,
+                                         alternate_sign=False, norm=None, lowercase=False, dtype=np.float32)
 
     @classmethod
     def fit(cls, texts: Sequence[str], config: RouterConfig) -> tuple["_Vectoriser", Any]:
-        from sklearn.feature_extraction.text import TfidfVectorizer
+        probe = cls(np.arange(0), np.zeros(0), config.ngram_range)
+        H = probe._hasher.transform(texts).tocsr()
+        df = np.bincount(H.indices, minlength=H.shape[1])
+        min_df = config.min_df if (df >= config.min_df).sum() > 0 else 1
+        keep = np.flatnonzero(df >= min_df)
+        if len(keep) > config.max_features:
+            keep = np.sort(keep[np.argsort(-df[keep], kind="stable")[: config.max_features]])
+        n = len(texts)
+        idf = (np.log((1.0 + n) / (1.0 + df[keep])) + 1.0).astype(np.float32)
+        vec = cls(keep, idf, config.ngram_range)
+        return vec, vec._weigh(vec._select(H))
 
-        tfidf = TfidfVectorizer(analyzer="char", ngram_range=config.ngram_range, min_df=config.min_df,
-                                max_features=config.max_features, sublinear_tf=True, lowercase=False,
-                                dtype=np.float32)
-        try:
-            X = tfidf.fit_transform(texts)
-        except ValueError:   # every n-gram below min_df (tiny history)
-            tfidf.set_params(min_df=1)
-            X = tfidf.fit_transform(texts)
-        vec = cls({k: int(v) for k, v in tfidf.vocabulary_.items()}, tfidf.idf_, config.ngram_range)
-        return vec, X.tocsr()
+    def _select(self, H):
+        """Keep the retained buckets, renumbered (fast: an index map instead of fancy column indexing)."""
+        import scipy.sparse as sp
 
-    def transform(self, texts: Sequence[str]):
+        H = H.tocsr()
+        cols = self._col[H.indices]
+        ok = cols >= 0
+        row_of = np.repeat(np.arange(H.shape[0]), np.diff(H.indptr))
+        return sp.csr_matrix((H.data[ok], (row_of[ok], cols[ok])), shape=(H.shape[0], len(self.keep)),
+                             dtype=np.float32)
+
+    def _weigh(self, C):
         from sklearn.preprocessing import normalize
 
-        X = self._counter.transform(texts).tocsr().astype(np.float32)
-        X.data = 1.0 + np.log(X.data)
-        X = X.multiply(self.idf[np.newaxis, :]).tocsr()
-        return normalize(X, norm="l2", copy=False)
+        C = C.tocsr().astype(np.float32)
+        C.data = 1.0 + np.log(C.data)
+        C = C.multiply(self.idf[np.newaxis, :]).tocsr()
+        return normalize(C, norm="l2", copy=False)
+
+    def transform(self, texts: Sequence[str]):
+        return self._weigh(self._select(self._hasher.transform(texts)))
 
 
 @dataclass
 class _Linear:
-    """A linear text head: decision = X @ coef.T + intercept (trained with LinearSVC)."""
+    """A linear text head: decision = X @ coef.T + intercept (hinge loss, trained by SGD, one-vs-rest)."""
 
     classes: list[str]
     coef: np.ndarray
     intercept: np.ndarray
 
     @classmethod
-    def fit(cls, X, labels: Sequence[str], C: float, seed: int) -> "_Linear | None":
-        from sklearn.svm import LinearSVC
+    def fit(cls, X, labels: Sequence[str], config: RouterConfig) -> "_Linear | None":
+        from sklearn.linear_model import SGDClassifier
 
         classes = sorted(set(labels))
         if len(classes) < 2:
             return None
-        clf = LinearSVC(C=C, random_state=seed)
+        clf = SGDClassifier(loss="hinge", alpha=config.alpha, max_iter=config.epochs, tol=None,
+                            random_state=config.seed, n_jobs=config.n_jobs)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             clf.fit(X, labels)
         coef = clf.coef_.astype(np.float32)
         intercept = np.atleast_1d(clf.intercept_).astype(np.float32)
-        if len(classes) == 2:   # binary LinearSVC has one row: positive class = classes[1]
+        if len(classes) == 2:   # binary: one row, positive class = classes[1]
             coef = np.vstack([-coef[0], coef[0]])
             intercept = np.array([-intercept[0], intercept[0]], dtype=np.float32)
         return cls([str(c) for c in clf.classes_], coef, intercept)
 
+    def __post_init__(self) -> None:
+        self._coef_t = np.ascontiguousarray(np.asarray(self.coef, dtype=np.float32).T)
+
     def decision(self, X) -> np.ndarray:
-        return np.asarray(X @ self.coef.T) + self.intercept[np.newaxis, :]
+        return np.asarray(X @ self._coef_t) + self.intercept[np.newaxis, :]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -333,12 +360,6 @@ class Router:
         self._history.dept_counts = dict(collections.Counter(depts))
         self._refresh_departments()
         place_sets = [self._letter_place_names(letter, text) for letter, text, _ in rows]
-        # second pass with the names the first pass found often enough (the learned gazetteer), so that
-        # training sees places exactly as routing will
-        self._history.place_counts = dict(collections.Counter(p for ps in place_sets for p in ps))
-        self._history.n = n
-        self._refresh_departments()
-        place_sets = [self._letter_place_names(letter, text) for letter, text, _ in rows]
 
         vec, X = _Vectoriser.fit(texts, cfg) if n >= cfg.min_classifier else (None, None)
 
@@ -346,6 +367,8 @@ class Router:
             order = _holdout_order(rows, cfg.seed)
             n_hold = min(int(n * cfg.holdout_fraction), cfg.max_holdout)
             hold, train = order[:n_hold], order[n_hold:]
+            if len(train) > cfg.max_partial:   # keeps fitting fast on large histories
+                train = sorted(np.random.default_rng(cfg.seed).choice(train, cfg.max_partial, replace=False).tolist())
             partial = self._learn(rows, place_sets, X, vec, train)
             self._history = partial
             self._refresh_departments()
@@ -390,10 +413,10 @@ class Router:
         h.place_dept = {p: dict(pd[p]) for p in keep}
         if X is not None and len(idx) >= cfg.min_classifier:
             Xi = X[idx]
-            h.text = _Linear.fit(Xi, depts, cfg.C, cfg.seed)
+            h.text = _Linear.fit(Xi, depts, cfg)
             roles = [department_role(d) for d in depts]
             if len(set(roles)) < len(set(depts)):
-                h.role = _Linear.fit(Xi, roles, cfg.C, cfg.seed)
+                h.role = _Linear.fit(Xi, roles, cfg)
         return h
 
     # -- suggesting ------------------------------------------------------------------------------
@@ -584,12 +607,12 @@ class Router:
             "fitted_weights": self._fitted_weights,
             "history": {"n": h.n, "dept_counts": h.dept_counts, "place_counts": h.place_counts,
                         "place_dept": h.place_dept},
-            "vocabulary": None, "ngram_range": None, "text_classes": None, "role_classes": None,
+            "vectoriser": None, "text_classes": None, "role_classes": None,
         }
         if h.vectoriser is not None:
-            vocab = sorted(h.vectoriser.vocabulary, key=h.vectoriser.vocabulary.get)
-            state["vocabulary"] = vocab
-            state["ngram_range"] = list(h.vectoriser.ngram_range)
+            state["vectoriser"] = {"kind": "char-hash", "n_features": _Vectoriser.N_FEATURES,
+                                   "ngram_range": list(h.vectoriser.ngram_range)}
+            arrays["keep"] = h.vectoriser.keep
             arrays["idf"] = h.vectoriser.idf
         for key, head in (("text", h.text), ("role", h.role)):
             if head is not None:
@@ -637,9 +660,10 @@ class Router:
         hist = state["history"]
         h = _History(n=hist["n"], dept_counts=hist["dept_counts"], place_counts=hist["place_counts"],
                      place_dept=hist["place_dept"])
-        if state.get("vocabulary") is not None:
-            vocab = {t: i for i, t in enumerate(state["vocabulary"])}
-            h.vectoriser = _Vectoriser(vocab, arrays["idf"], tuple(state["ngram_range"]))
+        if state.get("vectoriser") is not None:
+            if state["vectoriser"].get("n_features") != _Vectoriser.N_FEATURES:
+                raise ModelMissing(f"{p}: the router's text features differ from this version's; retrain it")
+            h.vectoriser = _Vectoriser(arrays["keep"], arrays["idf"], tuple(state["vectoriser"]["ngram_range"]))
         for key in ("text", "role"):
             if state.get(f"{key}_classes") is not None:
                 setattr(h, key, _Linear(state[f"{key}_classes"], arrays[f"{key}_coef"], arrays[f"{key}_intercept"]))

@@ -626,7 +626,7 @@ def case_record(c: Case, identities: set[str]) -> dict:
             "channel": c.channel, "received_at": c.received_at.isoformat() if c.received_at else None,
             "region": c.region, "domain": c.domain, "type": c.type, "department": c.department, "reply": c.reply,
             "status": c.status, "petitioner_masked": c.petitioner_masked, "identities": identities,
-            "created_at": c.created_at.isoformat() if c.created_at else None}
+            "created_at": c.created_at.isoformat() if c.created_at else None, "extra": c.extra}
 
 
 def _suggestion_record(sug: Suggestion) -> dict:

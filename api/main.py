@@ -1,0 +1,165 @@
+"""The app: :func:`create_app` (settings checked, routers and error handlers installed, nothing loaded) and
+its lifespan (migrations, models, indexes, warm-up, job worker); :func:`serve` runs it under uvicorn.
+
+    triage serve --store sqlite:///data/triage.db --port 8000
+    uvicorn --factory api.main:create_app          # the same app, settings from TRIAGE_* variables
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import uuid
+from contextlib import asynccontextmanager
+
+from anyio import to_thread
+from fastapi import FastAPI
+
+from triage.errors import TriageError
+
+from . import errors
+from .logs import install_masking, log_config
+from .routers import admin, cases, compare, decisions, health, jobs, letters, reception, stats
+from .service import API_VERSION, Service
+from .settings import Settings, get_settings
+
+log = logging.getLogger("api")
+
+DESCRIPTION = """
+Triage for petitions (信访) and citizen messages (12345): every new letter gets a suggested domain, type and
+responsible department with evidence, a duplicate verdict against what is stored, and similar past cases;
+people record their decisions on each part; the reception desk checks a visitor's earlier cases.
+
+**Authentication**: send `X-API-Key`. Each key has one role — `intake`, `reception`, `handler`, `admin` — set in
+`TRIAGE_API_KEYS` on the server. No key → 401, a role that may not → 403.
+
+**Errors** are `{"error": {"code", "message", "field", "request_id"}}` with a 4xx status naming the field;
+malformed JSON is 400, an invalid field 422, a body over the limit 413.
+
+**Privacy**: ID numbers and phones are stored only as keyed hashes (matching) and masked forms (display); free
+text in answers is masked; only `reception` and `admin` see a case's (masked) petitioner.
+"""
+
+TAGS = [
+    {"name": "letters", "description": "Intake: submit, dry-run, batch pre-sorting"},
+    {"name": "jobs", "description": "Progress and results of background jobs"},
+    {"name": "cases", "description": "Stored cases, similar cases (类案推送), duplicates (智能判重)"},
+    {"name": "decisions", "description": "A person's decision on each part of a suggestion"},
+    {"name": "reception", "description": "Visitor identity check and duplicate-visit alert (重复访提醒)"},
+    {"name": "compare", "description": "Two letters: duplicate, related or unrelated"},
+    {"name": "stats", "description": "Volumes and acceptance rates"},
+    {"name": "health", "description": "Health and model versions"},
+    {"name": "admin", "description": "History import, retraining, audit trail"},
+]
+
+
+class RequestContext:
+    """Pure ASGI middleware: a request id (``X-Request-ID``) on every answer, and the body size limit (413)."""
+
+    def __init__(self, app, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if given and len(given) <= 64 and given.isprintable() else uuid.uuid4().hex[:16]
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + [(b"x-request-id", request_id.encode())]
+            await send(message)
+
+        limit = self.max_body_bytes
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > limit
+            except ValueError:
+                too_big = False
+            if too_big:
+                body = json.dumps({"error": {"code": "payload_too_large", "field": "body", "request_id": request_id,
+                                             "message": f"the body is larger than {limit} bytes; split it "
+                                                        "(batches: at most 500 letters)"}}).encode()
+                await send_with_id({"type": "http.response.start", "status": 413,
+                                    "headers": [(b"content-type", b"application/json"),
+                                                (b"content-length", str(len(body)).encode())]})
+                await send_with_id({"type": "http.response.body", "body": body})
+                return
+        received = 0
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    from starlette.exceptions import HTTPException
+
+                    raise HTTPException(413, f"the body is larger than {limit} bytes; split it")
+            return message
+
+        await self.app(scope, limited_receive, send_with_id)
+
+
+def create_app(settings: Settings | None = None, *, triage=None) -> FastAPI:
+    """Build the app. Settings are checked now (unsafe settings refuse to start); models load in the lifespan.
+
+    ``triage``: an already loaded :class:`~triage.pipeline.Triage` to use instead of loading one (tests).
+    """
+    settings = settings or get_settings()
+    settings.check()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        install_masking()
+        service = Service(settings, triage=triage)
+        await to_thread.run_sync(service.start)
+        app.state.service = service
+        try:
+            yield
+        finally:
+            await to_thread.run_sync(service.stop)
+
+    app = FastAPI(title="triage", version=API_VERSION, description=DESCRIPTION, openapi_tags=TAGS,
+                  lifespan=lifespan, telemetry={"logs": False})
+    app.state.settings = settings
+    app.state.keys = settings.keys()
+    errors.install(app)
+    for module in (letters, jobs, compare, cases, decisions, reception, stats, health, admin):
+        app.include_router(module.router)
+    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+def serve(store: str | None = None, host: str = "127.0.0.1", port: int = 8000) -> int:
+    """``triage serve``: check settings and models, then run one uvicorn worker (the index lives in memory)."""
+    import uvicorn
+
+    from triage.pipeline import TriageConfig
+
+    overrides = {"store": store} if store else {}
+    try:
+        settings = Settings(**overrides)
+        settings.check()
+    except TriageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # pydantic: a TRIAGE_* variable of the wrong type
+        print(f"error: invalid setting: {str(exc).splitlines()[0]} ({exc})", file=sys.stderr)
+        return 2
+    models_dir = settings.models_dir or TriageConfig().models_dir
+    if not (models_dir / "manifest.json").exists():
+        print(f"error: no trained models at {models_dir}; run `make models` (or `triage train --out {models_dir}`)",
+              file=sys.stderr)
+        return 2
+    app = create_app(settings)
+    uvicorn.run(app, host=host, port=port, log_config=log_config(settings.log_level), workers=1,
+                timeout_graceful_shutdown=10, server_header=False)
+    return 0
