@@ -111,6 +111,22 @@ def _message(err: dict) -> str:
     return msg.replace("Input should be", "must be").replace("Value error, ", "")
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method any route serves at this path (Starlette reports only the first route's)."""
+    methods: set[str] = set()
+
+    def walk(routes) -> None:
+        for route in routes:
+            inner = getattr(getattr(route, "original_router", None), "routes", None)
+            if inner is not None:
+                walk(inner)
+            elif getattr(route, "path_regex", None) is not None and route.path_regex.match(request.url.path):
+                methods.update(getattr(route, "methods", None) or ())
+
+    walk(request.app.routes)
+    return sorted(methods - {"HEAD"}) if methods - {"HEAD"} else sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every exception into the error body above."""
 
@@ -139,9 +155,11 @@ def install(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else "request refused"
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such path: {request.url.path}"
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request))
         return JSONResponse(_body(request, code, message, "body" if exc.status_code == 413 else None),
-                            status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+                            status_code=exc.status_code, headers=headers or None)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -131,11 +131,28 @@ def create_app(settings: Settings | None = None, *, triage=None) -> FastAPI:
                   lifespan=lifespan, telemetry={"logs": False})
     app.state.settings = settings
     app.state.keys = settings.keys()
+    app.openapi = lambda: _openapi(app, settings)
     errors.install(app)
     for module in (letters, jobs, compare, cases, decisions, reception, stats, health, admin):
         app.include_router(module.router)
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
     return app
+
+
+def _openapi(app: FastAPI, settings: Settings) -> dict:
+    """The OpenAPI document, with the batch limit this server is configured with (``TRIAGE_MAX_BATCH``)."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes,
+                             tags=app.openapi_tags)
+        for name in ("BatchCreate", "ImportCreate"):
+            letters = schema.get("components", {}).get("schemas", {}).get(name, {}).get("properties", {}).get("letters")
+            if letters is not None:
+                letters["maxItems"] = settings.max_batch
+                letters["description"] = f"at most {settings.max_batch} letters per request"
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def serve(store: str | None = None, host: str = "127.0.0.1", port: int = 8000) -> int:

@@ -69,7 +69,7 @@ LETTER_EXAMPLE = {
 class PetitionerCreate(BaseModel):
     """Identity of the petitioner: used for matching as keyed hashes, shown only masked, never stored in clear."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     name: Str(100) | None = None
     id_number: Str(40) | None = None
     phone: Str(40) | None = None
@@ -89,7 +89,7 @@ class PetitionerCreate(BaseModel):
 class LetterCreate(BaseModel):
     """A letter, visit, call or web message (the public letter record). Unknown fields are kept."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [LETTER_EXAMPLE]})
+    model_config = ConfigDict(extra="allow", strict=True, json_schema_extra={"examples": [LETTER_EXAMPLE]})
     id: Str(200, min_length=1) | None = Field(None, description="your id; assigned when absent; "
                                                                 "submitting an id again returns that case")
     title: Str(MAX_TITLE_CHARS) | None = None
@@ -118,7 +118,7 @@ class LetterCreate(BaseModel):
 class BatchCreate(BaseModel):
     """Batch pre-sorting: up to 500 letters, stored and triaged in the background; follow the job for progress."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"letters": [LETTER_EXAMPLE], "k": 5}]})
+    model_config = ConfigDict(strict=True, json_schema_extra={"examples": [{"letters": [LETTER_EXAMPLE], "k": 5}]})
     letters: list[LetterCreate] = Field(..., min_length=1, max_length=MAX_BATCH_LETTERS,
                                         description=f"at most {MAX_BATCH_LETTERS} letters per batch")
     k: int = Field(5, ge=0, le=50, description="similar cases per suggestion")
@@ -127,7 +127,7 @@ class BatchCreate(BaseModel):
 class ImportCreate(BaseModel):
     """History letters (with their known outcomes) to add to the store and indexes, up to 500 per request."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"letters": [{
+    model_config = ConfigDict(strict=True, json_schema_extra={"examples": [{"letters": [{
         **LETTER_EXAMPLE, "id": "hist-2023-0001", "domain": "城乡建设", "department": "A1区住建局", "status": "已办结",
         "reply": "经调查，已责令物业停止收费并退还。"}]}]})
     letters: list[LetterCreate] = Field(..., min_length=1, max_length=MAX_BATCH_LETTERS,
@@ -135,7 +135,7 @@ class ImportCreate(BaseModel):
 
 
 class CompareCreate(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
+    model_config = ConfigDict(strict=True, json_schema_extra={"examples": [{
         "a": {"content": "锦绣花园小区物业从三月起每月收取地面停车费300元，未经业主大会同意，请查处。"},
         "b": {"content": "我上月反映过锦绣花园物业违规收取停车费，至今仍在收，请尽快处理。"}}]})
     a: LetterCreate
@@ -283,20 +283,20 @@ class CaseDuplicatesPublic(BaseModel):
 
 
 class StatusCreate(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "concluded"}]})
+    model_config = ConfigDict(strict=True, json_schema_extra={"examples": [{"status": "concluded"}]})
     status: Str(50, min_length=1) = Field(..., description="e.g. open, processing, concluded (办结), merged")
 
 
 # -- decisions ----------------------------------------------------------------------------------------
 
 class PartDecisionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     accepted: bool = Field(..., description="true: the top suggestion is right; false: correct it with value")
     value: Str(200, min_length=1) | None = Field(None, description="the right label/department when correcting")
 
 
 class DuplicateDecisionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     accepted: bool = Field(..., description="true: the suggested verdict is right (duplicate of its top match, or new)")
     duplicate_of: Str(200, min_length=1) | None = Field(None, description="when correcting: the case it repeats "
                                                                           "(null: it is not a duplicate)")
@@ -306,7 +306,7 @@ class DuplicateDecisionCreate(BaseModel):
 class DecisionCreate(BaseModel):
     """A person's decision on a suggestion, part by part; each part given becomes its own record."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
         {"domain": {"accepted": True}, "type": {"accepted": False, "value": "投诉"},
          "department": {"accepted": False, "value": "A1区住建局"}, "duplicate": {"accepted": True}}]})
     suggestion_id: int | None = Field(None, ge=1, description="default: the case's latest suggestion")
@@ -326,7 +326,7 @@ class DecisionsPublic(BaseModel):
 class ReceptionCheckCreate(BaseModel):
     """A visitor's identity (any of these) and, optionally, the matter in their words."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
         {"id_number": "110101199003071234", "phone": "13812345678", "name": "张三",
          "matter": "锦绣花园物业还在收停车费，上次反映了没有解决"}]})
     id_number: Str(40, min_length=1) | None = None
@@ -432,7 +432,7 @@ class JobResultsPublic(BaseModel):
 
 
 class RetrainCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"include_decisions": True}]})
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{"include_decisions": True}]})
     include_decisions: bool = Field(True, description="learn from handlers' confirmed decisions in this store")
     embedder: Str(100, min_length=1) | None = Field(None, description="default: the embedder of the loaded models")
     small: bool = Field(False, description="small training sets (smoke test)")

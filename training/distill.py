@@ -174,10 +174,12 @@ def fill_teacher(texts: list[str], limit: int, threads: int = 1, cache_path: Pat
 
 @dataclass
 class DistillConfig:
-    epochs: int = 12
+    epochs: int = 10
     batch_size: int = 128
     lr: float = 3e-3
     relational_weight: float = 1.0     # weight of the in-batch similarity-matrix term
+    token_dropout: float = 0.2         # drop this share of a text's n-grams per step (augmentation)
+    weight_decay: float = 1e-4         # L2 on the n-gram vectors a step touches
     seed: int = 0
     threads: int = 2
 
@@ -195,74 +197,98 @@ def _teacher_targets(T: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray, n
 
 def train_static(texts: list[str], teacher: np.ndarray, config=None, train_config: DistillConfig | None = None,
                  holdout: tuple[list[str], np.ndarray] | None = None, log=_say):
-    """Fit a :class:`StaticEmbedder` to the teacher's centred vectors. Returns (embedder, history)."""
+    """Fit a :class:`StaticEmbedder` to the teacher's centred vectors. Returns (embedder, history).
+
+    The table is updated lazily (Adam moments only for the rows a batch touches, on a compact copy of
+    those rows), which is ~20× faster than ``SparseAdam`` on this CPU.
+    """
     import torch
 
     from triage.static_embed import StaticConfig, StaticEmbedder
 
     cfg = config or StaticConfig()
+    if cfg.dim > min(teacher.shape):
+        raise ValueError(f"dim {cfg.dim} exceeds the teacher's {teacher.shape[1]} dimensions")
     tc = train_config or DistillConfig()
     torch.manual_seed(tc.seed)
     torch.set_num_threads(tc.threads)
     Y, mean, P = _teacher_targets(teacher, cfg.dim)
     model = StaticEmbedder(cfg)
     model.init_weights(seed=tc.seed)
-    table = torch.nn.Parameter(torch.from_numpy(model.table))
+    table = torch.from_numpy(model.table)
+    m1, m2 = torch.zeros_like(table), torch.zeros_like(table)
     proj = torch.nn.Parameter(torch.from_numpy(model.projection))
-    opt_sparse = torch.optim.SparseAdam([table], lr=tc.lr)
     opt_dense = torch.optim.Adam([proj], lr=tc.lr * 0.3)
-    feats = [model.features([t]) for t in texts]           # (ids, weights) per text, computed once
-    hold_feats = [model.features([t]) for t in holdout[0]] if holdout else None
-    hold_Y = ((holdout[1] - mean) @ P) if holdout else None
-    if hold_Y is not None:
+    feats = [model.features([t])[0] for t in texts]           # bucket ids per text, computed once
+    hold_Y = None
+    if holdout:
+        hold_Y = (holdout[1] - mean) @ P
         hold_Y /= np.maximum(np.linalg.norm(hold_Y, axis=1, keepdims=True), 1e-9)
     Yt = torch.from_numpy(Y)
+    rng = np.random.default_rng(tc.seed)
+    b1, b2, eps = 0.9, 0.999, 1e-8
 
-    def forward(batch_feats):
-        ids = np.concatenate([f[0] for f in batch_feats])
-        w = np.concatenate([f[1] for f in batch_feats])
-        offsets = np.cumsum([0] + [len(f[0]) for f in batch_feats[:-1]])
-        bag = torch.nn.functional.embedding_bag(torch.from_numpy(ids), table, torch.from_numpy(offsets),
-                                                mode="sum", per_sample_weights=torch.from_numpy(w), sparse=True)
-        out = bag @ proj
-        return torch.nn.functional.normalize(out, dim=1)
+    def batch_ids(idx):
+        parts = [feats[i] for i in idx]
+        if tc.token_dropout:
+            parts = [f[rng.random(len(f)) >= tc.token_dropout] if len(f) > 4 else f for f in parts]
+        ids = np.concatenate(parts)
+        offsets = np.cumsum([0] + [len(f) for f in parts[:-1]])
+        return ids, offsets
+
+    def evaluate_holdout() -> float:
+        probe = StaticEmbedder(cfg)
+        probe.table = table.numpy() @ proj.detach().numpy()
+        ho = probe.encode(holdout[0])
+        return round(float((ho * hold_Y).sum(1).mean()), 4)
 
     history = []
-    rng = np.random.default_rng(tc.seed)
     n = len(texts)
     steps_per_epoch = math.ceil(n / tc.batch_size)
-    started = time.time()
+    started, step = time.time(), 0
     for epoch in range(tc.epochs):
         order = rng.permutation(n)
         total = 0.0
-        lr_scale = 0.5 * (1 + math.cos(math.pi * epoch / tc.epochs))  # cosine decay per epoch
-        for g in opt_sparse.param_groups:
-            g["lr"] = tc.lr * lr_scale
+        lr = tc.lr * 0.5 * (1 + math.cos(math.pi * epoch / tc.epochs))  # cosine decay per epoch
         for g in opt_dense.param_groups:
-            g["lr"] = tc.lr * 0.3 * lr_scale
+            g["lr"] = lr * 0.3
         for s in range(steps_per_epoch):
             idx = order[s * tc.batch_size:(s + 1) * tc.batch_size]
-            out = forward([feats[i] for i in idx])
+            ids, offsets = batch_ids(idx)
+            uniq, inv = np.unique(ids, return_inverse=True)
+            u = torch.from_numpy(uniq)
+            rows = table[u].requires_grad_(True)
+            bag = torch.nn.functional.embedding_bag(torch.from_numpy(inv.astype(np.int64)), rows,
+                                                    torch.from_numpy(offsets), mode="sum")
+            out = torch.nn.functional.normalize(bag @ proj, dim=1)
             y = Yt[idx]
             loss = (1 - (out * y).sum(1)).mean()
             if tc.relational_weight:
                 loss = loss + tc.relational_weight * ((out @ out.T - y @ y.T) ** 2).mean()
-            opt_sparse.zero_grad()
             opt_dense.zero_grad()
             loss.backward()
-            opt_sparse.step()
             opt_dense.step()
-            total += float(loss) * len(idx)
-        row = {"epoch": epoch + 1, "train_loss": round(total / n, 5), "seconds": round(time.time() - started, 1)}
-        if hold_feats:
+            step += 1
             with torch.no_grad():
-                ho = forward(hold_feats).numpy()
-            row["holdout_cosine"] = round(float((ho * hold_Y).sum(1).mean()), 4)
+                g = rows.grad + tc.weight_decay * rows.detach()
+                mu = m1[u].mul_(b1).add_(g, alpha=1 - b1)
+                nu = m2[u].mul_(b2).addcmul_(g, g, value=1 - b2)
+                m1[u], m2[u] = mu, nu
+                corr = math.sqrt(1 - b2 ** step) / (1 - b1 ** step)
+                table[u] = rows.detach() - lr * corr * mu / (nu.sqrt() + eps)
+            total += float(loss.detach()) * len(idx)
+        row = {"epoch": epoch + 1, "train_loss": round(total / n, 5), "seconds": round(time.time() - started, 1)}
+        if holdout:
+            row["holdout_cosine"] = evaluate_holdout()
         history.append(row)
         log(json.dumps(row))
-    model.table = table.detach().numpy().copy()
+    model.table = table.numpy().copy()
     model.projection = proj.detach().numpy().copy()
+    model.fold(used_buckets=np.unique(np.concatenate(feats)))
     model.teacher = {"name": TEACHER, "mean": mean, "pca": P}
+    if holdout:
+        ho = model.encode(holdout[0])
+        history[-1]["holdout_cosine_folded"] = round(float((ho * hold_Y).sum(1).mean()), 4)
     return model, history
 
 

@@ -25,7 +25,6 @@ import random
 import re
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from training.datasets import PROJECT_DIR, read_csv
 from triage.places import _STOP_RE

@@ -82,6 +82,7 @@ class Directory:
     units: list[Unit]
     name: str = ""
     source: str = ""
+    lines: list[int] | None = None   # where each unit was defined (CSV line / YAML item), for error messages
     _by_name: dict[str, Unit] = field(default_factory=dict, init=False, repr=False)
     _alias: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _covering: dict[str, list[str]] = field(default_factory=dict, init=False, repr=False)
@@ -124,11 +125,12 @@ class Directory:
     def from_records(cls, records: Iterable[dict[str, Any] | tuple[int, dict[str, Any]]], *, name: str = "",
                      source: str = "<records>") -> "Directory":
         """Units from plain dicts (lists or ``|``-separated strings); ``(row, dict)`` pairs keep row numbers."""
-        units = []
+        units, lines = [], []
         for i, item in enumerate(records, start=1):
             row, rec = item if isinstance(item, tuple) else (i, item)
             units.append(_unit_from_record(rec, row, source))
-        return cls(units=units, name=name, source=source)
+            lines.append(row)
+        return cls(units=units, name=name, source=source, lines=lines)
 
     def to_records(self) -> list[dict[str, Any]]:
         return [u.to_dict() for u in self.units]
@@ -139,14 +141,15 @@ class Directory:
         src = self.source or "<directory>"
         if not self.units:
             raise DirectoryError(f"{src}: the directory has no units")
+        lines = self.lines or list(range(1, len(self.units) + 1))
         rows: dict[str, int] = {}
-        for row, unit in enumerate(self.units, start=1):
+        for row, unit in zip(lines, self.units):
             if unit.name in rows:
                 raise DirectoryError(f"{src}: unit '{unit.name}' appears twice (rows {rows[unit.name]} and {row}); "
                                      "names must be unique — merge the rows or rename one", field="name", line=row)
             rows[unit.name] = row
             self._by_name[unit.name] = unit
-        for row, unit in enumerate(self.units, start=1):
+        for row, unit in zip(lines, self.units):
             if unit.parent and unit.parent not in self._by_name:
                 raise DirectoryError(f"{src}: parent '{unit.parent}' of '{unit.name}' is not a unit of this directory",
                                      field="parent", line=row)
@@ -306,7 +309,8 @@ def _records_from_yaml(text: str, source: str) -> list[tuple[int, dict]]:
     try:
         import yaml
     except ImportError:  # pragma: no cover - PyYAML is a dependency, this is a hint for broken installs
-        raise DirectoryError(f"{source}: reading YAML needs PyYAML (pip install pyyaml), or use directory.csv") from None
+        raise DirectoryError(f"{source}: reading YAML needs PyYAML (pip install pyyaml), "
+                             "or use directory.csv") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -76,7 +76,7 @@ _SUFFIX_RE = re.compile(
     r"|(?P<auto>自治区)"
     r"|(?P<prov>省)(?![钱事心略得去力时掉下油电份])"
     r"|(?P<city>市)(?![场值价面容井貌民]|政(?!府))"
-    r"|(?P<dist>区)(?![域别分间块])"
+    r"|(?P<dist>区)(?![域别间块])"
     r"|(?P<cnty>县)"
     r"|(?P<town>镇)(?![压定静守])"
     r"|(?P<vill>乡)(?![亲愁音土下])"
@@ -147,7 +147,8 @@ def _core_start(text: str, lo: int, hi: int, min_core: int) -> int | None:
 
     Cuts after the right-most stop word that leaves at least ``min_core`` characters. Without any stop
     word the name starts at ``lo``; when a stop word stands right before the suffix (本区, 我们村, 的小区),
-    or stop words are there but none leaves a long enough name (去超市), there is no name. A name at the very start of a clause that begins with a
+    or stop words are there but none leaves a long enough name (去超市), there is no name. A name at the
+    very start of a clause that begins with a
     stop character (和平区 after a comma) is lost that way unless a gazetteer knows it: a deliberate
     trade of recall for precision.
     """
@@ -336,7 +337,8 @@ def _pattern_places(text: str, config: PlaceConfig, taken: list[tuple[int, int]]
         if start is not None:
             core = text[start:s]
             tail = core[-1] + m.group(0)[0]
-            bad = _BAD_CORE_RE.search(core) and not (group in _ROAD_GROUPS and len(core) >= 2 and not core.endswith("的"))
+            numeric_road = group in _ROAD_GROUPS and len(core) >= 2 and not core.endswith("的")   # 五一路
+            bad = _BAD_CORE_RE.search(core) and not numeric_road
             if core not in _GENERIC_CORES and not bad and tail not in _GENERIC_TAILS:
                 suffix = _GROUP_CANON_SUFFIX.get(group, m.group(0))
                 name = core + suffix

@@ -14,9 +14,11 @@ A :class:`Router` combines what a deployment knows:
 Each candidate department gets a small feature vector (place evidence, learned place association, text
 scores, neighbour votes, duty matches, prior); a conditional-logit model turns them into probabilities
 over the candidates plus a "none of these" alternative, so scores are calibrated-ish and do not sum to 1
-when the evidence is thin. Its weights are fitted on a held-out slice of the history (the latest 20% when
-dates exist) with models trained on the rest, so they reflect how far each signal can be trusted in this
-deployment. Without enough history, documented default weights are used.
+when the evidence is thin. Its weights are fitted on held-out history scored by models trained on the rest
+(two folds on a small history; the latest 25% when dates exist on a large one), so they reflect how far
+each signal can be trusted in this deployment; they are kept non-negative for positive clues, so a clue
+never counts against the department it points to. Without enough history (``min_fit``), the documented
+:data:`DEFAULT_WEIGHTS` are used.
 
 Only departments the deployment knows (from its directory or history) are ever suggested; with neither,
 :meth:`Router.route` returns ``[]``.
@@ -31,7 +33,6 @@ import json
 import logging
 import math
 import platform
-import re
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -57,6 +58,7 @@ FEATURES: tuple[str, ...] = (
     "place_name",    # a mentioned place is part of the department's own name (朝阳区 → 朝阳区分中心), by level
     "place_assoc",   # share of earlier letters naming that place that went to this department
     "place_other",   # the letter names districts/counties, none of them this department's own
+    "place_first",   # the first place the letter names that any department covers is this one's own
     "neighbours",    # score-weighted share of the similar cases that went to it
     "prior",         # log share of history
     "dir_place",     # the directory says it covers a mentioned place, by level
@@ -68,13 +70,15 @@ _F = {name: i for i, name in enumerate(FEATURES)}
 
 DEFAULT_WEIGHTS: dict[str, float] = {
     "text": 2.0, "text_top": 0.5, "role": 1.0, "place_name": 3.0, "place_assoc": 4.0, "place_other": -1.5,
+    "place_first": 0.5,
     "neighbours": 3.0, "prior": 0.3, "dir_place": 4.0, "dir_keywords": 3.0, "dir_domain": 1.5, "dir_type": 0.7,
-    "__none__": 1.0,
+    "__none__": 2.0,
 }
 """Weights used until a deployment's history is large enough to fit its own (``RouterConfig.min_fit``).
 
-``__none__`` is the logit of "none of the candidates": with one weak clue (a keyword hit, 2.0 after
-weighting) a unit gets about 0.7, with a covered district (≈2.8) about 0.86.
+``__none__`` is the logit of "none of the candidates": a unit with one keyword hit (logit 1.0) gets about
+0.27, one covering the named district (0.7 × 4 = 2.8) about 0.69, both about 0.86 (when it is the only
+candidate). Conservative on purpose: a directory written on day one is a guess.
 """
 
 
@@ -82,23 +86,26 @@ weighting) a unit gets about 0.7, with a covered district (≈2.8) about 0.86.
 class RouterConfig:
     """Knobs of the router; the defaults are what the numbers in ``docs/routing.md`` were measured with."""
 
-    max_chars: int = 600                # text read per letter (title + content)
+    max_chars: int = 300                # text read per letter (title + content)
     ngram_range: tuple[int, int] = (1, 3)
     max_features: int = 200_000
     min_df: int = 2
-    alpha: float = 2e-5                 # SGD (hinge) regularisation of the text classifiers
-    epochs: int = 8
+    C: float = 0.5                      # LinearSVC regularisation (small histories)
+    alpha: float = 2e-5                 # SGD (hinge) regularisation of the text classifiers (large ones)
+    epochs: int = 4
     n_jobs: int = 2
     min_classifier: int = 20            # fewer history letters: no text classifier
     min_fit: int = 120                  # fewer: default weights instead of fitted ones
     holdout_fraction: float = 0.25
     max_holdout: int = 1500             # letters the combination weights are fitted on
-    max_partial: int = 5000             # letters the held-out stage's text models are trained on
+    max_partial: int = 2000             # letters the held-out stage's text models are trained on
+    crossfit_below: int = 2000          # histories up to this size use two folds instead of one slice
     neighbour_k: int = 10               # simulated neighbours while fitting weights
     candidates: int = 10                # from the text classifier
     assoc_min_support: int = 2          # a place must appear this often in history to vote
     assoc_smoothing: float = 1.0
-    l2: float = 0.05                    # ridge on the conditional-logit weights
+    l2: float = 0.002                   # ridge on the conditional-logit weights (features scaled to [-1, 1])
+    svm_below: int = 100_000            # letters × departments below which the exact LinearSVC is used
     seed: int = 13
     roads: bool = True                  # roads (X路) count as places for learned associations
 
@@ -207,7 +214,8 @@ class _Vectoriser:
 
 @dataclass
 class _Linear:
-    """A linear text head: decision = X @ coef.T + intercept (hinge loss, trained by SGD, one-vs-rest)."""
+    """A linear text head: decision = X @ coef.T + intercept (hinge loss, one-vs-rest; LinearSVC, or SGD
+    when the history is large)."""
 
     classes: list[str]
     coef: np.ndarray
@@ -216,12 +224,16 @@ class _Linear:
     @classmethod
     def fit(cls, X, labels: Sequence[str], config: RouterConfig) -> "_Linear | None":
         from sklearn.linear_model import SGDClassifier
+        from sklearn.svm import LinearSVC
 
         classes = sorted(set(labels))
         if len(classes) < 2:
             return None
-        clf = SGDClassifier(loss="hinge", alpha=config.alpha, max_iter=config.epochs, tol=None,
-                            random_state=config.seed, n_jobs=config.n_jobs)
+        if X.shape[0] * len(classes) < config.svm_below:
+            clf = LinearSVC(C=config.C, random_state=config.seed)
+        else:   # large histories: SGD on the same hinge loss, a few epochs, one-vs-rest in parallel
+            clf = SGDClassifier(loss="hinge", alpha=config.alpha, max_iter=config.epochs, tol=None,
+                                random_state=config.seed, n_jobs=config.n_jobs)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             clf.fit(X, labels)
@@ -278,8 +290,8 @@ class Router:
     def __init__(self, directory: Directory | None = None, config: RouterConfig | None = None) -> None:
         if directory is not None and not isinstance(directory, Directory):
             raise ConfigError(f"directory must be a triage.directory.Directory, got {type(directory).__name__}")
-        self.directory = directory
         self.config = config or RouterConfig()
+        self._directory = directory
         self._history = _History()
         self._weights: dict[str, dict[str, float]] = {"plain": dict(DEFAULT_WEIGHTS),
                                                       "neighbours": dict(DEFAULT_WEIGHTS)}
@@ -294,17 +306,40 @@ class Router:
     # -- state helpers ---------------------------------------------------------------------------
 
     @property
+    def directory(self) -> Directory | None:
+        """The deployment's directory; assigning a new one refreshes what depends on it (no refit needed
+        for place and duty matching; history names are folded into the new aliases at the next fit)."""
+        return self._directory
+
+    @directory.setter
+    def directory(self, value: Directory | None) -> None:
+        if value is not None and not isinstance(value, Directory):
+            raise ConfigError(f"directory must be a triage.directory.Directory, got {type(value).__name__}")
+        self._directory = value
+        if hasattr(self, "_history"):
+            self._refresh_departments()
+
+    @property
     def departments(self) -> list[str]:
-        """Every department this router may suggest (directory units and history departments)."""
-        names = [u.name for u in self.directory] if self.directory is not None else []
-        for d in sorted(self._history.dept_counts, key=lambda d: (-self._history.dept_counts[d], d)):
-            if d not in names:
-                names.append(d)
-        return names
+        """Every department this router may suggest (directory units, then history departments by frequency)."""
+        return list(self._departments)
 
     def _refresh_departments(self) -> None:
+        names = [u.name for u in self.directory] if self.directory is not None else []
+        seen = set(names)
+        for d in sorted(self._history.dept_counts, key=lambda d: (-self._history.dept_counts[d], d)):
+            if d not in seen:
+                names.append(d)
+                seen.add(d)
+        self._departments = names
         self._dept_places = {d: department_places(d) for d in self.departments}
         self._dept_roles = {d: department_role(d) for d in self.departments}
+        # place → departments whose own name holds it (and the reverse look-up by department)
+        self._place_owners: dict[str, set[str]] = collections.defaultdict(set)
+        self._own_places: dict[str, set[str]] = {d: {p.name for p in ps} for d, ps in self._dept_places.items()}
+        for d, places in self._dept_places.items():
+            for p in places:
+                self._place_owners[p.name].add(d)
         gaz = self.directory.gazetteer() if self.directory else Gazetteer()
         for places in self._dept_places.values():
             for p in places:
@@ -364,27 +399,34 @@ class Router:
         vec, X = _Vectoriser.fit(texts, cfg) if n >= cfg.min_classifier else (None, None)
 
         if n >= cfg.min_fit and len(set(depts)) >= 2:
+            # Held-out slices: on a small history, two folds (each half scored by models of the other
+            # half) so that the weights see every letter; on a large one, the latest slice only.
             order = _holdout_order(rows, cfg.seed)
-            n_hold = min(int(n * cfg.holdout_fraction), cfg.max_holdout)
-            hold, train = order[:n_hold], order[n_hold:]
-            if len(train) > cfg.max_partial:   # keeps fitting fast on large histories
-                train = sorted(np.random.default_rng(cfg.seed).choice(train, cfg.max_partial, replace=False).tolist())
-            partial = self._learn(rows, place_sets, X, vec, train)
-            self._history = partial
-            self._refresh_departments()
-            neigh = _simulated_neighbours(X, train, hold, depts, cfg.neighbour_k)
+            if n <= cfg.crossfit_below:
+                half = n // 2
+                folds = [(order[:half], order[half:]), (order[half:], order[:half])]
+            else:
+                n_hold = min(int(n * cfg.holdout_fraction), cfg.max_holdout)
+                folds = [(order[:n_hold], order[n_hold:])]
             cand_plain, cand_neigh, targets = [], [], []
-            for j, i in enumerate(hold):
-                letter, text, dept = rows[i]
-                xi = X[i] if X is not None else None
-                cand_plain.append(self._candidates(letter, text, xi, place_sets[i], None, None, None))
-                cand_neigh.append(self._candidates(letter, text, xi, place_sets[i], None, None, neigh[j]))
-                targets.append(dept)
+            for hold, train in folds:
+                if len(train) > cfg.max_partial:   # keeps fitting fast on large histories
+                    train = sorted(np.random.default_rng(cfg.seed).choice(train, cfg.max_partial,
+                                                                          replace=False).tolist())
+                self._history = self._learn(rows, place_sets, X, vec, train)
+                self._refresh_departments()
+                neigh = _simulated_neighbours(X, train, hold, depts, cfg.neighbour_k)
+                for j, i in enumerate(hold):
+                    letter, text, dept = rows[i]
+                    xi = X[i] if X is not None else None
+                    cand_plain.append(self._candidates(letter, text, xi, place_sets[i], None, None, None))
+                    cand_neigh.append(self._candidates(letter, text, xi, place_sets[i], None, None, neigh[j]))
+                    targets.append(dept)
             self._weights["plain"] = _fit_clogit(cand_plain, targets, cfg.l2)
             self._weights["neighbours"] = _fit_clogit(cand_neigh, targets, cfg.l2)
             self._fitted_weights = True
             self.metrics = {
-                "holdout_letters": len(hold),
+                "holdout_letters": len(targets),
                 "holdout_top1": _topk(self._weights["plain"], cand_plain, targets, 1),
                 "holdout_top3": _topk(self._weights["plain"], cand_plain, targets, 3),
                 "holdout_top1_with_neighbours": _topk(self._weights["neighbours"], cand_neigh, targets, 1),
@@ -395,7 +437,10 @@ class Router:
         return self
 
     def _letter_place_names(self, letter: dict, text: str) -> list[str]:
-        return sorted({p.name for p in self._places(letter, text)})
+        """Distinct place names, region first, then in order of first mention."""
+        places = self._places(letter, text)
+        ordered = [p.name for p in places if p.span is None] + [p.name for p in places if p.span is not None]
+        return list(dict.fromkeys(ordered))
 
     def _learn(self, rows, place_sets, X, vec, idx: list[int]) -> _History:
         cfg = self.config
@@ -433,7 +478,7 @@ class Router:
             raise InvalidInput(f"a letter must be a dict, got {letter.__class__.__name__}")
         if k < 1:
             return []
-        if not self.departments:
+        if not self._departments:
             return []
         text = _letter_text(letter, self.config.max_chars)
         region = str(letter.get("region") or "").strip()
@@ -448,14 +493,16 @@ class Router:
             return []
         weights = self._weights["neighbours" if votes else "plain"]
         probs, contrib = _score(weights, cands)
-        order = np.argsort(-probs, kind="stable")[:k]
+        order = _rank(probs, cands, h.dept_counts)[:k]
         out = []
         for j in order:
             c = cands[j]
+            # what raised the score first, then clues this deployment's weights do not count (shown, not hidden)
             ev = [c.evidence[f] for f in sorted(c.evidence, key=lambda f: -contrib[j][_F[f]])
-                  if contrib[j][_F[f]] > 0]
+                  if contrib[j][_F[f]] > 0 or (contrib[j][_F[f]] == 0 and c.f[_F[f]] > 0)]
             if not ev:
                 ev = [next(iter(c.evidence.values()))] if c.evidence else [f"known department {c.name}"]
+            ev = [e for e in ev if e + " (directory)" not in ev]   # the directory already says it
             out.append({"name": c.name, "score": round(float(probs[j]), 4), "evidence": ev})
         return out
 
@@ -469,8 +516,7 @@ class Router:
                     type_: str | None, votes: dict[str, float] | None) -> list[_Candidate]:
         cfg = self.config
         h = self._history
-        known = self.departments
-        known_set = set(known)
+        known_set = set(self._departments)
         cands: dict[str, _Candidate] = {}
 
         def cand(d: str) -> _Candidate:
@@ -572,6 +618,12 @@ class Router:
             # tiny history, no classifier: its most frequent departments, said as such
             for d, cnt in sorted(h.dept_counts.items(), key=lambda kv: -kv[1])[:3]:
                 cand(d).evidence["prior"] = f"{cnt} of {h.n} earlier cases went to {d}"
+        # the first named place that some department covers: where the matter is, usually
+        first_place = None
+        for p in mentioned:
+            if p in self._place_owners or (self.directory is not None and self.directory.covering(p)):
+                first_place = p
+                break
         # fill the remaining features of every candidate
         total = max(h.n, 1)
         for d, c in cands.items():
@@ -583,6 +635,11 @@ class Router:
                 c.f[_F["prior"]] = math.log((h.dept_counts.get(d, 0) + 0.5) / (total + 0.5))
                 if "prior" not in c.evidence and h.dept_counts.get(d):
                     c.evidence["prior"] = f"{h.dept_counts[d]} of {h.n} earlier cases went to {d}"
+            if first_place is not None and (
+                    first_place in self._own_places.get(d, ()) or
+                    (self.directory is not None and d in self.directory and
+                     any(u.name == d for u in self.directory.covering(first_place)))):
+                c.f[_F["place_first"]] = 1.0
             own_local = {dp.name for dp in self._dept_places.get(d, ()) if dp.level in ("区", "县", "旗")}
             if self.directory is not None and d in self.directory:
                 own_local |= {p for p in self.directory.get(d).places if place_of_name(p)[1] in ("区", "县", "旗")}
@@ -773,13 +830,19 @@ def _score(weights: dict[str, float], cands: list[_Candidate]) -> tuple[np.ndarr
     return probs, contrib
 
 
-def _topk(weights, cand_lists, targets, k: int) -> float:
+def _rank(probs: np.ndarray, cands: list[_Candidate], counts: dict[str, int]) -> list[int]:
+    """Candidate indices best first; equal scores go to the department seen more often, then by name."""
+    return sorted(range(len(cands)), key=lambda j: (-round(float(probs[j]), 9), -counts.get(cands[j].name, 0),
+                                                    cands[j].name))
+
+
+def _topk(weights, cand_lists, targets, k: int, counts: dict[str, int] | None = None) -> float:
     hit = 0
     for cands, t in zip(cand_lists, targets):
         if not cands:
             continue
         probs, _ = _score(weights, cands)
-        order = np.argsort(-probs, kind="stable")[:k]
+        order = _rank(probs, cands, counts or {})[:k]
         hit += any(cands[j].name == t for j in order)
     return round(hit / max(len(targets), 1), 4)
 
@@ -832,7 +895,17 @@ def _fit_clogit(cand_lists: list[list[_Candidate]], targets: list[str], l2: floa
         if f in _F:
             theta0[_F[f]] = v * scale[_F[f]] * 0.5
     theta0[p] = DEFAULT_WEIGHTS["__none__"]
-    res = minimize(loss, theta0, jac=True, method="L-BFGS-B", options={"maxiter": 300})
+    # monotone evidence: more of a positive clue never lowers a department's score (a collinear clue
+    # could otherwise get a negative weight and contradict its own evidence string)
+    bounds = [(None, None)] * (p + 1)
+    for f, i in _F.items():
+        if f == "place_other":
+            bounds[i] = (None, 0.0)
+        elif f != "prior":
+            bounds[i] = (0.0, None)
+    theta0 = np.clip(theta0, [b[0] if b[0] is not None else -np.inf for b in bounds],
+                     [b[1] if b[1] is not None else np.inf for b in bounds])
+    res = minimize(loss, theta0, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 300})
     w = res.x[:p] / scale
     out = {f: (round(float(w[i]), 6) if active[i] else DEFAULT_WEIGHTS.get(f, 0.0)) for f, i in _F.items()}
     out["__none__"] = round(float(res.x[p]), 6)

@@ -1,0 +1,149 @@
+"""Reception identity check and duplicate-visit alert; stats; admin import, audit and background retraining."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from apitest import fixture_letters, headers, wait_job
+
+
+@pytest.fixture
+def loaded(client):
+    for letter in fixture_letters():
+        assert client.post("/v1/letters", json=letter, headers=headers("intake")).status_code == 201
+    return client
+
+
+def check(client, **body):
+    r = client.post("/v1/reception/check", json=body, headers=headers("reception"))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_person_found_by_phone_id_number_or_account(loaded):
+    by_phone = check(loaded, phone="138 1234 5678")  # another spelling of the same phone
+    assert {c["case_id"] for c in by_phone["person"]["cases"]} == {"fx-1", "fx-2"}
+    case = by_phone["person"]["cases"][0]
+    assert case["case_id"] == "fx-2" and case["matched_on"] == ["phone"] and case["open"] is True
+    assert case["received_at"].startswith("2024-04-10") and case["status"] == "open"
+    assert case["petitioner"]["phone"] == "138****5678"
+    assert by_phone["alert"]["level"] == "person_has_open_cases"
+    by_id = check(loaded, id_number="110101199003071234")
+    assert [c["case_id"] for c in by_id["person"]["cases"]] == ["fx-5"]
+    assert by_id["person"]["cases"][0]["department"] == "A3区人社局"
+    nobody = check(loaded, phone="13900009999")
+    assert nobody["person"]["cases"] == [] and nobody["alert"]["level"] == "none"
+
+
+def test_a_name_alone_is_weak_evidence(loaded):
+    by_name = check(loaded, name="张三")
+    assert by_name["person"]["matched_on_name_only"] is True and by_name["person"]["total"] == 2
+    # with a stronger identity that does not match, a shared name is not this person
+    other = check(loaded, name="张三", phone="13700000000")
+    assert other["person"]["cases"] == [] and other["person"]["matched_on_name_only"] is False
+
+
+def test_duplicate_visit_alert_for_an_open_matter(loaded):
+    out = check(loaded, phone="13812345678",
+                matter="锦绣花园小区物业公司未经业主大会同意，从三月起对地面停车位每月收取300元停车费，请查处。")
+    assert out["matter"]["verdict"] == "duplicate"
+    assert out["matter"]["cases"][0]["case_id"] in ("fx-1", "fx-2") and out["matter"]["cases"][0]["same_petitioner"]
+    assert out["alert"]["level"] == "duplicate_visit" and out["alert"]["label"] == "重复访"
+    assert "fx-" in out["alert"]["message"]
+    # once concluded, the same matter is a repeat after conclusion, not an open duplicate
+    for case_id in ("fx-1", "fx-2"):
+        loaded.put(f"/v1/cases/{case_id}/status", json={"status": "concluded"}, headers=headers("handler"))
+    out = check(loaded, matter="锦绣花园小区物业公司未经业主大会同意，从三月起对地面停车位每月收取300元停车费，请查处。")
+    assert out["alert"]["level"] == "repeat_after_conclusion"
+    # an unrelated matter raises no alert
+    out = check(loaded, matter="请问公积金贷款额度怎么计算？")
+    assert out["alert"]["level"] == "none"
+
+
+def test_reception_checks_are_audited_without_the_identity(loaded):
+    check(loaded, id_number="110101199003071234", phone="13812345678")
+    events = loaded.get("/v1/admin/audit?action=reception.check", headers=headers("admin")).json()["events"]
+    assert events[0]["actor"] == "reception-tester"
+    assert events[0]["detail"]["identity_kinds"] == ["id_number", "phone"]
+    assert "110101199003071234" not in str(events) and "13812345678" not in str(events)
+
+
+@pytest.mark.parametrize("body,field", [({}, "body"), ({"matter": "  "}, "body"), ({"phone": 138}, "phone"),
+                                        ({"phone": "1", "limit": 0}, "limit"), ({"ssn": "1"}, "ssn")])
+def test_bad_reception_checks(sqlite_client, body, field):
+    r = sqlite_client.post("/v1/reception/check", json=body, headers=headers("reception"))
+    assert r.status_code == 422 and r.json()["error"]["field"] == field
+
+
+def test_stats_volumes_and_acceptance_rates(loaded):
+    for case_id, accepted in (("fx-1", True), ("fx-2", True), ("fx-3", False)):
+        body = {"type": {"accepted": True}, "domain": {"accepted": True} if accepted else
+                {"accepted": False, "value": loaded.get("/v1/model", headers=headers("admin")).json()["labels"]["domain"][0]}}
+        if not accepted:
+            top = loaded.get(f"/v1/cases/{case_id}", headers=headers("handler")).json()["suggestion"]["domain"][0]["label"]
+            labels = loaded.get("/v1/model", headers=headers("admin")).json()["labels"]["domain"]
+            body["domain"]["value"] = next(label for label in labels if label != top)
+        assert loaded.post(f"/v1/cases/{case_id}/decisions", json=body, headers=headers("handler")).status_code == 201
+    stats = loaded.get("/v1/stats", headers=headers("handler")).json()
+    assert stats["cases"] == 5 and stats["open"] == 5 and stats["suggestions"] == 5
+    assert stats["by_month"] == {"2024-03": 1, "2024-04": 2, "2024-05": 2}
+    assert stats["decisions"]["domain"] == {"decisions": 3, "accepted": 2, "acceptance_rate": round(2 / 3, 4)}
+    assert stats["decisions"]["type"]["acceptance_rate"] == 1.0
+    window = loaded.get("/v1/stats?since=2024-04-01&until=2024-04-30", headers=headers("admin")).json()
+    assert window["cases"] == 2 and window["since"] == "2024-04-01T00:00:00"
+
+
+def test_every_suggestion_and_decision_is_audited(loaded):
+    loaded.post("/v1/cases/fx-1/decisions", json={"type": {"accepted": True}}, headers=headers("handler"))
+    events = loaded.get("/v1/admin/audit?limit=1000", headers=headers("admin")).json()["events"]
+    served = [e for e in events if e["action"] == "suggestion.served"]
+    assert sorted(e["target"] for e in served) == ["fx-1", "fx-2", "fx-3", "fx-4", "fx-5"]
+    assert all(e["model_version"] and e["detail"]["suggestion_id"] and e["actor"] == "intake-tester" for e in served)
+    decided = [e for e in events if e["action"] == "decision.recorded"]
+    assert len(decided) == 1 and decided[0]["target"] == "fx-1" and decided[0]["detail"]["decision_ids"]
+    # paging
+    first = loaded.get("/v1/admin/audit?limit=2", headers=headers("admin")).json()
+    second = loaded.get(f"/v1/admin/audit?limit=2&before_id={first['next_before_id']}", headers=headers("admin")).json()
+    assert second["events"][0]["id"] < first["events"][-1]["id"]
+
+
+def test_admin_imports_history_that_later_letters_match(client):
+    history = [{**letter, "id": f"h-{letter['id']}", "status": "已办结"} for letter in fixture_letters()]
+    r = client.post("/v1/admin/imports", json={"letters": history}, headers=headers("admin"))
+    assert r.status_code == 202, r.text
+    job = wait_job(client, r.json()["id"])
+    assert job["status"] == "done" and job["done"] == 5
+    # imported history has no suggestion; the cases are searchable at once
+    assert client.get("/v1/cases/h-fx-1", headers=headers("admin")).json()["suggestion"] is None
+    out = client.post("/v1/letters", json={**fixture_letters()[0], "id": "new-1"}, headers=headers("intake")).json()
+    assert out["duplicates"]["matches"][0]["case_id"] == "h-fx-1"
+    assert client.get("/v1/health").json()["index"]["vectors"] == 6
+    # submitting a history letter's id returns a fresh suggestion for it, never matching itself
+    again = client.post("/v1/letters", json=history[2], headers=headers("intake"))
+    assert again.status_code == 200 and again.json()["created"] is False
+    assert "h-fx-3" not in [m["case_id"] for m in again.json()["duplicates"]["matches"]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_retraining_runs_in_the_background(client, tmp_path):
+    client.app.state.settings.retrain_dir = tmp_path / "candidates"
+    for letter in fixture_letters():
+        client.post("/v1/letters", json=letter, headers=headers("intake"))
+    client.post("/v1/cases/fx-3/decisions", json={"type": {"accepted": False, "value": "投诉"}}, headers=headers("handler"))
+    t = time.time()
+    r = client.post("/v1/admin/retrain", json={"small": True}, headers=headers("admin"))
+    assert r.status_code == 202 and time.time() - t < 2, r.text  # answered at once; training is a child process
+    job = r.json()
+    assert job["kind"] == "retrain" and job["status"] in ("queued", "running")
+    assert client.post("/v1/admin/retrain", json={}, headers=headers("admin")).status_code == 409
+    # the service keeps serving while it trains
+    assert client.get("/v1/health").status_code == 200
+    assert client.post("/v1/triage", json={"content": "噪音扰民"}, headers=headers("intake")).status_code == 200
+    done = wait_job(client, job["id"], timeout=600)
+    assert done["status"] == "done", done
+    assert done["result"]["version"] and done["result"]["metrics"]["domain"]
+    assert done["result"]["decisions_used"] == 1
+    assert (tmp_path / "candidates" / job["id"] / "manifest.json").exists()

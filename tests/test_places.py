@@ -1,0 +1,73 @@
+"""Place extraction: patterns, boundaries, generic words, gazetteer."""
+
+from triage.places import Gazetteer, Place, extract_places, level_rank, place_of_name
+
+
+def names(text, **kw):
+    return [p.name for p in extract_places(text, **kw)]
+
+
+def test_anonymised_codes_and_estate_do_not_swallow_each_other():
+    assert names("反映A市A2区景蓉华苑小区停车难") == ["A市", "A2区", "景蓉华苑小区"]
+
+
+def test_full_admin_chain_is_split_at_each_suffix():
+    got = extract_places("湖南省长沙市岳麓区洋湖街道办事处")
+    assert [(p.name, p.level) for p in got] == [("湖南省", "省"), ("长沙市", "市"), ("岳麓区", "区"), ("洋湖街道", "街道")]
+
+
+def test_spans_point_into_the_text():
+    text = "我住在北京市朝阳区望京街道花家地社区"
+    for p in extract_places(text):
+        assert text[p.span[0]:p.span[1]].startswith(p.name[:2])
+
+
+def test_returns_name_level_span_tuples():
+    (p,) = extract_places("A7县")
+    name, level, span = p
+    assert (name, level, span) == ("A7县", "县", (0, 3)) and isinstance(p, Place)
+
+
+def test_generic_words_are_not_places():
+    for text in ("我住在本区，小区物业不作为", "城市管理", "农村道路", "去超市买东西", "我们小区门口", "各区县", "马路上",
+                 "节省成本", "加快市政建设", "要求设置小区门禁", "我们村的路"):
+        assert names(text) == [], text
+
+
+def test_function_words_are_cut_from_the_front():
+    assert names("在和平区的市场") == ["和平区"]
+    assert names("位于中山路与人民路交叉口") == ["中山路", "人民路"]
+    assert names("请福州市政府尽快处理") == ["福州市"]
+    assert names("投诉景蓉华苑小区物业") == ["景蓉华苑小区"]
+
+
+def test_code_is_not_matched_inside_a_longer_code():
+    assert names("K10县和K1县") == ["K10县", "K1县"]
+
+
+def test_roads_can_be_switched_off():
+    from triage.places import PlaceConfig
+
+    assert names("A3区潇楚南路洋湖段") == ["A3区", "潇楚南路"]
+    assert names("A3区潇楚南路洋湖段", config=PlaceConfig(roads=False)) == ["A3区"]
+
+
+def test_region_field_is_added_without_span_and_kept_whole_without_suffix():
+    got = extract_places("小区门口积水", region="朝阳")
+    assert got == [Place("朝阳", "", None)]
+    got = extract_places("积水", region="北京市朝阳区")
+    assert [(p.name, p.span) for p in got] == [("北京市", None), ("朝阳区", None)]
+
+
+def test_gazetteer_names_win_over_patterns_and_normalise_aliases():
+    gaz = Gazetteer.from_names(["朝阳区", "望京街道"], aliases={"望京街道办事处": "望京街道", "望京": "望京街道"})
+    got = extract_places("请朝阳区望京办理", gazetteer=gaz)
+    assert [p.name for p in got] == ["朝阳区", "望京街道"]
+    assert gaz.level("望京") == "街道"
+
+
+def test_place_of_name_and_level_rank():
+    assert place_of_name("望京街道办事处") == ("望京街道", "街道")
+    assert place_of_name("A2区") == ("A2区", "区")
+    assert place_of_name("朝阳") == ("朝阳", "")
+    assert level_rank("省") < level_rank("区") < level_rank("社区")

@@ -1,0 +1,182 @@
+"""Router: neither / cold (directory only) / warm (history only) / both, evidence, save→load."""
+
+import json
+import random
+
+import pytest
+
+from triage.directory import Directory
+from triage.errors import InvalidInput, ModelMissing
+from triage.route import Router, RouterConfig, department_places, department_role
+
+DISTRICTS = {  # district centre → streets and estates in it (invented names)
+    "东城区分中心": ["东城区", "青石街道", "桂园社区", "松林小区", "芙蓉路"],
+    "西城区分中心": ["西城区", "白沙街道", "柳岸社区", "湖光小区", "银杏路"],
+    "南湖区分中心": ["南湖区", "月亮湾街道", "渔村社区", "翠湖小区", "莲花路"],
+}
+BUREAUS = {  # municipal bureau → what its matters say
+    "市税务局": ["发票开不出来", "个税汇算清缴退税", "纳税申报系统", "增值税专用发票"],
+    "市人社局": ["社保断缴", "养老保险转移", "工伤认定", "拖欠工资仲裁"],
+    "市交管局": ["驾驶证换证", "违章停车罚单", "红绿灯配时", "机动车年检"],
+}
+LOCAL = ["门口垃圾堆积很久无人清理", "楼下餐馆油烟扰民", "道路井盖破损存在隐患", "夜间施工噪音扰民", "路灯不亮"]
+
+
+def make_history(n=240, seed=3):
+    rng = random.Random(seed)
+    letters = []
+    for i in range(n):
+        if rng.random() < 0.7:
+            dept = rng.choice(list(DISTRICTS))
+            place = rng.choice(DISTRICTS[dept][1:])  # streets/estates only: the district is not named
+            content = f"来电人反映{place}{rng.choice(LOCAL)}，希望尽快处理。"
+        else:
+            dept = rng.choice(list(BUREAUS))
+            district = rng.choice(list(DISTRICTS))
+            content = f"市民咨询{rng.choice(BUREAUS[dept])}的问题，本人住在{DISTRICTS[district][0]}，请相关部门答复。"
+        letters.append({"id": f"h{i}", "title": "", "content": content, "department": dept,
+                        "received_at": f"2024-{1 + i % 12:02d}-{1 + i % 27:02d}"})
+    return letters
+
+
+@pytest.fixture(scope="module")
+def directory():
+    records = [{"name": d, "level": "区", "places": places} for d, places in DISTRICTS.items()]
+    records += [{"name": "市税务局", "level": "市", "keywords": "发票|个税|纳税|增值税"},
+                {"name": "市人社局", "level": "市", "keywords": "社保|养老保险|工伤|工资"},
+                {"name": "市交管局", "level": "市", "keywords": "驾驶证|违章|红绿灯|年检", "aliases": "交管局"}]
+    return Directory.from_records(records, name="test")
+
+
+@pytest.fixture(scope="module")
+def history():
+    return make_history()
+
+
+@pytest.fixture(scope="module")
+def warm(history):
+    return Router().fit_history(history)
+
+
+def check_shape(results, known):
+    assert results == sorted(results, key=lambda r: -r["score"])
+    for r in results:
+        assert r["name"] in known
+        assert 0.0 <= r["score"] <= 1.0
+        assert r["evidence"] and all(isinstance(e, str) and e for e in r["evidence"])
+
+
+def test_neither_directory_nor_history_gives_nothing():
+    assert Router().route({"content": "东城区青石街道垃圾无人清理"}) == []
+    assert Router().fit_history([]).route({"content": "东城区青石街道垃圾无人清理"}) == []
+    assert Router().fit_history([{"content": "x", "department": ""}]).departments == []
+
+
+def test_cold_start_routes_by_place_and_duty(directory):
+    router = Router(directory)
+    res = router.route({"content": "青石街道门口垃圾堆积"})
+    check_shape(res, router.departments)
+    assert res[0]["name"] == "东城区分中心"
+    assert any("青石街道 → 东城区分中心" in e for e in res[0]["evidence"])
+    res = router.route({"content": "公司开不出增值税发票怎么办"})
+    assert res[0]["name"] == "市税务局" and "发票" in res[0]["evidence"][0]
+    assert router.route({"content": "天气不错"}) == []   # no evidence: nothing invented
+
+
+def test_region_field_counts_as_a_place(directory):
+    res = Router(directory).route({"content": "门口垃圾没人管", "region": "西城区"})
+    assert res[0]["name"] == "西城区分中心"
+
+
+def test_warm_history_learns_streets_without_a_directory(warm, history):
+    assert warm.metrics["holdout_letters"] > 0
+    res = warm.route({"content": "来电人反映白沙街道路灯不亮"})
+    check_shape(res, warm.departments)
+    assert res[0]["name"] == "西城区分中心"
+    assert any("earlier cases mentioning 白沙街道" in e for e in res[0]["evidence"])
+    res = warm.route({"content": "市民咨询个税汇算清缴退税的问题，本人住在东城区"})
+    assert res[0]["name"] == "市税务局"
+
+
+def test_warm_accuracy_on_unseen_synthetic_letters(warm):
+    test = make_history(n=120, seed=99)
+    hits = sum(bool(r) and r[0]["name"] == l["department"] for l, r in
+               zip(test, (warm.route(l) for l in test)))
+    assert hits / len(test) >= 0.9
+
+
+def test_both_directory_and_history(directory, history):
+    router = Router(directory).fit_history(history)
+    res = router.route({"content": "驾驶证到期换证去哪里办"}, neighbours=None)
+    assert res[0]["name"] == "市交管局"
+    check_shape(res, router.departments)
+
+
+def test_history_names_are_folded_into_directory_aliases(directory):
+    router = Router(directory).fit_history([{"content": "违章停车", "department": "交管局"}] * 3)
+    assert "交管局" not in router.departments and "市交管局" in router.departments
+
+
+def test_neighbours_vote_with_evidence(warm):
+    neighbours = [{"case_id": f"c{i}", "score": 0.9, "department": "市人社局"} for i in range(7)]
+    neighbours += [{"case_id": "c8", "score": 0.5, "department": "市税务局"}]
+    letter = {"content": "咨询一个问题"}
+    without = {r["name"]: r["score"] for r in warm.route(letter, k=10)}
+    res = {r["name"]: r for r in warm.route(letter, neighbours=neighbours, k=10)}
+    assert res["市人社局"]["score"] >= without.get("市人社局", 0.0)
+    assert any("7 of 8 similar cases went to 市人社局" in e for e in res["市人社局"]["evidence"])
+    # with default weights (a history too small to fit them) the neighbours carry the decision
+    small = Router().fit_history(make_history(n=40))
+    assert small.route(letter, neighbours=neighbours)[0]["name"] == "市人社局"
+    with pytest.raises(InvalidInput):
+        warm.route({"content": "x"}, neighbours=[{"department": "市人社局", "score": "high"}])
+
+
+def test_k_and_unknown_neighbour_departments(warm):
+    res = warm.route({"content": "来电人反映桂园社区夜间施工噪音扰民"}, k=1)
+    assert len(res) == 1
+    res = warm.route({"content": "咨询"}, neighbours=[{"case_id": "x", "score": 1.0, "department": "火星局"}])
+    assert all(r["name"] != "火星局" for r in res)
+
+
+def test_save_load_round_trip_is_identical(tmp_path, directory, history):
+    router = Router(directory).fit_history(history)
+    out = router.save(tmp_path / "router")
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["component"] == "router" and manifest["history_letters"] == len(history)
+    assert set(manifest["departments"]) == set(router.departments) and manifest["data_hash"]
+    assert "scikit-learn" in manifest["versions"] and "holdout_top1" in manifest["metrics"]
+    loaded = Router.load(out)
+    probes = make_history(n=30, seed=5) + [{"content": "增值税发票"}, {"content": "门口垃圾", "region": "南湖区"}]
+    for letter in probes:
+        assert loaded.route(letter) == router.route(letter)
+
+
+def test_load_refuses_a_folder_that_is_not_a_router(tmp_path):
+    with pytest.raises(ModelMissing, match="manifest.json"):
+        Router.load(tmp_path)
+
+
+def test_config_is_validated():
+    from triage.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        RouterConfig(holdout_fraction=1.5)
+    with pytest.raises(ConfigError):
+        Router(directory="not a directory")
+
+
+def test_department_roles_share_across_districts():
+    assert department_role("A3区住建局") == department_role("A5区住建局") == "<区>住建局"
+    assert department_role("朝阳区分中心") == "<区>分中心"
+    assert [p.name for p in department_places("A7县安沙镇")] == ["A7县", "安沙镇"]
+
+
+def test_assigning_a_directory_after_load_takes_effect(tmp_path, directory, history):
+    router = Router().fit_history(history)
+    loaded = Router.load(router.save(tmp_path / "r"))
+    assert loaded.route({"content": "门口垃圾没人管", "region": "南湖区"})[0]["name"] == "南湖区分中心"
+    loaded.directory = directory
+    res = loaded.route({"content": "月亮湾街道门口垃圾没人管"})
+    assert res[0]["name"] == "南湖区分中心"
+    assert any("(directory)" in e for e in res[0]["evidence"])

@@ -1,0 +1,76 @@
+"""涉法涉诉: does a letter concern a matter already in, or belonging to, litigation, arbitration,
+administrative reconsideration or enforcement? Under 诉访分离 such matters are guided to the legal
+channel instead of being handled as ordinary petitions, so the handler needs the flag *and* the words
+that raised it.
+
+Choices (documented because each could go the other way):
+
+* **What triggers** — words naming a proceeding or its acts: 法院, 判决, 裁定, 仲裁, 诉讼, 起诉, 上诉, 再审,
+  开庭, 行政复议, 强制执行, 申请执行, 被执行人, 检察院, 律师函, 打官司, 原告/被告 …
+* **Negation does not cancel** — "不想打官司", "没钱起诉", "法院不予受理" still flag: the matter is a legal
+  dispute the petitioner brings to the petition channel, which is exactly what 诉访分离 is about. The
+  trigger is reported as written (e.g. "打官司"), so the handler sees the context.
+* **False friends are dropped** — a court as a *place* (法院路, 法院街, 法院宿舍, 法院旁边, 法院对面, 法院附近,
+  法院门口, 法院站), "执行" in its everyday sense (执行政策, 执行标准: only 强制执行 / 申请执行 / 执行局 /
+  执行庭 / 执行款 / 被执行人 count), "申诉" (petition vocabulary: 申诉求决), "依法"/"法律规定" (law in general),
+  "被告知" (was told), "发起诉求" (起诉 inside 发起 + 诉求), "投诉至/投诉到" (not 诉至), and "复议" of a
+  复查/复核 request inside the petition procedure (信访复查, 复核) — only 行政复议 counts.
+* Police reports (报警, 立案侦查) alone are not 涉诉: they enter litigation only when a court or procuratorate does.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["flag_litigation", "TRIGGERS"]
+
+# canonical trigger → pattern (order: longer first where they overlap)
+TRIGGERS: dict[str, str] = {
+    "行政复议": r"行政复议",
+    "强制执行": r"强制执行",
+    "申请执行": r"申请(?:法院)?执行",
+    "被执行人": r"被执行人",
+    "执行局": r"执行局",
+    "执行庭": r"执行庭",
+    "执行款": r"执行款",
+    "仲裁": r"仲裁",
+    "判决": r"判决|判了|判处|改判",
+    "裁定": r"裁定",
+    "调解书": r"调解书",
+    "诉讼": r"诉讼",
+    "起诉": r"起诉(?!求)|(?<![投申])诉至|(?<![投申])诉到|提起公诉",
+    "上诉": r"上诉",
+    "再审": r"再审",
+    "开庭": r"开庭|庭审",
+    "一审/二审": r"一审|二审|终审",
+    "原告/被告": r"原告|被告(?![知诉])",
+    "法官": r"法官",
+    "检察院": r"检察院|检察机关",
+    "律师函": r"律师函",
+    "打官司": r"打官司|官司",
+    "法院": r"法院",
+}
+_TRIGGER_RE = re.compile("|".join(f"(?P<t{i}>{p})" for i, p in enumerate(TRIGGERS.values())))
+_NAMES = list(TRIGGERS)
+
+# a court as a place: 法院路, 法院宿舍, 法院旁边 … (the character after 法院)
+_COURT_PLACE_RE = re.compile(r"法院(?:路|街|巷|大道|小区|宿舍|家属院|家属区|站|公交站|旁|对面|附近|一带|那边|门口|隔壁|后面|前面|周边|斜对面|东|西|南|北)")
+
+
+def flag_litigation(text: str) -> dict:
+    """``{"litigation_related": bool, "triggers": [words in order of first appearance]}``.
+
+    >>> flag_litigation("去年法院判决后对方一直不执行，申请强制执行也没结果")
+    {'litigation_related': True, 'triggers': ['法院', '判决', '强制执行']}
+    >>> flag_litigation("法院路口红绿灯时间太短")
+    {'litigation_related': False, 'triggers': []}
+    """
+    text = text or ""
+    triggers: list[str] = []
+    for m in _TRIGGER_RE.finditer(text):
+        name = _NAMES[int(m.lastgroup[1:])]
+        if name == "法院" and _COURT_PLACE_RE.match(text, m.start()):
+            continue
+        if name not in triggers:
+            triggers.append(name)
+    return {"litigation_related": bool(triggers), "triggers": triggers}
