@@ -38,8 +38,12 @@ run: setup
 	mkdir -p data
 	$(VENV)/bin/triage serve --store $(STORE) --host $(HOST) --port $(PORT)
 
+# The API suite also runs against a real PostgreSQL (Debian's, on loopback); the browser tests need Debian's
+# chromium and a CJK font. Both are installed on first use by the scripts below.
 test: setup
-	TRIAGE_REQUIRE_MODELS=1 $(VENV)/bin/pytest -q
+	bash scripts/setup_browser.sh
+	TRIAGE_TEST_PG_URL=$$(bash scripts/pg.sh start) TRIAGE_REQUIRE_MODELS=1 TRIAGE_REQUIRE_BROWSER=1 \
+		$(VENV)/bin/pytest -q
 
 test-fast: venv
 	$(VENV)/bin/pytest -q -m "not integration"

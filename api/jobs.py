@@ -51,6 +51,7 @@ class JobRunner:
         self._retrain: threading.Thread | None = None
         self._retrain_proc: subprocess.Popen | None = None
         self._retrain_lock = threading.Lock()
+        self._cancelled: set[str] = set()
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -123,8 +124,9 @@ class JobRunner:
         current = store.get_job(job["id"])
         result = {"stored": current["done"], "failed": current["failed"]}
         if job["kind"] == "import":
-            with self.service.lock:
-                self.service.triage.refresh_router(store)
+            # Fitting reads only the store and swaps in a new router at the end: in-flight suggestions keep
+            # the old one, so this runs outside the lock (it can take a while on a long history).
+            self.service.triage.refresh_router(store)
         self.service.save_index()
         store.update_job(job["id"], status="done", finished_at=_now(), result=result)
         log.info("job %s (%s) done: %s", job["id"], job["kind"], result)
@@ -191,6 +193,24 @@ class JobRunner:
             self._retrain.start()
             return job
 
+    def cancel(self, job_id: str) -> dict:
+        """Stop a retraining job: its child process is terminated, its partial output left unused."""
+        store = self.service.store
+        job = store.get_job(job_id)
+        if job["kind"] != "retrain":
+            raise Conflict("only retraining jobs can be cancelled; a batch or import always completes",
+                           field="job_id")
+        if job["status"] not in ("queued", "running"):
+            raise Conflict(f"the job is already {job['status']}", field="job_id")
+        self._cancelled.add(job_id)
+        proc = self._retrain_proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+        deadline = time.time() + 30
+        while time.time() < deadline and store.get_job(job_id)["status"] in ("queued", "running"):
+            time.sleep(0.1)
+        return store.get_job(job_id)
+
     def _run_retrain(self, job_id: str, out: Path, params: dict) -> None:
         store, settings = self.service.store, self.service.settings
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -207,12 +227,18 @@ class JobRunner:
             env["TRIAGE_RETRAIN_STORE"] = self.service.store.url  # not on the command line: it may hold a password
         store.update_job(job_id, status="running", started_at=_now())
         started = time.time()
+        if job_id in self._cancelled:
+            store.update_job(job_id, status="cancelled", finished_at=_now(), error="cancelled by an admin")
+            return
         try:
             with open(logfile, "w", encoding="utf-8") as log_fh:
-                self._retrain_proc = subprocess.Popen(cmd, cwd=str(PROJECT_DIR), env=env, stdout=subprocess.PIPE,
-                                                      stderr=log_fh, stdin=subprocess.DEVNULL, text=True)
-                stdout, _ = self._retrain_proc.communicate()
-                code = self._retrain_proc.returncode
+                proc = subprocess.Popen(cmd, cwd=str(PROJECT_DIR), env=env, stdout=subprocess.PIPE,
+                                        stderr=log_fh, stdin=subprocess.DEVNULL, text=True)
+                self._retrain_proc = proc
+                if job_id in self._cancelled:  # cancelled while starting
+                    proc.terminate()
+                stdout, _ = proc.communicate()
+                code = proc.returncode
         except Exception as exc:
             store.update_job(job_id, status="failed", finished_at=_now(), error=f"could not start training: {exc}")
             return
@@ -227,6 +253,9 @@ class JobRunner:
                             f"restart the service with TRIAGE_MODELS_DIR={out}"})
             store.update_job(job_id, status="done", finished_at=_now(), done=1, total=1, result=summary)
             log.info("retraining job %s done: version %s", job_id, summary.get("version"))
+        elif job_id in self._cancelled:
+            store.update_job(job_id, status="cancelled", finished_at=_now(), error="cancelled by an admin")
+            log.info("retraining job %s cancelled", job_id)
         else:
             tail = ""
             try:

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 
 from anyio import to_thread
 from fastapi import FastAPI
+from pydantic import ValidationError
 
 from triage.errors import TriageError
 
@@ -84,13 +85,8 @@ class RequestContext:
             except ValueError:
                 too_big = False
             if too_big:
-                body = json.dumps({"error": {"code": "payload_too_large", "field": "body", "request_id": request_id,
-                                             "message": f"the body is larger than {limit} bytes; split it "
-                                                        "(batches: at most 500 letters)"}}).encode()
-                await send_with_id({"type": "http.response.start", "status": 413,
-                                    "headers": [(b"content-type", b"application/json"),
-                                                (b"content-length", str(len(body)).encode())]})
-                await send_with_id({"type": "http.response.body", "body": body})
+                await _send_error(send_with_id, 413, request_id, "payload_too_large", "body",
+                                  f"the body is larger than {limit} bytes; split it (batches: at most 500 letters)")
                 return
         received = 0
 
@@ -106,6 +102,14 @@ class RequestContext:
             return message
 
         await self.app(scope, limited_receive, send_with_id)
+
+
+async def _send_error(send, status: int, request_id: str, code: str, field: str, message: str) -> None:
+    body = json.dumps({"error": {"code": code, "message": message, "field": field,
+                                 "request_id": request_id}}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def create_app(settings: Settings | None = None, *, triage=None) -> FastAPI:
@@ -168,8 +172,10 @@ def serve(store: str | None = None, host: str = "127.0.0.1", port: int = 8000) -
     except TriageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except ValueError as exc:  # pydantic: a TRIAGE_* variable of the wrong type
-        print(f"error: invalid setting: {str(exc).splitlines()[0]} ({exc})", file=sys.stderr)
+    except ValidationError as exc:  # a TRIAGE_* variable of the wrong type
+        first = exc.errors()[0]
+        name = "TRIAGE_" + str(first["loc"][0]).upper() if first.get("loc") else "a TRIAGE_* variable"
+        print(f"error: {name}: {first['msg']}", file=sys.stderr)
         return 2
     models_dir = settings.models_dir or TriageConfig().models_dir
     if not (models_dir / "manifest.json").exists():

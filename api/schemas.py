@@ -17,7 +17,9 @@ from triage.records import MAX_CONTENT_CHARS, MAX_TITLE_CHARS
 from .settings import MAX_BATCH_LETTERS
 
 
-def _clean_text(value: str) -> str:
+def _clean_text(value: str | None) -> str | None:
+    if value is None:
+        return None
     if "\x00" in value:
         raise ValueError("contains a NUL character")
     try:
@@ -50,8 +52,8 @@ def _check_json(value: Any, path: str, depth: int = 0) -> None:
             _check_json(v, f"{path}[{i}]", depth + 1)
 
 
-ERROR_EXAMPLE = {"error": {"code": "invalid_letter", "message": "is empty; a letter needs some text", "field": "content",
-                           "request_id": "3f2a9c1e0b7d4e21"}}
+ERROR_EXAMPLE = {"error": {"code": "invalid_letter", "message": "is empty; a letter needs some text",
+                           "field": "content", "request_id": "3f2a9c1e0b7d4e21"}}
 
 LETTER_EXAMPLE = {
     "id": "2024-0513-0001",
@@ -245,6 +247,8 @@ class CasePublic(BaseModel):
     reply: str | None = None
     merged_into: str | None = None
     petitioner: PetitionerMasked | None = None
+    extra: dict | None = Field(None, description="fields of the letter the contract does not name, kept as sent "
+                                                 "(free text masked)")
 
 
 class DecisionPublic(BaseModel):
@@ -309,7 +313,7 @@ class DecisionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
         {"domain": {"accepted": True}, "type": {"accepted": False, "value": "投诉"},
          "department": {"accepted": False, "value": "A1区住建局"}, "duplicate": {"accepted": True}}]})
-    suggestion_id: int | None = Field(None, ge=1, description="default: the case's latest suggestion")
+    suggestion_id: int | None = Field(None, ge=1, le=2**31 - 1, description="default: the case's latest suggestion")
     domain: PartDecisionCreate | None = None
     type: PartDecisionCreate | None = None
     department: PartDecisionCreate | None = None
@@ -400,7 +404,7 @@ class ReceptionPublic(BaseModel):
 class JobPublic(BaseModel):
     id: str
     kind: Literal["presort", "import", "retrain"]
-    status: Literal["queued", "running", "done", "failed", "interrupted"]
+    status: Literal["queued", "running", "done", "failed", "interrupted", "cancelled"]
     total: int
     done: int
     failed: int
@@ -432,7 +436,8 @@ class JobResultsPublic(BaseModel):
 
 
 class RetrainCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{"include_decisions": True}]})
+    model_config = ConfigDict(extra="forbid", strict=True,
+                              json_schema_extra={"examples": [{"include_decisions": True}]})
     include_decisions: bool = Field(True, description="learn from handlers' confirmed decisions in this store")
     embedder: Str(100, min_length=1) | None = Field(None, description="default: the embedder of the loaded models")
     small: bool = Field(False, description="small training sets (smoke test)")

@@ -349,7 +349,8 @@ class Service:
         out["alert"] = self._alert(person, matter_out)
         self.store.add_audit(principal.actor, principal.role, "reception.check", None,
                              {"identity_kinds": sorted(identity), "matter_given": bool(matter),
-                              "person_cases": len(person), "matter_cases": len(matter_out["cases"]) if matter_out else 0,
+                              "person_cases": len(person),
+                              "matter_cases": len(matter_out["cases"]) if matter_out else 0,
                               "alert": out["alert"]["level"],
                               "case_ids": out["alert"]["case_ids"]}, self.model_version)
         return out
@@ -372,7 +373,8 @@ class Service:
                 return {"level": "duplicate_visit", "label": "重复访",
                         "message": f"this matter is already open as case {first['case_id']}"
                                    + (f" (received {first['received_at'][:10]}" if first.get("received_at") else " (")
-                                   + f", status {first['status']}, handled by {first['department'] or 'not yet assigned'})"
+                                   + f", status {first['status']}, handled by "
+                                   + f"{first['department'] or 'not yet assigned'})"
                                    + "; merge the visit into it and tell the visitor where it stands",
                         "case_ids": [c["case_id"] for c in open_dup]}
             if dup:
@@ -474,8 +476,7 @@ class Service:
 
     # -- health -----------------------------------------------------------------------------------------
     def health(self) -> dict:
-        with self.lock:
-            vectors, high = len(self.index), int(self.index.lsh_high_water)
+        vectors, high = len(self.index), int(self.index.lsh_high_water)  # plain reads: never wait for the lock
         return {"status": "ok", "api_version": API_VERSION, "model_version": self.model_version,
                 "store": self.settings.store_kind, "schema_revision": self.revision, "cases": self.store.count(),
                 "index": {"vectors": vectors, "high_water": high},

@@ -41,7 +41,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRIAGE_", extra="ignore", validate_default=True)
 
     env: Literal["development", "test", "production"] = "development"
-    api_keys: SecretStr = Field(SecretStr(""), description='"key:role[:name],…", roles: intake, reception, handler, admin')
+    api_keys: SecretStr = Field(SecretStr(""),
+                                description='"key:role[:name],…", roles: intake, reception, handler, admin')
     identity_key: SecretStr | None = Field(None, description="HMAC key of identity hashes (read by triage.privacy)")
     store: str = DEFAULT_STORE_URL
     models_dir: Path | None = None          # None → triage's default (models/default)
@@ -66,12 +67,13 @@ class Settings(BaseSettings):
         for n, entry in enumerate(filter(None, (e.strip() for e in raw.split(","))), start=1):
             parts = entry.split(":")
             if len(parts) not in (2, 3) or not parts[0] or parts[1] not in ROLES:
-                raise ConfigError(f"entry {n} is not 'key:role' or 'key:role:name' with a role among {', '.join(ROLES)}",
-                                  field="TRIAGE_API_KEYS")
+                raise ConfigError(f"entry {n} is not 'key:role' or 'key:role:name' with a role among "
+                                  f"{', '.join(ROLES)}", field="TRIAGE_API_KEYS")
             key, role = parts[0], parts[1]
             if key in out:
                 raise ConfigError(f"entry {n} repeats a key", field="TRIAGE_API_KEYS")
-            name = parts[2] if len(parts) == 3 and parts[2] else f"{role}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+            fallback = f"{role}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+            name = parts[2] if len(parts) == 3 and parts[2] else fallback
             out[key] = Principal(actor=name[:100], role=role)
         return out
 

@@ -118,24 +118,41 @@ def reasons(evidence: dict, verdict: str) -> list[str]:
 
 @dataclass
 class PairModelConfig:
+    kind: str = "hgb"               # hgb (gradient-boosted trees: gates similarity by object/demand) | logistic
     C: float = 1.0
+    max_depth: int = 3
+    learning_rate: float = 0.05
+    max_iter: int = 200
     dup_threshold: float = 0.5      # replaced by the calibrated value at training time
     related_threshold: float = 0.5
 
 
 class PairModel:
-    """Logistic model over :data:`FEATURES` → P(duplicate), P(related), P(unrelated), plus calibrated thresholds."""
+    """A classifier over :data:`FEATURES` → P(duplicate), P(related), P(unrelated), plus calibrated thresholds.
+
+    Gradient-boosted trees by default: out-of-fold on the labelled pairs they beat a logistic model
+    (duplicate F1 0.925 vs 0.893), because similarity only means "same matter" when the objects agree.
+    """
 
     def __init__(self, config: PairModelConfig | None = None) -> None:
         self.config = config or PairModelConfig()
         self._model = None
 
     def fit(self, X: np.ndarray, y: list[str]) -> "PairModel":
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
+        cfg = self.config
+        if cfg.kind == "hgb":
+            from sklearn.ensemble import HistGradientBoostingClassifier
 
-        self._model = make_pipeline(StandardScaler(), LogisticRegression(C=self.config.C, max_iter=2000))
+            self._model = HistGradientBoostingClassifier(max_depth=cfg.max_depth, learning_rate=cfg.learning_rate,
+                                                         max_iter=cfg.max_iter, l2_regularization=1.0, random_state=0)
+        elif cfg.kind == "logistic":
+            from sklearn.linear_model import LogisticRegression
+            from sklearn.pipeline import make_pipeline
+            from sklearn.preprocessing import StandardScaler
+
+            self._model = make_pipeline(StandardScaler(), LogisticRegression(C=cfg.C, max_iter=2000))
+        else:
+            raise ValueError(f"unknown pair model kind '{cfg.kind}': use hgb or logistic")
         self._model.fit(X, y)
         return self
 

@@ -52,9 +52,9 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 
 FEATURES: tuple[str, ...] = (
-    "text",          # direct text classifier: decision score of this department
+    "text",          # direct text classifier: 1 / rank of this department
     "text_top",      # 1 if it is the classifier's first choice
-    "role",          # role classifier ("<区>住建局"): decision score of this department's role
+    "role",          # role classifier ("<区>住建局"): 1 / rank of this department's role
     "place_name",    # a mentioned place is part of the department's own name (朝阳区 → 朝阳区分中心), by level
     "place_assoc",   # share of earlier letters naming that place that went to this department
     "place_other",   # the letter names districts/counties, none of them this department's own
@@ -453,7 +453,7 @@ class Router:
             for p in place_sets[i]:
                 pc[p] += 1
                 pd[p][rows[i][2]] += 1
-        keep = {p for p, c in pc.items() if c >= cfg.assoc_min_support}
+        keep = sorted(p for p, c in pc.items() if c >= cfg.assoc_min_support)   # sorted: same order every run
         h.place_counts = {p: pc[p] for p in keep}
         h.place_dept = {p: dict(pd[p]) for p in keep}
         if X is not None and len(idx) >= cfg.min_classifier:
@@ -618,6 +618,8 @@ class Router:
             # tiny history, no classifier: its most frequent departments, said as such
             for d, cnt in sorted(h.dept_counts.items(), key=lambda kv: -kv[1])[:3]:
                 cand(d).evidence["prior"] = f"{cnt} of {h.n} earlier cases went to {d}"
+        text_rank = {d: i + 1 for i, d in enumerate(sorted(text_scores, key=lambda d: -text_scores[d]))}
+        role_rank = {r: i + 1 for i, r in enumerate(sorted(role_scores, key=lambda r: -role_scores[r]))}
         # the first named place that some department covers: where the matter is, usually
         first_place = None
         for p in mentioned:
@@ -627,10 +629,11 @@ class Router:
         # fill the remaining features of every candidate
         total = max(h.n, 1)
         for d, c in cands.items():
-            if text_scores:
-                c.f[_F["text"]] = max(min(text_scores.get(d, -1.5), 3.0), -3.0)
+            if text_scores:   # reciprocal rank: robust to how the margins of each class are scaled
+                c.f[_F["text"]] = 1.0 / text_rank[d] if d in text_rank else 0.0
             if role_scores:
-                c.f[_F["role"]] = max(min(role_scores.get(self._dept_roles.get(d, d), -1.5), 3.0), -3.0)
+                role = self._dept_roles.get(d, d)
+                c.f[_F["role"]] = 1.0 / role_rank[role] if role in role_rank else 0.0
             if h.n:
                 c.f[_F["prior"]] = math.log((h.dept_counts.get(d, 0) + 0.5) / (total + 0.5))
                 if "prior" not in c.evidence and h.dept_counts.get(d):

@@ -142,8 +142,8 @@ class JobItem(Base):
 Index("ix_identity_kind_hash", Identity.kind, Identity.hash)
 Index("ix_job_items_job_status", JobItem.job_id, JobItem.status)
 
-CONCLUDED_STATUSES = frozenset({"concluded", "closed", "resolved", "done", "merged", "replied", "已办结", "办结", "已答复",
-                                "已回复", "结案", "已结案", "已处理"})
+CONCLUDED_STATUSES = frozenset({"concluded", "closed", "resolved", "done", "merged", "replied",
+                                "已办结", "办结", "已答复", "已回复", "结案", "已结案", "已处理"})
 """Case statuses that mean the matter is no longer open (anything else counts as open)."""
 _RECORD_KEYS = frozenset({"id", "title", "content", "channel", "received_at", "petitioner", "region", "domain", "type",
                           "department", "reply", "status", "norm_hash", "vector", "identity_hashes",
@@ -416,7 +416,8 @@ class Store:
 
     def latest_suggestion(self, case_pk: int) -> dict | None:
         with self.session() as s:
-            sug = s.scalar(select(Suggestion).where(Suggestion.case_pk == case_pk).order_by(Suggestion.id.desc()).limit(1))
+            sug = s.scalar(select(Suggestion).where(Suggestion.case_pk == case_pk)
+                           .order_by(Suggestion.id.desc()).limit(1))
             return _suggestion_record(sug) if sug else None
 
     def get_suggestion(self, suggestion_id: int) -> dict | None:

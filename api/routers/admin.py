@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from ..deps import ADMIN, get_service, require
@@ -9,9 +11,14 @@ from ..errors import InvalidRequest
 from ..schemas import AuditPagePublic, ImportCreate, JobPublic, RetrainCreate
 from ..service import Service, letter_from_body, seal
 from ..settings import Principal
-from .common import as_datetime, errors, job_public, when
+from .common import Clean, Since, as_datetime, errors, job_public, when
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+Action = Annotated[str | None, Query(max_length=50, description="e.g. suggestion.served, decision.recorded, "
+                                   "reception.check, case.read"), Clean]
+Actor = Annotated[str | None, Query(max_length=100, description="the key's name"), Clean]
+Target = Annotated[str | None, Query(max_length=200, description="e.g. a case id"), Clean]
 
 
 @router.post("/imports", response_model=JobPublic, status_code=status.HTTP_202_ACCEPTED,
@@ -47,10 +54,7 @@ def retrain(response: Response, body: RetrainCreate | None = None, principal: Pr
 
 @router.get("/audit", response_model=AuditPagePublic, summary="The audit trail, newest first",
             responses=errors(401, 403, 422))
-def audit(action: str | None = Query(None, max_length=50, description="e.g. suggestion.served, decision.recorded, "
-                                     "reception.check, case.read"),
-          actor: str | None = Query(None, max_length=100), target: str | None = Query(None, max_length=200),
-          since: str | None = Query(None, max_length=64),
+def audit(action: Action = None, actor: Actor = None, target: Target = None, since: Since = None,
           before_id: int | None = Query(None, ge=1, le=2**31 - 1, description="next page: the previous next_before_id"),
           limit: int = Query(100, ge=1, le=1000),
           principal: Principal = Depends(require(ADMIN)), service: Service = Depends(get_service)):

@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
+
+from fastapi import Path, Query
+from pydantic import AfterValidator
 
 from triage.errors import InvalidLetter
 from triage.normalise import mask_pii
 from triage.records import parse_date
 
 from ..deps import SEES_IDENTITY
-from ..schemas import CasePublic, ErrorPublic, JobPublic, PetitionerMasked
+from ..schemas import CasePublic, ErrorPublic, JobPublic, PetitionerMasked, _clean_text
+from ..service import mask_deep
+
+# Path and query texts: no NUL character (PostgreSQL cannot even compare one), length-limited.
+Clean = AfterValidator(_clean_text)
+CaseId = Annotated[str, Path(max_length=200, description="the case's id"), Clean]
+JobId = Annotated[str, Path(max_length=40, description="the job's id"), Clean]
+DomainFilter = Annotated[str | None, Query(max_length=200, description="only cases of this domain"), Clean]
+RegionFilter = Annotated[str | None, Query(max_length=200, description="only cases mentioning this place"), Clean]
+StatusFilter = Annotated[str | None, Query(max_length=50, description="only cases with this status"), Clean]
+Since = Annotated[str | None, Query(max_length=64, description="from this date (ISO 8601, e.g. 2024-05-01)"), Clean]
+Until = Annotated[str | None, Query(max_length=64, description="up to this date (ISO 8601)"), Clean]
+
 
 _DESCRIPTIONS = {400: "Malformed JSON", 401: "No or unknown API key", 403: "The key's role may not do this",
                  404: "Unknown id", 409: "Conflict with what is stored", 413: "Body too large",
@@ -59,7 +75,9 @@ def case_public(rec: dict, role: str) -> CasePublic:
                       region=rec.get("region"), domain=rec.get("domain"), type=rec.get("type"),
                       department=rec.get("department"), status=rec.get("status"),
                       reply=mask_pii(rec["reply"]) if rec.get("reply") else None,
-                      merged_into=extra.get("merged_into") if isinstance(extra, dict) else None, petitioner=petitioner)
+                      merged_into=extra.get("merged_into") if isinstance(extra, dict) else None, petitioner=petitioner,
+                      extra=mask_deep({k: v for k, v in extra.items() if k != "merged_into"}) or None
+                      if isinstance(extra, dict) else None)
 
 
 def job_public(job: dict) -> JobPublic:

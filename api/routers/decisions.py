@@ -8,14 +8,14 @@ from ..deps import ADMIN, ANY_ROLE, HANDLER, INTAKE, get_service, require
 from ..schemas import DecisionCreate, DecisionsPublic
 from ..service import Service
 from ..settings import Principal
-from .common import errors
+from .common import CaseId, errors
 
 router = APIRouter(prefix="/v1/cases", tags=["decisions"])
 
 
 @router.post("/{case_id}/decisions", response_model=DecisionsPublic, status_code=status.HTTP_201_CREATED,
              summary="Record a decision on a case's suggestion", responses=errors(400, 401, 403, 404, 409, 422))
-def record_decision(case_id: str, body: DecisionCreate,
+def record_decision(case_id: CaseId, body: DecisionCreate,
                     principal: Principal = Depends(require(INTAKE, HANDLER, ADMIN)),
                     service: Service = Depends(get_service)):
     """For each part given — ``domain``, ``type``, ``department``, ``duplicate`` — one record with the
@@ -31,7 +31,7 @@ def record_decision(case_id: str, body: DecisionCreate,
 
 @router.get("/{case_id}/decisions", response_model=DecisionsPublic, summary="A case's decisions, oldest first",
             responses=errors(401, 403, 404, 422))
-def list_decisions(case_id: str, principal: Principal = Depends(require(*ANY_ROLE)),
+def list_decisions(case_id: CaseId, principal: Principal = Depends(require(*ANY_ROLE)),
                    service: Service = Depends(get_service)):
     rec = service.case(case_id)
     return {"case_id": case_id, "decisions": service.store.decisions_for(rec["pk"])}

@@ -9,7 +9,7 @@ from ..errors import InvalidRequest
 from ..schemas import BatchCreate, JobPublic, LetterCreate, LetterSuggestionPublic
 from ..service import Service, letter_from_body, seal
 from ..settings import Principal
-from .common import errors, filters, job_public
+from .common import DomainFilter, RegionFilter, Since, Until, errors, filters, job_public
 
 router = APIRouter(prefix="/v1", tags=["letters"])
 
@@ -39,10 +39,10 @@ def submit_letter(body: LetterCreate, response: Response, k: int = K,
 @router.post("/triage", response_model=LetterSuggestionPublic,
              summary="Triage a letter without storing it (dry run)", responses=errors(400, 401, 403, 413, 422))
 def triage_letter(body: LetterCreate, k: int = K,
-                  domain: str | None = Query(None, max_length=200, description="similar cases: only this domain"),
-                  region: str | None = Query(None, max_length=200, description="similar cases: only this place"),
-                  since: str | None = Query(None, max_length=64, description="similar cases received on/after"),
-                  until: str | None = Query(None, max_length=64, description="similar cases received on/before"),
+                  domain: DomainFilter = None,
+                  region: RegionFilter = None,
+                  since: Since = None,
+                  until: Until = None,
                   principal: Principal = Depends(require(*ANY_ROLE)), service: Service = Depends(get_service)):
     """The same suggestion as submitting, but the letter is not stored (the suggestion is, for the audit
     trail). A letter whose id is stored is that case: it is never its own duplicate or similar case."""

@@ -14,7 +14,6 @@ import uuid
 from pathlib import Path
 
 import httpx
-import pytest
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 FIXTURES = PROJECT_DIR / "tests" / "fixtures"

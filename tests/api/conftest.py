@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from apitest import PG_SKIP, PG_URL, PgDatabases, Server, make_settings
 
 # -- models ---------------------------------------------------------------------------------------

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from apitest import KEYS, fixture_letters, headers
 
 from triage.records import MAX_CONTENT_CHARS
-
-from apitest import KEYS, fixture_letters, headers
 
 BAD_LETTERS = [
     # (body, status, field)
@@ -118,3 +117,11 @@ def test_keys_never_reach_the_audit_trail(sqlite_client):
     assert events and {e["actor"] for e in events} <= {"intake-tester", "admin-tester"}
     text = str(events)
     assert not any(key in text for key in KEYS.values())
+
+
+def test_nul_characters_in_urls_are_refused(sqlite_client):
+    h = headers("admin")
+    r = sqlite_client.get("/v1/cases?status=a%00b", headers=h)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "status"
+    r = sqlite_client.get("/v1/cases/a%00b", headers=h)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "case_id"

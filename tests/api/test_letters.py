@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from apitest import fixture_letters, headers, wait_job
 
 
@@ -109,3 +108,12 @@ def test_batch_limits_and_bad_letters_refuse_the_whole_batch(client, make_client
     r = small.post("/v1/batches", json={"letters": [{"content": "一"}, {"content": "二"}, {"content": "三"}]},
                    headers=headers("intake"))
     assert r.status_code == 422 and "limit is 2" in r.json()["error"]["message"]
+
+
+def test_unknown_fields_are_kept(client):
+    letter = {"id": "x-1", "content": "小区垃圾清运不及时。", "source_system": "12345", "ticket": {"no": 88, "tags": ["环境"]},
+              "callback_note": "回电13812345678"}
+    assert client.post("/v1/letters", json=letter, headers=headers("intake")).status_code == 201
+    case = client.get("/v1/cases/x-1", headers=headers("handler")).json()["case"]
+    assert case["extra"] == {"source_system": "12345", "ticket": {"no": 88, "tags": ["环境"]},
+                             "callback_note": "回电138****5678"}

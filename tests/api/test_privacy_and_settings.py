@@ -8,12 +8,11 @@ import subprocess
 import sys
 
 import pytest
+from apitest import PROJECT_DIR, fixture_letters, headers, wait_job
 
 from api.logs import MaskPII
 from api.settings import Settings
 from triage.errors import ConfigError
-
-from apitest import PROJECT_DIR, fixture_letters, headers, wait_job
 
 SECRETS = ("13812345678", "110101199003071234", "张三", "13900001111")
 

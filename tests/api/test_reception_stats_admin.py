@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from apitest import fixture_letters, headers, wait_job
 
 
@@ -126,24 +125,46 @@ def test_admin_imports_history_that_later_letters_match(client):
     assert "h-fx-3" not in [m["case_id"] for m in again.json()["duplicates"]["matches"]]
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_retraining_runs_in_a_child_process_and_can_be_cancelled(client, tmp_path):
+    import os
+
+    service = client.app.state.service
+    service.settings.retrain_dir = tmp_path / "candidates"
+    t = time.time()
+    r = client.post("/v1/admin/retrain", headers=headers("admin"))
+    assert r.status_code == 202 and time.time() - t < 2, r.text  # answered at once
+    job = r.json()
+    assert job["kind"] == "retrain" and job["status"] in ("queued", "running")
+    deadline = time.time() + 30
+    while service.jobs._retrain_proc is None and time.time() < deadline:
+        time.sleep(0.05)
+    child = service.jobs._retrain_proc
+    assert child is not None and child.pid != os.getpid() and child.poll() is None  # another process trains
+    assert client.post("/v1/admin/retrain", json={}, headers=headers("admin")).status_code == 409  # one at a time
+    # the service keeps serving while it trains
+    assert client.get("/v1/health").status_code == 200
+    assert client.post("/v1/letters", json=fixture_letters()[0], headers=headers("intake")).status_code == 201
+    assert client.delete(f"/v1/jobs/{job['id']}", headers=headers("handler")).status_code == 403
+    r = client.delete(f"/v1/jobs/{job['id']}", headers=headers("admin"))
+    assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
+    assert child.poll() is not None
+    assert client.delete(f"/v1/jobs/{job['id']}", headers=headers("admin")).status_code == 409
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
-def test_retraining_runs_in_the_background(client, tmp_path):
+def test_retraining_completes_and_learns_from_decisions(client, tmp_path):
+    """A whole (small) training run in the background: new models in their own folder, decisions included."""
     client.app.state.settings.retrain_dir = tmp_path / "candidates"
     for letter in fixture_letters():
         client.post("/v1/letters", json=letter, headers=headers("intake"))
     client.post("/v1/cases/fx-3/decisions", json={"type": {"accepted": False, "value": "投诉"}}, headers=headers("handler"))
-    t = time.time()
     r = client.post("/v1/admin/retrain", json={"small": True}, headers=headers("admin"))
-    assert r.status_code == 202 and time.time() - t < 2, r.text  # answered at once; training is a child process
-    job = r.json()
-    assert job["kind"] == "retrain" and job["status"] in ("queued", "running")
-    assert client.post("/v1/admin/retrain", json={}, headers=headers("admin")).status_code == 409
-    # the service keeps serving while it trains
-    assert client.get("/v1/health").status_code == 200
+    assert r.status_code == 202, r.text
     assert client.post("/v1/triage", json={"content": "噪音扰民"}, headers=headers("intake")).status_code == 200
-    done = wait_job(client, job["id"], timeout=600)
+    done = wait_job(client, r.json()["id"], timeout=900)
     assert done["status"] == "done", done
     assert done["result"]["version"] and done["result"]["metrics"]["domain"]
     assert done["result"]["decisions_used"] == 1
-    assert (tmp_path / "candidates" / job["id"] / "manifest.json").exists()
+    assert (tmp_path / "candidates" / done["id"] / "manifest.json").exists()

@@ -11,28 +11,28 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from apitest import KEYS
 
 CHECKS = ",".join(["not_a_server_error", "status_code_conformance", "content_type_conformance",
                    "response_schema_conformance", "response_headers_conformance", "negative_data_rejection"])
 
 
-def schemathesis(url: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    exe = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or "schemathesis"
+def schemathesis(url: str, workdir: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    exe = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or shutil.which("schemathesis")
+    assert exe, "schemathesis is not installed (requirements.txt pins it)"
     return subprocess.run([exe, "run", f"{url}/openapi.json", "--seed", "7", "--no-shrink", "--workers", "1",
                            "--request-timeout", "60", "--warnings", "off",
                            "--exclude-path", "/v1/admin/retrain",  # a real training run: test_retraining_…
                            *args],
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, cwd=workdir)  # its caches go there
 
 
 def test_no_server_errors(make_server, store_url, tmp_path):
-    pytest.importorskip("schemathesis")
     server = make_server(store_url, TRIAGE_MAX_BATCH=3, TRIAGE_RETRAIN_DIR=tmp_path / "candidates").start()
-    full = schemathesis(server.url, "--checks", CHECKS, "--max-examples", "8", "-H", f"X-API-Key: {KEYS['admin']}")
-    anonymous = schemathesis(server.url, "--checks", CHECKS, "--max-examples", "3", "--phases", "examples,fuzzing")
+    admin = f"X-API-Key: {KEYS['admin']}"
+    full = schemathesis(server.url, tmp_path, "--checks", CHECKS, "--max-examples", "8", "-H", admin)
+    anonymous = schemathesis(server.url, tmp_path, "--checks", CHECKS, "--max-examples", "3",
+                             "--phases", "examples,fuzzing")
     server.stop()
     for run in (full, anonymous):
         out = run.stdout + run.stderr

@@ -9,7 +9,6 @@ import time
 
 import httpx
 import pytest
-
 from apitest import fixture_letters
 
 SECRETS = ("13812345678", "110101199003071234", "13900001111")
