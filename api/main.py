@@ -21,7 +21,7 @@ from triage.errors import TriageError
 
 from . import errors
 from .logs import install_masking, log_config
-from .routers import admin, cases, compare, decisions, health, jobs, letters, reception, stats
+from .routers import admin, cases, compare, decisions, health, jobs, letters, reception, stats, ui
 from .service import API_VERSION, Service
 from .settings import Settings, get_settings
 
@@ -139,6 +139,7 @@ def create_app(settings: Settings | None = None, *, triage=None) -> FastAPI:
     errors.install(app)
     for module in (letters, jobs, compare, cases, decisions, reception, stats, health, admin):
         app.include_router(module.router)
+    app.include_router(ui.router)  # the pages (来访接待, 预分拣, 办理, 概览) and their static files
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
     return app
 

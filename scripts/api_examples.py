@@ -74,7 +74,7 @@ def main() -> int:
                                                                                         "127.0.0.1:8000")
         out = subprocess.run(curl, capture_output=True, text=True, cwd=tmp)
         text = out.stdout
-        head, _, body = text.partition("\r\n\r\n") if "-i" in curl else ("", "", text)
+        head, _, body = text.replace("\r\n", "\n").partition("\n\n") if "-i" in curl else ("", "", text)
         status = head.splitlines()[0] if head else ""
         try:
             data = json.loads(body)

@@ -60,7 +60,8 @@ def real_models() -> Path:
 def real_triage(real_models):
     from triage.pipeline import Triage, TriageConfig
 
-    return Triage(TriageConfig(models_dir=real_models)).load()
+    # vectors computed at training time are reused (same embedder, same texts)
+    return Triage(TriageConfig(models_dir=real_models, vector_cache=PROJECT_DIR / ".cache" / "vectors")).load()
 
 
 @pytest.fixture

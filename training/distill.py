@@ -179,7 +179,11 @@ class DistillConfig:
     lr: float = 3e-3
     relational_weight: float = 1.0     # weight of the in-batch similarity-matrix term
     token_dropout: float = 0.2         # drop this share of a text's n-grams per step (augmentation)
-    weight_decay: float = 1e-4         # L2 on the n-gram vectors a step touches
+    weight_decay: float = 1e-4         # L2 on the n-gram vectors a step touches (prior "zero")
+    prior: str = "lexical"             # "lexical": start from, and decay towards, an IDF-scaled random code per
+                                       # n-gram (a random projection of TF-IDF: unseen names still match
+                                       # lexically); "zero": plain init, unused buckets zeroed
+    prior_decay: float = 1.0           # decoupled decay towards the prior (× lr per touch)
     seed: int = 0
     threads: int = 2
 
@@ -215,11 +219,20 @@ def train_static(texts: list[str], teacher: np.ndarray, config=None, train_confi
     Y, mean, P = _teacher_targets(teacher, cfg.dim)
     model = StaticEmbedder(cfg)
     model.init_weights(seed=tc.seed)
+    feats = [model.features([t])[0] for t in texts]           # bucket ids per text, computed once
+    prior = None
+    if tc.prior == "lexical":
+        df = np.bincount(np.concatenate([np.unique(f) for f in feats]), minlength=cfg.buckets)
+        idf = np.log((1 + len(texts)) / (1 + df)) + 1.0
+        prior = model.table * (idf / idf.mean())[:, None].astype(np.float32)
+        model.table = prior.copy()
+        prior = torch.from_numpy(prior)
+    elif tc.prior != "zero":
+        raise ValueError(f"unknown prior {tc.prior!r}: use 'lexical' or 'zero'")
     table = torch.from_numpy(model.table)
     m1, m2 = torch.zeros_like(table), torch.zeros_like(table)
     proj = torch.nn.Parameter(torch.from_numpy(model.projection))
     opt_dense = torch.optim.Adam([proj], lr=tc.lr * 0.3)
-    feats = [model.features([t])[0] for t in texts]           # bucket ids per text, computed once
     hold_Y = None
     if holdout:
         hold_Y = (holdout[1] - mean) @ P
@@ -270,12 +283,15 @@ def train_static(texts: list[str], teacher: np.ndarray, config=None, train_confi
             opt_dense.step()
             step += 1
             with torch.no_grad():
-                g = rows.grad + tc.weight_decay * rows.detach()
+                g = rows.grad if prior is not None else rows.grad + tc.weight_decay * rows.detach()
                 mu = m1[u].mul_(b1).add_(g, alpha=1 - b1)
                 nu = m2[u].mul_(b2).addcmul_(g, g, value=1 - b2)
                 m1[u], m2[u] = mu, nu
                 corr = math.sqrt(1 - b2 ** step) / (1 - b1 ** step)
-                table[u] = rows.detach() - lr * corr * mu / (nu.sqrt() + eps)
+                new = rows.detach() - lr * corr * mu / (nu.sqrt() + eps)
+                if prior is not None:
+                    new -= lr * tc.prior_decay * (new - prior[u])
+                table[u] = new
             total += float(loss.detach()) * len(idx)
         row = {"epoch": epoch + 1, "train_loss": round(total / n, 5), "seconds": round(time.time() - started, 1)}
         if holdout:
@@ -284,7 +300,7 @@ def train_static(texts: list[str], teacher: np.ndarray, config=None, train_confi
         log(json.dumps(row))
     model.table = table.numpy().copy()
     model.projection = proj.detach().numpy().copy()
-    model.fold(used_buckets=np.unique(np.concatenate(feats)))
+    model.fold(used_buckets=np.unique(np.concatenate(feats)) if prior is None else None)
     model.teacher = {"name": TEACHER, "mean": mean, "pca": P}
     if holdout:
         ho = model.encode(holdout[0])

@@ -27,6 +27,7 @@ from triage.records import parse_letter
 from triage.retrieve import CaseIndex
 from triage.store import Store
 
+from .datasets import PROJECT_DIR
 from .pairs import load_letters, load_pairs
 from .train import evaluate_pairs, pair_folds, pair_matrix
 
@@ -111,7 +112,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
     parser.add_argument("--distractors", type=int, default=1500)
     args = parser.parse_args(argv)
-    triage = Triage(TriageConfig(models_dir=Path(args.models) if args.models else default_models_dir())).load()
+    triage = Triage(TriageConfig(models_dir=Path(args.models) if args.models else default_models_dir(),
+                                 vector_cache=PROJECT_DIR / ".cache" / "vectors")).load()
     report = {"model_version": triage.model_version, "embedder": triage.embedder.name,
               "training_metrics": triage.manifest.get("metrics", {}),
               "pairs": pair_breakdown(triage), "similar_cases": retrieval_recall(triage, args.distractors)}

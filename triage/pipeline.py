@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,9 @@ class TriageConfig:
     models_dir: Path = field(default_factory=default_models_dir)
     embedder: EmbedderConfig | None = None   # None → the one the models were trained with
     profile: str | None = field(default_factory=lambda: os.environ.get("TRIAGE_PROFILE"))  # department directory
+    vector_cache: Path | None = None        # cache vectors by text hash here (training, evaluation, re-imports)
     candidates: int = 50                    # neighbours examined per letter
+    view_cache: int = 50_000                # stored cases' pair views kept in memory (LRU)
     max_matches: int = 5
 
 
@@ -77,6 +81,8 @@ class Triage:
         self.pairs: PairModel | None = None
         self.router = None
         self.directory = None
+        self._views: "OrderedDict[tuple[str, int], LetterView]" = OrderedDict()  # stored cases never change
+        self._views_lock = threading.Lock()
 
     # -- loading --------------------------------------------------------------------------------
     def load(self, embedder=None) -> "Triage":
@@ -90,6 +96,8 @@ class Triage:
             self.embedder = embedder
         else:
             cfg = self.config.embedder or EmbedderConfig(**self.manifest.get("embedder", {}))
+            if self.config.vector_cache is not None:
+                cfg.cache_dir = self.config.vector_cache
             self.embedder = get_embedder(cfg)
         if self.manifest.get("embedder", {}).get("name") and not self.embedder.name.startswith(
                 self.manifest["embedder"]["name"]):
@@ -152,6 +160,33 @@ class Triage:
         return make_view(rec["id"], text, normalise(rec.get("title") or ""), vector, set(rec.get("identities") or ()),
                          rec.get("received_at"), self.segmenter)
 
+    def _case_views(self, store, records: dict[int, dict]) -> dict[int, LetterView]:
+        """Pair views of stored cases, from the LRU cache or built once (text, shingles, matter, vector)."""
+        key = self.embedder_key
+        out: dict[int, LetterView] = {}
+        with self._views_lock:
+            for pk in records:
+                view = self._views.get((key, pk))
+                if view is not None:
+                    self._views.move_to_end((key, pk))
+                    out[pk] = view
+        missing = [pk for pk in records if pk not in out]
+        if missing:
+            vectors = store.get_vectors(missing, key)
+            built = {pk: self._case_view(records[pk], vectors.get(pk)) for pk in missing}
+            out.update(built)
+            with self._views_lock:
+                for pk, view in built.items():
+                    self._views[(key, pk)] = view
+                while len(self._views) > self.config.view_cache:
+                    self._views.popitem(last=False)
+        return out
+
+    def forget(self, pk: int) -> None:
+        """Drop a stored case's cached view (after it was updated or deleted)."""
+        with self._views_lock:
+            self._views.pop((self.embedder_key, pk), None)
+
     # -- the suggestion -------------------------------------------------------------------------
     def classify(self, p: Prepared) -> dict:
         domain = self.domain.predict(p.text, p.vector, k=3)
@@ -175,10 +210,10 @@ class Triage:
         cand.pop(self_pk, None)
         records = store.get_cases(cand.keys())
         records = {pk: r for pk, r in records.items() if r["id"] != p.letter.id}
-        vectors = store.get_vectors(records.keys(), self.embedder_key)
+        views = self._case_views(store, records)
         scored = []
         for pk, rec in records.items():
-            view = self._case_view(rec, vectors.get(pk))
+            view = views[pk]
             x, evidence = pair_features(p.view, view)
             scored.append((pk, rec, x, evidence))
         if scored:
