@@ -113,13 +113,38 @@ def place_pools() -> dict[str, tuple[str, ...]]:
             df[key] = df.get(key, 0) + 1
     pools: dict[str, set[str]] = {k: set() for k in PLACE_KINDS}
     for (kind, name), n in df.items():
-        if n >= 2 and _is_name(name):  # a name several letters spell the same way, without function words
+        if n >= 3 and _is_name(name):  # a name several letters spell the same way, without function words
             pools[kind].add(name)
     return {k: tuple(sorted(v)) for k, v in pools.items()}
 
 
+_BAD_START = tuple("区县市省整全各") + ("请问", "购买", "擅自", "必须", "广告", "左转", "右转", "位于", "住在", "前往", "通往")
+_BAD_VILLAGE = ("城乡", "城镇", "乡镇", "农村", "城中村", "全体村", "新农村")
+
+
+@lru_cache(maxsize=1)
+def _common_words() -> frozenset[str]:
+    """Frequent general words of jieba's dictionary (目前, 生活, 入住 …): a name is not one of them + a suffix."""
+    import jieba
+
+    path = jieba.get_dict_file()
+    out = set()
+    for line in path.read().decode("utf-8").splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and int(parts[1]) >= 2000:
+            out.add(parts[0])
+    path.close()
+    return frozenset(out)
+
+
 def _is_name(name: str) -> bool:
-    return not name.startswith(_NOISE) and not (set(name[:-1]) & _FUNCTION_CHARS)
+    if name.startswith(_NOISE) or name.startswith(_BAD_START) or set(name[:-1]) & _FUNCTION_CHARS:
+        return False
+    stem = name.rstrip("小区花园苑家园公寓新村大道路街道社区镇乡村")
+    common = _common_words()
+    if stem in common or stem[-2:] in common and len(stem) <= 3 or stem[:2] in common and len(stem) >= 4:
+        return False
+    return not name.endswith(_BAD_VILLAGE) and not name[-2:] in ("护乡", "维护乡", "体村")
 
 
 def _rng(seed: int, i: int, salt: str = "") -> random.Random:

@@ -3,7 +3,7 @@ overview (概览). Server-rendered Jinja2 shells; a little JavaScript fills them
 the user signed in with (kept in the tab's ``sessionStorage``, sent as ``X-API-Key``), so each role sees exactly
 what the API lets it see. The pages themselves carry no data and need no key.
 
-Three read-only JSON helpers live here because the ``/v1`` API has no equivalent: who am I (``/ui/api/me``),
+Four read-only JSON helpers live here because the ``/v1`` API has no equivalent: who am I (``/ui/api/me``),
 the intake queue with each letter's top suggestion (``/ui/api/queue``), volumes by day and domain
 (``/ui/api/volumes``) and the label lists for corrections (``/ui/api/labels``). They use the same keys and
 role checks as ``/v1`` and never return an identity.
@@ -30,7 +30,7 @@ from ..service import Service
 from ..settings import Principal
 from .common import errors, when
 
-router = APIRouter(include_in_schema=True)
+router = APIRouter()
 
 UI_DIR = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = UI_DIR / "templates"
@@ -127,8 +127,12 @@ def overview_page(request: Request) -> HTMLResponse:
 @router.get("/ui/static/{name:path}", include_in_schema=False)
 def static_file(name: str) -> Response:
     """The vendored assets (CSS, scripts); nothing outside ``api/static`` is ever served."""
-    path = (STATIC_DIR / name).resolve()
-    if not path.is_relative_to(STATIC_DIR) or not path.is_file():
+    try:
+        path = (STATIC_DIR / name).resolve()
+        found = path.is_relative_to(STATIC_DIR) and path.is_file()
+    except (OSError, ValueError):  # a NUL byte, a name too long
+        found = False
+    if not found:
         return Response("未找到该文件", status_code=404, media_type="text/plain; charset=utf-8")
     media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     if media.startswith("text/") or media in ("application/javascript", "image/svg+xml"):

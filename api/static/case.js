@@ -89,6 +89,10 @@
     $("#readonly-note").hidden = canDecide || !s;
     $("#keys-help").hidden = !canDecide || !s;
     $("#next-case").hidden = !canDecide;
+    if (!me.pages.includes("queue")) {           // reception: back to the desk, not to a queue it may not read
+      $("#back-link").href = "/ui/reception";
+      $("#back-link").textContent = "返回接待";
+    }
   }
 
   // -- parts and their options ------------------------------------------------------------------------------------------

@@ -89,7 +89,7 @@ const Charts = (() => {
       container.replaceChildren(p);
       return null;
     }
-    const W = 600, row = 30, L = opts.labelWidth || 130, R = 120, T = 6;
+    const W = 520, row = 28, L = opts.labelWidth || 112, R = 96, T = 6;
     const H = T * 2 + row * items.length;
     const max = opts.max || Math.max(1, ...items.map((i) => i.value || 0));
     const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": opts.label || "条形图" });

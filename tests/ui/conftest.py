@@ -21,10 +21,9 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PROJECT_DIR / "tests" / "api"))  # apitest: keys and the server process
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # ui_seed, ui_helpers
 
-from apitest import KEYS, Server  # noqa: E402
-
-import ui_seed  # noqa: E402
-from ui_helpers import CHROMIUM, CHROMIUM_ARGS, SETUP_HINT, shot  # noqa: E402
+import ui_seed
+from apitest import KEYS, Server
+from ui_helpers import CHROMIUM, CHROMIUM_ARGS, SETUP_HINT, shot
 
 REQUIRE_BROWSER = os.environ.get("TRIAGE_REQUIRE_BROWSER") == "1"
 
@@ -39,7 +38,8 @@ def _has_cjk_font() -> bool:
     fc_list = shutil.which("fc-list")
     if fc_list is None:
         return Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc").exists()
-    out = subprocess.run([fc_list, ":lang=zh", "family"], capture_output=True, text=True, timeout=30).stdout
+    out = subprocess.run([fc_list, ":lang=zh", "family"], check=False, capture_output=True, text=True,
+                         timeout=30).stdout
     return bool(out.strip())
 
 
@@ -57,7 +57,7 @@ def browser():
     with sync_playwright() as playwright:
         try:
             chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=60_000)
-        except Exception as exc:  # a broken install: say so, without a wall of driver output
+        except Exception as exc:  # noqa: BLE001 — a broken install: say so, without a wall of driver output
             _missing(f"Chromium at {CHROMIUM} did not start ({str(exc).splitlines()[0][:200]}); {SETUP_HINT}")
         yield chromium
         chromium.close()

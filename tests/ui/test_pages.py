@@ -164,6 +164,7 @@ def test_case_view_accept_and_correct_with_the_keyboard(page, ui_server):
     page.mouse.move(0, 0)
     page.wait_for_timeout(2600)                  # let the confirmation toast go
     shot(page, "case-view")
+    shot(page, "case-view-top", height=1560)    # the letter, the four parts, the duplicates side by side
 
     with api(ui_server, "handler") as handler:
         decisions = {d["part"]: d for d in handler.get("/v1/cases/ui-case-1/decisions").json()["decisions"]}

@@ -16,11 +16,13 @@ SCREENSHOTS = PROJECT_DIR / "test-output" / "screenshots"
 SETUP_HINT = "run scripts/setup_browser.sh (apt-get install -y chromium fonts-wqy-microhei)"
 
 
-def shot(pg, name: str, full_page: bool = True) -> Path:
-    """Save a screenshot under test-output/screenshots/NAME.png (look at them: Chinese must render)."""
+def shot(pg, name: str, height: int | None = None) -> Path:
+    """Save a screenshot of the whole page (or its top ``height`` pixels) under test-output/screenshots/NAME.png
+    (look at them: Chinese must render)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    pg.screenshot(path=str(path), full_page=full_page)
+    clip = {"x": 0, "y": 0, "width": pg.viewport_size["width"], "height": height} if height else None
+    pg.screenshot(path=str(path), full_page=True, clip=clip)
     return path
 
 

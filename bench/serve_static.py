@@ -1,0 +1,68 @@
+"""``triage serve`` for a model bundle whose embedder is ``static:<folder>`` — the proposed 3-line change to
+``triage.embed.get_embedder`` applied at run time — optionally with :class:`bench.fastpath.FastMatcher`
+(``--fast``) in place of ``Triage.match``. Settings come from ``TRIAGE_*`` variables as for ``triage serve``.
+
+    TRIAGE_STORE=sqlite:///data/bench/N10000/store.db TRIAGE_MODELS_DIR=data/bench/models-static-… \\
+        python bench/serve_static.py --port 8765 [--fast]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+if str(PROJECT_DIR) not in sys.path:
+    sys.path.insert(0, str(PROJECT_DIR))
+
+
+def install_static_name() -> None:
+    """Make ``get_embedder`` accept ``static:<folder>`` (what the proposed patch to embed.py does)."""
+    import triage.embed as embed
+    import triage.pipeline as pipeline
+
+    original = embed.get_embedder
+
+    def get_embedder(config=None):
+        name = config if isinstance(config, str) else getattr(config, "name", "") or ""
+        if name.startswith("static:"):
+            from triage.static_embed import StaticEmbedder
+            return StaticEmbedder.load(name[len("static:"):])
+        return original(config)
+
+    embed.get_embedder = get_embedder
+    pipeline.get_embedder = get_embedder
+
+
+def install_fast_matcher() -> None:
+    from triage.pipeline import Triage
+
+    from bench.fastpath import FastMatcher
+
+    original = Triage.load
+
+    def load(self, embedder=None):
+        out = original(self, embedder)
+        self.match = FastMatcher(self).match
+        return out
+
+    Triage.load = load
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python bench/serve_static.py")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--fast", action="store_true", help="use bench.fastpath.FastMatcher for matching")
+    args = p.parse_args(argv)
+    install_static_name()
+    if args.fast:
+        install_fast_matcher()
+    from api.main import serve
+
+    return serve(host=args.host, port=args.port) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
