@@ -42,8 +42,11 @@ run: setup
 # chromium and a CJK font. Both are installed on first use by the scripts below.
 test: setup
 	bash scripts/setup_browser.sh
-	TRIAGE_TEST_PG_URL=$$(bash scripts/pg.sh start) TRIAGE_REQUIRE_MODELS=1 TRIAGE_REQUIRE_BROWSER=1 \
+	url=$$(bash scripts/pg.sh start) && TRIAGE_TEST_PG_URL=$$url TRIAGE_REQUIRE_MODELS=1 TRIAGE_REQUIRE_BROWSER=1 \
 		$(VENV)/bin/pytest -q
+
+pg-stop:
+	bash scripts/pg.sh stop
 
 test-fast: venv
 	$(VENV)/bin/pytest -q -m "not integration"

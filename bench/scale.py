@@ -33,7 +33,12 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
+# One BLAS/OpenMP thread per process: the request path is many small operations, and on 2 shared cores
+# multi-threaded BLAS inside scikit-learn/numpy turned p99 into seconds (measured: docs/benchmarks.md).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 if str(PROJECT_DIR) not in sys.path:
@@ -545,6 +550,48 @@ def classifier_comparison(triage, e5_models: Path | None) -> dict:
     return out
 
 
+def vectors_only(args, result: dict) -> int:
+    from triage.minhash import MinHasher
+    from triage.normalise import normalise
+    from triage.static_embed import StaticEmbedder
+
+    n = args.cases
+    static = StaticEmbedder.load(args.embedder)
+    result["embedder"] = {"name": static.name, "dim": static.dim}
+    vecs = np.zeros((n, static.dim), np.float32)
+    c = time.perf_counter()
+    t_embed = 0.0
+    for s in range(0, n, 10_000):
+        texts = [normalise(f"{r['title']}\n{r['content']}") for r in (hist.case(i, n, args.seed)
+                                                                      for i in range(s, min(n, s + 10_000)))]
+        e = time.perf_counter()
+        vecs[s:s + len(texts)] = static.encode(texts)
+        t_embed += time.perf_counter() - e
+        if (s // 10_000) % 10 == 0:
+            say(f"embedded {s + len(texts)}/{n}")
+    result["embed"] = {"letters_per_s": round(n / t_embed), "seconds_incl_generation": round(time.perf_counter() - c)}
+    queries = [hist.near_duplicate(hist.case(i, n, args.seed), j, args.seed)
+               for j, i in enumerate(random.Random(args.seed).sample(range(n), 200))]
+    qv = static.encode([normalise(f"{q['title']}\n{q['content']}") for q in queries])
+    kinds = [k.replace("_", ",") for k in args.index_kinds.split(",")]
+    result["index_choices"] = index_choices(vecs, qv, kinds)
+    del vecs
+    gc.collect()
+    if "dedup" not in set(filter(None, args.skip.split(","))):
+
+        class _T:  # the two attributes dedup_vs_datasketch reads
+            minhasher = MinHasher()
+
+        d = dedup_vs_datasketch(_T(), n, args.seed, args.dedup_cases or min(n, 200_000))
+        result["dedup"], result["dedup_speedup_vs_datasketch"] = d, d["speedup"]
+    result["machine"]["load_avg_at_end"] = os.getloadavg()
+    work = Path(args.work or PROJECT_DIR / "data" / "bench" / f"N{n}-vectors")
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "result.json").write_text(json.dumps(result, ensure_ascii=False, indent=2))
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
 # -- main ---------------------------------------------------------------------------------------------
 
 def main(argv=None) -> int:
@@ -558,8 +605,10 @@ def main(argv=None) -> int:
     p.add_argument("--index", default=None, help="vector index of the store: flat | hnsw | ivfpq (default: flat "
                                                   "below 200k cases, hnsw above)")
     p.add_argument("--batch", type=int, default=2000)
-    p.add_argument("--no-matter", action="store_true", help="do not keep the matter at import (faster import)")
+    p.add_argument("--keep-matter", action="store_true", help="extract and keep each case's matter at import "
+                                                               "(jieba: ~150 letters/s instead of ~1,500)")
     p.add_argument("--queries", type=int, default=300)
+    p.add_argument("--verify", type=int, default=10, help="FastMatcher: candidates given full pair features")
     p.add_argument("--core-import-sample", type=int, default=1000)
     p.add_argument("--index-kinds", default="flat,hnsw,ivfpq,HNSW32_SQ8,IVF{lists}_SQ8")
     p.add_argument("--dedup-cases", type=int, default=None, help="default: min(cases, 200000)")
@@ -567,6 +616,9 @@ def main(argv=None) -> int:
     p.add_argument("--http-concurrency", type=int, default=8)
     p.add_argument("--skip", default="", help="comma list of: http, dedup, indexes, embedders, classifier, core")
     p.add_argument("--rebuild", action="store_true")
+    p.add_argument("--vectors-only", action="store_true",
+                   help="no store, no service: embed the N letters, then compare faiss index choices and the "
+                        "near-duplicate lookup at this size (for sizes whose full run does not fit the time)")
     args = p.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     n = args.cases
@@ -575,6 +627,9 @@ def main(argv=None) -> int:
     index_kind = args.index or ("flat" if n < 200_000 else "hnsw")
     result: dict = {"cases": n, "seed": args.seed, "machine": machine()}
     say(f"machine: {result['machine']}")
+
+    if args.vectors_only:
+        return vectors_only(args, result)
 
     from bench.models import load_triage, train_bundle
     from triage.static_embed import StaticEmbedder
@@ -591,12 +646,12 @@ def main(argv=None) -> int:
     # 1. import -------------------------------------------------------------------------------
     stamp = work / "built.json"
     want = {"cases": n, "seed": args.seed, "embedder": static.name, "index": index_kind,
-            "keep_matter": not args.no_matter}
+            "keep_matter": args.keep_matter}
     built = json.loads(stamp.read_text()) if stamp.exists() else None
     if args.rebuild or not built or built.get("want") != want:
         say(f"building the history and importing {n} cases (index {index_kind})")
         stamp.unlink(missing_ok=True)
-        imp = build_store(triage, work, n, args.seed, index_kind, args.batch, keep_matter=not args.no_matter)
+        imp = build_store(triage, work, n, args.seed, index_kind, args.batch, keep_matter=args.keep_matter)
         stamp.write_text(json.dumps({"want": want, "import": imp}))
     else:
         imp = built["import"]
@@ -627,7 +682,7 @@ def main(argv=None) -> int:
     say("in-process triage, current core code")
     core = triage_latency(triage, store, index, queries)
     say(f"core: {json.dumps(core, ensure_ascii=False)}")
-    fast = FastMatcher(triage)
+    fast = FastMatcher(triage, verify=args.verify)
     say("in-process triage, proposed patches (FastMatcher)")
     patched = triage_latency(triage, store, index, queries, fast=fast)
     say(f"patched: {json.dumps(patched, ensure_ascii=False)}")

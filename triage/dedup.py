@@ -158,8 +158,12 @@ class PairModel:
 
     def proba(self, X: np.ndarray) -> np.ndarray:
         """Columns in :data:`VERDICTS` order."""
+        from threadpoolctl import threadpool_limits
+
         X = np.atleast_2d(X)
-        raw = self._model.predict_proba(X)
+        # a few dozen candidates per letter: OpenMP start-up per tree would cost more than the trees (0.7 s → 0.1 s)
+        with threadpool_limits(1, user_api="openmp"):
+            raw = self._model.predict_proba(X)
         classes = list(self._model.classes_)
         out = np.zeros((X.shape[0], 3), dtype=np.float64)
         for j, name in enumerate(VERDICTS):

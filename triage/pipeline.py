@@ -223,7 +223,8 @@ class Triage:
             P, verdicts = np.zeros((0, 3)), []
         matches, ranked = [], []
         for (pk, rec, x, evidence), probs, verdict in zip(scored, P, verdicts):
-            rank_score = float(probs[0] + 0.5 * probs[1] + 0.05 * evidence["cosine"])
+            # same matter first, then same kind of issue; cosine breaks ties. Scaled into [0, 1].
+            rank_score = float(probs[0] + 0.5 * probs[1] + 0.05 * max(evidence["cosine"], 0.0)) / 1.05
             ranked.append((rank_score, pk, rec, evidence, probs, verdict))
             if verdict == "duplicate" or (verdict == "related" and probs[0] + probs[1] >= self.pairs.config.related_threshold):
                 matches.append({"case_id": rec["id"], "score": round(float(probs[0]), 4), "verdict": verdict,

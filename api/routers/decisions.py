@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, status
 
-from ..deps import ADMIN, ANY_ROLE, HANDLER, INTAKE, get_service, require
+from ..deps import ADMIN, ANY_ROLE, HANDLER, INTAKE, RECEPTION, get_service, require
+from ..errors import Forbidden
 from ..schemas import DecisionCreate, DecisionsPublic
 from ..service import Service
 from ..settings import Principal
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/v1/cases", tags=["decisions"])
 @router.post("/{case_id}/decisions", response_model=DecisionsPublic, status_code=status.HTTP_201_CREATED,
              summary="Record a decision on a case's suggestion", responses=errors(400, 401, 403, 404, 409, 422))
 def record_decision(case_id: CaseId, body: DecisionCreate,
-                    principal: Principal = Depends(require(INTAKE, HANDLER, ADMIN)),
+                    principal: Principal = Depends(require(INTAKE, RECEPTION, HANDLER, ADMIN)),
                     service: Service = Depends(get_service)):
     """For each part given — ``domain``, ``type``, ``department``, ``duplicate`` — one record with the
     handler, the time, what was suggested, what was decided and the model version of the suggestion.
@@ -24,7 +25,13 @@ def record_decision(case_id: CaseId, body: DecisionCreate,
     ``{"accepted": true}`` confirms the top suggestion; ``{"accepted": false, "value": "…"}`` corrects it.
     For duplicates, ``duplicate_of`` names the case it repeats (null: not a duplicate) and ``merge: true``
     merges this case into it. Decided values become the case's outcome (routing history, reception desk)
-    and the training signal of ``triage train --decisions``."""
+    and the training signal of ``triage train --decisions``.
+
+    The reception desk may record only the ``duplicate`` part (attaching a returning visitor's visit to the
+    case already open); domain, type and department are for intake and handlers."""
+    if principal.role == RECEPTION and any(getattr(body, part) is not None for part in ("domain", "type", "department")):
+        raise Forbidden("the reception role may record only the 'duplicate' part (attach a visit to a case)",
+                        field="domain")
     decisions = service.decide(case_id, body.model_dump(), principal)
     return {"case_id": case_id, "decisions": decisions}
 

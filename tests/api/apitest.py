@@ -110,7 +110,10 @@ class Server:
         env = {**os.environ, "TRIAGE_MODELS_DIR": str(self.models), "TRIAGE_API_KEYS": API_KEYS,
                "TRIAGE_ENV": "production", "TRIAGE_IDENTITY_KEY": IDENTITY_KEY,
                "TRIAGE_DATA_DIR": str(self.workdir / "data"), "TRIAGE_INDEX_SAVE_SECONDS": "3600",
-               "TRIAGE_LOG_LEVEL": "info", "PYTHONUNBUFFERED": "1", **self.extra_env}
+               "TRIAGE_LOG_LEVEL": "info", "PYTHONUNBUFFERED": "1",
+               # the pair model (HistGradientBoosting) spends ~0.7 s per letter in OpenMP start-up on tiny inputs
+               # with all cores; one thread is 6x faster (reported to triage/dedup.py's owner)
+               "OMP_NUM_THREADS": "1", **self.extra_env}
         log = self.workdir / f"server-{len(self.logs)}.log"
         self.logs.append(log)
         self.proc = subprocess.Popen([sys.executable, "-m", "triage.cli", "serve", "--store", self.store,
