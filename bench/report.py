@@ -19,7 +19,17 @@ def _v(x, fmt="{:,}"):
 
 
 def main(argv=None) -> int:
-    runs = sorted((json.loads(Path(p).read_text()) for p in (argv or sys.argv[1:])), key=lambda r: r["cases"])
+    args = list(argv if argv is not None else sys.argv[1:])
+    section = None
+    if args and args[0].startswith("--section="):
+        section = args.pop(0).split("=", 1)[1]
+    print(sections(args)[section] if section else "\n\n".join(sections(args).values()))
+    return 0
+
+
+def sections(paths) -> dict[str, str]:
+    runs = sorted((json.loads(Path(p).read_text()) for p in paths), key=lambda r: r["cases"])
+    found: dict[str, str] = {}
     full = [r for r in runs if "triage_core" in r]
     out = []
     out.append("| cases | import letters/s (fast path) | import letters/s (core path) | index bytes/case | "
@@ -35,7 +45,8 @@ def main(argv=None) -> int:
                    f"| {_v(tc.get('p50_ms'))} / {_v(tc.get('p99_ms'))} | {_v(tp.get('p50_ms'))} / {_v(tp.get('p99_ms'))} "
                    f"| {_v(hc.get('p99_ms'))} / {_v(hc.get('req_per_s'))} | {_v(hp.get('p99_ms'))} / {_v(hp.get('req_per_s'))} "
                    f"| {_v(r.get('dedup_speedup_vs_datasketch'))} / {_v(r.get('dedup_speedup_vs_datasketch_patched'))} |")
-    out.append("")
+    found["headline"] = "\n".join(out)
+    out = []
     if full:
         steps = sorted({k for r in full for key in ("triage_core", "triage_with_proposed_patches")
                         for k in r[key]["ms_per_step_mean"]})
@@ -48,8 +59,8 @@ def main(argv=None) -> int:
                 for key in ("triage_core", "triage_with_proposed_patches"):
                     cells.append(_v(r[key]["ms_per_step_mean"].get(s)))
             out.append(f"| {s} | " + " | ".join(cells) + " |")
-        out.append("")
-    out.append("faiss index choices (200 near-duplicate queries; recall@10 against exact search):\n")
+    found["steps"] = "\n".join(out)
+    out = []
     out.append("| cases | index | recall@10 | p50 ms | p99 ms | build s | bytes/vector | removal |")
     out.append("|---|---|---|---|---|---|---|---|")
     for r in runs:
@@ -59,8 +70,8 @@ def main(argv=None) -> int:
                 continue
             out.append(f"| {r['cases']:,} | {name} | {v['recall_at_10']} | {v['p50_ms']} | {v['p99_ms']} | {v['build_s']} "
                        f"| {v['bytes_per_vector']} | {'yes' if v['removal'] else 'rebuild'} |")
-    out.append("")
-    out.append("Near-duplicate lookup (signature + LSH query; same shingles, 64 permutations, 16 bands × 4 rows):\n")
+    found["index"] = "\n".join(out)
+    out = []
     out.append("| stored cases | queries | triage.minhash ms (recall) | proposed patches ms (recall) | datasketch ms (recall) "
                "| speed-up core / patched |")
     out.append("|---|---|---|---|---|---|")
@@ -72,8 +83,8 @@ def main(argv=None) -> int:
         out.append(f"| {d['stored_cases']:,} | {d['queries_with_jaccard_ge_0.5']} | {d['ours']['mean_ms']} ({d['ours']['recall']}) "
                    f"| {p.get('mean_ms', '—')} ({p.get('recall', '—')}) | {d['datasketch']['mean_ms']} ({d['datasketch']['recall']}) "
                    f"| {d['speedup']} / {d.get('speedup_with_proposed_patches', '—')} |")
-    print("\n".join(out))
-    return 0
+    found["dedup"] = "\n".join(out)
+    return found
 
 
 if __name__ == "__main__":
