@@ -538,7 +538,7 @@ def classifier_comparison(triage, e5_models: Path | None) -> dict:
     from sklearn.svm import LinearSVC
 
     from training.datasets import teddy_domain_split
-    from training.train import text_of
+    from training.train import fields_of, text_of
 
     split = teddy_domain_split()
     tr = [text_of(r) for r in split.train]
@@ -557,8 +557,8 @@ def classifier_comparison(triage, e5_models: Path | None) -> dict:
     dm = triage.domain.manifest.get("metrics", {})
     vecs = triage.embedder.encode(te)
     c = time.perf_counter()
-    for t, v in zip(te, vecs):
-        triage.domain.predict(t, v, k=3)
+    for t, v, r in zip(te, vecs, split.test):
+        triage.domain.predict(t, v, k=3, fields=fields_of(r))
     out["domain_classifier_static"] = {"macro_f1": dm.get("heldout_macro_f1"), "top3": dm.get("heldout_top3"),
                                        "ms_per_letter": round((time.perf_counter() - c) * 1000 / len(te), 2),
                                        "embedder": triage.embedder.name}

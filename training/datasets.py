@@ -75,7 +75,8 @@ def teddy_domain_split(test_fraction: float = 0.3, seed: int = 13) -> DomainSpli
     The held-out test set is a random part of ``messages_labeled.csv`` (title + content). Its titles are
     removed from the titles file and its contents from the details file, so no held-out message reaches
     training in any form. Training examples: remaining full messages, titles alone, details alone, each
-    de-duplicated by whitespace-free text. Rows with a multi-label (``a|b``) are dropped.
+    de-duplicated by whitespace-free text; a title or detail alone carries ``part`` = "title" / "detail"
+    (its text is in ``content``). Rows with a multi-label (``a|b``) are dropped.
     """
     messages = [m for m in teddy_messages() if "|" not in m["domain"]]
     rng = random.Random(seed)
@@ -113,13 +114,15 @@ def teddy_domain_split(test_fraction: float = 0.3, seed: int = 13) -> DomainSpli
         t = squash(r["留言主题"])
         if not t or "|" in label or t in held_titles or t in train_titles:
             continue
-        add({"id": f"teddy-title-{i}", "title": "", "content": r["留言主题"].strip(), "domain": label})
+        add({"id": f"teddy-title-{i}", "title": "", "content": r["留言主题"].strip(), "domain": label,
+             "part": "title"})
     for i, r in enumerate(read_csv("teddy2020/details_labeled.csv")):
         label = r["一级标签"].strip()
         d = squash(r["留言详情"])
         if not d or "|" in label or d in held_details or d in train_details:
             continue
-        add({"id": f"teddy-detail-{i}", "title": "", "content": r["留言详情"].strip(), "domain": label})
+        add({"id": f"teddy-detail-{i}", "title": "", "content": r["留言详情"].strip(), "domain": label,
+             "part": "detail"})
     labels = sorted({r["domain"] for r in train})
     return DomainSplit(train=train, test=test, labels=labels)
 

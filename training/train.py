@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import random
-import re
 import shutil
 import sys
 import time
@@ -36,16 +35,11 @@ from triage.pipeline import default_models_dir
 from triage.privacy import identity_keys
 from triage.segment import Segmenter
 
-from .datasets import PROJECT_DIR, data_hash, read_csv, teddy_domain_split
+from .datasets import PROJECT_DIR, data_hash, teddy_domain_split
 from .pairs import load_pairs
+from .train_type import MAIN_TYPES, TYPE_LABELS, train_type, type_data, type_from_title  # noqa: F401
 
 log = logging.getLogger("triage.train")
-
-TYPE_LABELS = ("咨询", "求助", "建议", "投诉", "举报")
-MAIN_TYPES = ("咨询", "建议", "投诉", "举报")
-_TITLE_TYPE = [("咨询", r"^(?:关于)?(?:咨询|请问|询问|问一下|想问)"), ("投诉", r"^(?:关于)?投诉"),
-               ("举报", r"^(?:关于)?(?:实名)?举报"), ("建议", r"(?:^(?:关于)?建议|的建议$|^希望|^呼吁|^提议)"),
-               ("求助", r"^(?:求助|求救)")]
 
 
 def _say(msg: str) -> None:
@@ -54,6 +48,13 @@ def _say(msg: str) -> None:
 
 def text_of(rec: dict) -> str:
     return normalise(f"{rec['title']}\n{rec['content']}" if rec.get("title") else rec["content"])
+
+
+def fields_of(rec: dict) -> tuple[str, str]:
+    """(title, body), normalised; a title alone from the titles file is a title with no body."""
+    if rec.get("part") == "title":
+        return normalise(rec["content"]), ""
+    return normalise(rec.get("title") or ""), normalise(rec["content"])
 
 
 def _encode(embedder, texts: list[str]) -> np.ndarray:
@@ -69,7 +70,7 @@ def macro_f1(y_true, y_pred, labels=None) -> float:
     return float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
 
 
-DOMAIN_CONFIG = ClassifierConfig(embedding_weight=0.0, C=1.0)
+DOMAIN_CONFIG = ClassifierConfig(embedding_weight=0.0, C=0.5, field_blocks=True)
 
 # -- domain -----------------------------------------------------------------------------------------
 
@@ -83,7 +84,9 @@ def train_domain(embedder, segmenter, out: Path, small: bool, extra: list[dict])
     tr_text = [text_of(r) for r in train_recs]
     te_text = [text_of(r) for r in test_recs]
     # Lexical only: on a validation split carved from training data (400 full messages), stacking e5 vectors
-    # onto char+word TF-IDF lowered macro-F1 (0.904 → 0.892) and e5 alone reached 0.852 (docs/quality.md).
+    # onto char+word TF-IDF lowered macro-F1 (0.904 → 0.892) and e5 alone reached 0.852; title and body as
+    # fields of their own besides the whole text raised it (3 validation carvings: 0.908 → 0.922), see
+    # docs/quality.md.
     config = DOMAIN_CONFIG
     uses_vectors = config.embedding_weight > 0
     tr_vec = _encode(embedder, tr_text) if uses_vectors else None
@@ -91,8 +94,10 @@ def train_domain(embedder, segmenter, out: Path, small: bool, extra: list[dict])
     y_tr = [r["domain"] for r in train_recs]
     y_te = [r["domain"] for r in test_recs]
     t = time.time()
-    clf = TextClassifier(config, segmenter).fit(tr_text, y_tr, tr_vec)
-    proba = clf.predict_proba(te_text, te_vec)
+    tr_fields = [fields_of(r) for r in train_recs]
+    te_fields = [fields_of(r) for r in test_recs]
+    clf = TextClassifier(config, segmenter).fit(tr_text, y_tr, tr_vec, fields=tr_fields)
+    proba = clf.predict_proba(te_text, te_vec, fields=te_fields)
     pred = [clf.labels[i] for i in proba.argmax(1)]
     top3 = np.mean([y in [clf.labels[i] for i in np.argsort(-p)[:3]] for y, p in zip(y_te, proba)])
     metrics = {"heldout_macro_f1": round(macro_f1(y_te, pred), 4),
@@ -104,66 +109,10 @@ def train_domain(embedder, segmenter, out: Path, small: bool, extra: list[dict])
     all_recs = train_recs + test_recs + extra_dom
     texts = tr_text + te_text + [text_of(r) for r in extra_dom]
     vecs = _encode(embedder, texts) if uses_vectors else None
-    final = TextClassifier(config, segmenter).fit(texts, [r["domain"] for r in all_recs], vecs)
+    final = TextClassifier(config, segmenter).fit(texts, [r["domain"] for r in all_recs], vecs,
+                                                  fields=[fields_of(r) for r in all_recs])
     final.save(out / "domain", metrics=metrics, data_hash=data_hash(all_recs), embedder=embedder.name,
                train_n=len(all_recs), decisions_used=len(extra_dom))
-    return metrics
-
-
-# -- type -------------------------------------------------------------------------------------------
-
-def type_from_title(title: str) -> str | None:
-    for label, pattern in _TITLE_TYPE:
-        if re.search(pattern, title):
-            return label
-    return None
-
-
-def type_data(seed: int = 7) -> tuple[list[dict], list[dict]]:
-    """(train, test): fuzhou appeals split 70/30 stratified by type; Teddy weak labels added to train only."""
-    from sklearn.model_selection import train_test_split
-
-    fz = [{"id": f"fz-{r['id']}", "title": r["标题"].strip(), "content": r["投诉件内容"].strip(), "type": r["性质"]}
-          for r in read_csv("fuzhou_water/appeals.csv") if r["性质"] in TYPE_LABELS and r["投诉件内容"].strip()]
-    labels = [r["type"] if r["type"] != "求助" else "投诉" for r in fz]  # 2 求助 rows cannot be stratified
-    train, test = train_test_split(fz, test_size=0.3, random_state=seed, stratify=labels)
-    weak = []
-    seen = set()
-    for source in ("teddy2020/messages_labeled.csv", "teddy2020/hot_issues.csv", "teddy2020/replies.csv"):
-        for r in read_csv(source):
-            label = type_from_title(r["留言主题"].strip())
-            key = r["留言主题"] + r["留言详情"][:50]
-            if label and key not in seen:
-                seen.add(key)
-                weak.append({"id": f"weak-{len(weak)}", "title": r["留言主题"].strip(), "content": r["留言详情"].strip(),
-                             "type": label, "weak": True})
-    return train + weak, test
-
-
-def train_type(embedder, segmenter, out: Path, small: bool, extra: list[dict]) -> dict:
-    train_recs, test_recs = type_data()
-    if small:
-        random.Random(0).shuffle(train_recs)
-        train_recs = train_recs[:600]
-    _say(f"type: {len(train_recs)} training letters ({sum(1 for r in train_recs if r.get('weak'))} weakly labelled), "
-         f"{len(test_recs)} held-out appeals")
-    tr_text = [text_of(r) for r in train_recs]
-    te_text = [text_of(r) for r in test_recs]
-    tr_vec, te_vec = _encode(embedder, tr_text), _encode(embedder, te_text)
-    config = ClassifierConfig(class_weight="balanced", C=0.5, embedding_weight=1.0)
-    clf = TextClassifier(config, segmenter).fit(tr_text, [r["type"] for r in train_recs], tr_vec)
-    pred = [p[0]["label"] for p in clf.predict(te_text, te_vec, k=1)]
-    y_te = [r["type"] for r in test_recs]
-    metrics = {"heldout_macro_f1_4types": round(macro_f1(y_te, pred, labels=list(MAIN_TYPES)), 4),
-               "heldout_accuracy": round(float(np.mean([a == b for a, b in zip(y_te, pred)])), 4),
-               "heldout_n": len(y_te), "split": "fuzhou_water appeals 70/30 stratified by type (seed 7)"}
-    _say(f"type held-out macro-F1 (4 types) {metrics['heldout_macro_f1_4types']}")
-    extra_typed = [r for r in extra if r.get("type") in TYPE_LABELS]
-    all_recs = train_recs + test_recs + extra_typed
-    vecs = np.vstack([tr_vec, te_vec] + ([embedder.encode([text_of(r) for r in extra_typed])] if extra_typed else []))
-    final = TextClassifier(config, segmenter).fit([text_of(r) for r in all_recs], [r["type"] for r in all_recs], vecs)
-    final.save(out / "type", metrics=metrics, data_hash=data_hash(all_recs), embedder=embedder.name,
-               train_n=len(all_recs), decisions_used=len(extra_typed))
     return metrics
 
 

@@ -33,6 +33,20 @@ class ClassifierConfig:
     class_weight: str | None = None  # "balanced" for skewed label sets
     max_features: int = 400_000
     min_df: int = 2
+    # Title and body as fields of their own, besides the whole text: the same words in a title say more
+    # (a title names the matter). Training rows may be a title alone or a body alone. Callers pass
+    # ``fields=[(title, body), …]`` with the texts.
+    field_blocks: bool = False
+    # Opt-in extras for a small, skewed label set such as the petition type (off for the domain classifier):
+    # a named set of cue phrases (triage.type_cues) as a dense block, read from (title, body) when ``fields``
+    # are passed, else from the whole text as the body …
+    cues: str | None = None
+    cue_weight: float = 1.0
+    # … and the standardised scores of a linear model fitted on other, weakly labelled texts passed to
+    # ``fit(…, prior=(texts, labels))``, on the whole-text lexical features: the classifier learns how much
+    # each weak label says about its own labels instead of taking the weak labels at their word.
+    prior_weight: float = 0.0
+    prior_C: float = 0.5
 
 
 class _WordAnalyzer:
@@ -62,23 +76,50 @@ class TextClassifier:
         self._model = None
 
     # -- features -------------------------------------------------------------------------------
-    def _features(self, texts: Sequence[str], vectors: np.ndarray | None, fit: bool = False):
+    def _fit_lexical(self, texts: Sequence[str]) -> tuple[tuple, list]:
+        """Char n-gram (and word n-gram) TF-IDF of one text field, fitted: (vectorizers, blocks)."""
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         cfg = self.config
+        char = TfidfVectorizer(analyzer="char", ngram_range=tuple(cfg.char_ngrams), sublinear_tf=True,
+                               min_df=cfg.min_df, max_features=cfg.max_features, dtype=np.float32)
+        blocks = [char.fit_transform(texts)]
+        word = None
+        if cfg.use_words:
+            word = TfidfVectorizer(analyzer=_WordAnalyzer(self.segmenter, cfg.word_ngrams),
+                                   sublinear_tf=True, min_df=cfg.min_df, dtype=np.float32)
+            blocks.append(word.fit_transform(texts))
+        return (char, word), blocks
+
+    @staticmethod
+    def _transform(vectorizers: tuple, texts: Sequence[str]) -> list:
+        return [v.transform(texts) for v in vectorizers if v is not None]
+
+    def _features(self, texts: Sequence[str], vectors: np.ndarray | None, fit: bool = False,
+                  fields: Sequence[tuple[str, str]] | None = None,
+                  prior: tuple[Sequence[str], Sequence[str]] | None = None):
+        cfg = self.config
         blocks = []
         if fit:
-            self._char = TfidfVectorizer(analyzer="char", ngram_range=tuple(cfg.char_ngrams), sublinear_tf=True,
-                                         min_df=cfg.min_df, max_features=cfg.max_features, dtype=np.float32)
-            blocks.append(self._char.fit_transform(texts))
-            if cfg.use_words:
-                self._word = TfidfVectorizer(analyzer=_WordAnalyzer(self.segmenter, cfg.word_ngrams),
-                                             sublinear_tf=True, min_df=cfg.min_df, dtype=np.float32)
-                blocks.append(self._word.fit_transform(texts))
+            (self._char, self._word), whole = self._fit_lexical(texts)
+            blocks.extend(whole)
+            if cfg.prior_weight > 0:
+                self._fit_prior(*prior)
         else:
-            blocks.append(self._char.transform(texts))
-            if self._word is not None:
-                blocks.append(self._word.transform(texts))
+            blocks.extend(self._transform((self._char, self._word), texts))
+        if cfg.field_blocks:
+            if fields is None:
+                raise ValueError("this classifier reads title and body as fields: pass `fields=[(title, body), …]`")
+            if len(fields) != len(texts):
+                raise ValueError(f"{len(texts)} texts but {len(fields)} (title, body) fields")
+            titles = [t or "" for t, _ in fields]
+            bodies = [b or "" for _, b in fields]
+            if fit:
+                self._title_vec, title_blocks = self._fit_lexical(titles)
+                self._body_vec, body_blocks = self._fit_lexical(bodies)
+                blocks.extend(title_blocks + body_blocks)
+            else:
+                blocks.extend(self._transform(self._title_vec, titles) + self._transform(self._body_vec, bodies))
         if cfg.embedding_weight > 0:
             if vectors is None:
                 raise ValueError("this classifier uses sentence embeddings: pass `vectors` for the texts")
@@ -92,10 +133,35 @@ class TextClassifier:
             norms = np.linalg.norm(centred, axis=1, keepdims=True)
             centred = centred / np.maximum(norms, 1e-6)
             blocks.append(sparse.csr_matrix(centred * cfg.embedding_weight))
+        if cfg.cues:
+            from .type_cues import CueFeatures
+
+            cue_fields = fields if fields is not None else [("", t) for t in texts]
+            blocks.append(sparse.csr_matrix(CueFeatures(cfg.cues).transform(cue_fields) * cfg.cue_weight))
+        if cfg.prior_weight > 0:
+            blocks.append(sparse.csr_matrix(self._prior_scores(blocks[:2 if self._word is not None else 1], fit)))
         return sparse.hstack(blocks).tocsr()
 
+    def _fit_prior(self, texts: Sequence[str], labels: Sequence[str]) -> None:
+        """The weak-label model, on the whole-text vectorizers fitted to the classifier's own texts."""
+        from sklearn.svm import LinearSVC
+
+        X = sparse.hstack(self._transform((self._char, self._word), list(texts))).tocsr()
+        self._prior = LinearSVC(C=self.config.prior_C, class_weight="balanced").fit(X, list(labels))
+
+    def _prior_scores(self, lexical_blocks: list, fit: bool) -> np.ndarray:
+        if getattr(self, "_prior", None) is None:
+            raise ValueError("prior_weight > 0 needs weakly labelled texts: fit(…, prior=(texts, labels))")
+        scores = self._prior.decision_function(sparse.hstack(lexical_blocks).tocsr())
+        if fit:
+            self._prior_mean, self._prior_std = scores.mean(axis=0), np.maximum(scores.std(axis=0), 1e-6)
+        return ((scores - self._prior_mean) / self._prior_std * self.config.prior_weight).astype(np.float32)
+
     # -- training and prediction ----------------------------------------------------------------
-    def fit(self, texts: Sequence[str], labels: Sequence[str], vectors: np.ndarray | None = None) -> "TextClassifier":
+    def fit(self, texts: Sequence[str], labels: Sequence[str], vectors: np.ndarray | None = None,
+            fields: Sequence[tuple[str, str]] | None = None,
+            prior: tuple[Sequence[str], Sequence[str]] | None = None) -> "TextClassifier":
+        """``prior=(texts, labels)``: weakly labelled texts for ``prior_weight`` (ignored when it is 0)."""
         from sklearn.calibration import CalibratedClassifierCV
         from sklearn.svm import LinearSVC
 
@@ -112,26 +178,35 @@ class TextClassifier:
             texts = [texts[i] for i in keep]
             labels = [labels[i] for i in keep]
             vectors = vectors[keep] if vectors is not None else None
+            fields = [fields[i] for i in keep] if fields is not None else None
             self.dropped_labels = sorted(rare)
-        X = self._features(list(texts), vectors, fit=True)
+        if self.config.prior_weight > 0 and (prior is None or len(prior[0]) != len(prior[1])
+                                             or len(set(prior[1])) < 2):
+            raise ValueError("prior_weight > 0 needs prior=(texts, labels) with two labels or more")
+        X = self._features(list(texts), vectors, fit=True, fields=fields, prior=prior)
         svm = LinearSVC(C=self.config.C, class_weight=self.config.class_weight)
         self._model = CalibratedClassifierCV(svm, method="sigmoid", cv=self.config.calibration_folds)
         self._model.fit(X, list(labels))
         self.labels = [str(c) for c in self._model.classes_]
         return self
 
-    def predict_proba(self, texts: Sequence[str], vectors: np.ndarray | None = None) -> np.ndarray:
+    def predict_proba(self, texts: Sequence[str], vectors: np.ndarray | None = None,
+                      fields: Sequence[tuple[str, str]] | None = None) -> np.ndarray:
         if self._model is None:
             raise RuntimeError("the classifier is not trained; call fit() or load()")
-        X = self._features(list(texts), vectors)
+        X = self._features(list(texts), vectors, fields=fields)
         return self._model.predict_proba(X)
 
-    def predict(self, texts: str | Sequence[str], vectors: np.ndarray | None = None, k: int = 3):
+    def predict(self, texts: str | Sequence[str], vectors: np.ndarray | None = None, k: int = 3,
+                fields: tuple[str, str] | Sequence[tuple[str, str]] | None = None):
+        """Top-k labels; ``fields`` is one (title, body) for a single text, else one per text."""
         single = isinstance(texts, str)
         items = [texts] if single else list(texts)
         if vectors is not None and single:
             vectors = np.atleast_2d(vectors)
-        proba = self.predict_proba(items, vectors)
+        if fields is not None and single:
+            fields = [tuple(fields)]
+        proba = self.predict_proba(items, vectors, fields=fields)
         out = []
         for row in proba:
             order = np.argsort(-row)[:k]
@@ -144,7 +219,11 @@ class TextClassifier:
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / "model.pkl", "wb") as fh:
             pickle.dump({"char": self._char, "word": self._word, "model": self._model,
-                         "vec_mean": getattr(self, "_vec_mean", None)}, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                         "vec_mean": getattr(self, "_vec_mean", None),
+                         "title_vec": getattr(self, "_title_vec", None), "body_vec": getattr(self, "_body_vec", None),
+                         "prior": getattr(self, "_prior", None), "prior_mean": getattr(self, "_prior_mean", None),
+                         "prior_std": getattr(self, "_prior_std", None)},
+                        fh, protocol=pickle.HIGHEST_PROTOCOL)
         (folder / "config.json").write_text(json.dumps(asdict(self.config), ensure_ascii=False, indent=2))
         return write_manifest(folder, "text-classifier", labels=self.labels, **manifest_fields)
 
@@ -159,8 +238,14 @@ class TextClassifier:
         self._char, self._word, self._model = state["char"], state["word"], state["model"]
         if state.get("vec_mean") is not None:
             self._vec_mean = state["vec_mean"]
-        if self._word is not None:
-            self._word.analyzer.segmenter = self.segmenter
+        for vectorizers in ((self._word,), state.get("title_vec") or (), state.get("body_vec") or ()):
+            for vec in vectorizers:
+                if vec is not None and isinstance(vec.analyzer, _WordAnalyzer):
+                    vec.analyzer.segmenter = self.segmenter
+        if config.field_blocks:
+            self._title_vec, self._body_vec = state["title_vec"], state["body_vec"]
+        if config.prior_weight > 0:
+            self._prior, self._prior_mean, self._prior_std = state["prior"], state["prior_mean"], state["prior_std"]
         self.labels = list(manifest["labels"])
         self.manifest = manifest
         return self

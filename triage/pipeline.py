@@ -189,8 +189,9 @@ class Triage:
 
     # -- the suggestion -------------------------------------------------------------------------
     def classify(self, p: Prepared) -> dict:
-        domain = self.domain.predict(p.text, p.vector, k=3)
-        types = self.type.predict(p.text, p.vector, k=3) if self.type else []
+        fields = (normalise(p.letter.title), normalise(p.letter.content))
+        domain = self.domain.predict(p.text, p.vector, k=3, fields=fields)
+        types = self.type.predict(p.text, p.vector, k=3, fields=fields) if self.type else []
         lit = self._litigation(p.text)
         return {"domain": domain, "type": types,
                 "category": TYPE_CATEGORY.get(types[0]["label"]) if types else None,

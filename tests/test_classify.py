@@ -1,0 +1,63 @@
+"""TextClassifier: lexical blocks, title/body fields, calibration, persistence."""
+
+import numpy as np
+import pytest
+
+from triage.classify import ClassifierConfig, TextClassifier
+
+# Hand-written: in the title the matter is named (学校 → education, 医院 → health); bodies share complaints.
+_ROWS = [
+    ("学校收费不合理", "孩子开学被要求交各种费用，请相关部门核查。", "教育"),
+    ("学校食堂问题", "饭菜质量差，家长意见很大，请相关部门核查。", "教育"),
+    ("学校放假安排", "放假时间变来变去，家长无法安排，希望回复。", "教育"),
+    ("中学教师补课", "老师周末有偿补课，家长负担重，请查处。", "教育"),
+    ("小学入学政策", "户口不在本区能否入学，希望尽快回复。", "教育"),
+    ("幼儿园收费", "幼儿园乱收费，请相关部门核查。", "教育"),
+    ("医院收费不合理", "住院被要求交各种费用，请相关部门核查。", "卫生"),
+    ("医院服务态度", "护士态度差，病人意见很大，请相关部门核查。", "卫生"),
+    ("医院挂号难", "挂号时间变来变去，病人无法安排，希望回复。", "卫生"),
+    ("医生收红包", "医生收受红包，病人负担重，请查处。", "卫生"),
+    ("疫苗接种政策", "户口不在本区能否接种疫苗，希望尽快回复。", "卫生"),
+    ("诊所乱收费", "诊所乱收费，请相关部门核查。", "卫生"),
+]
+
+
+def _train(config: ClassifierConfig) -> TextClassifier:
+    texts = [f"{t}\n{b}" for t, b, _ in _ROWS]
+    fields = [(t, b) for t, b, _ in _ROWS]
+    # titles alone and bodies alone, as the Teddy titles/details files provide them
+    texts += [t for t, _, _ in _ROWS] + [b for _, b, _ in _ROWS]
+    fields += [(t, "") for t, _, _ in _ROWS] + [("", b) for _, b, _ in _ROWS]
+    labels = [lab for *_, lab in _ROWS] * 3
+    return TextClassifier(config).fit(texts, labels, fields=fields if config.field_blocks else None)
+
+
+def test_field_blocks_predict_from_title_and_round_trip(tmp_path):
+    clf = _train(ClassifierConfig(embedding_weight=0.0, field_blocks=True, min_df=1, calibration_folds=2))
+    title, body = "学校乱收费", "被要求交各种费用，请相关部门核查。"
+    top = clf.predict(f"{title}\n{body}", fields=(title, body), k=2)
+    assert top[0]["label"] == "教育" and top[0]["score"] > top[1]["score"]
+    title = "医院乱收费"
+    assert clf.predict(f"{title}\n{body}", fields=(title, body), k=1)[0]["label"] == "卫生"
+    clf.save(tmp_path / "m", metrics={})
+    again = TextClassifier.load(tmp_path / "m")
+    assert again.config.field_blocks
+    texts = ["学校食堂\n饭菜差", "医院挂号\n排队久"]
+    fields = [("学校食堂", "饭菜差"), ("医院挂号", "排队久")]
+    np.testing.assert_allclose(again.predict_proba(texts, fields=fields), clf.predict_proba(texts, fields=fields))
+
+
+def test_field_blocks_need_fields():
+    clf = _train(ClassifierConfig(embedding_weight=0.0, field_blocks=True, min_df=1, calibration_folds=2))
+    with pytest.raises(ValueError, match="title, body"):
+        clf.predict("学校收费")
+    with pytest.raises(ValueError, match="2 texts but 1"):
+        clf.predict_proba(["a", "b"], fields=[("a", "")])
+
+
+def test_plain_classifier_ignores_fields_and_drops_rare_labels():
+    clf = _train(ClassifierConfig(embedding_weight=0.0, min_df=1, calibration_folds=2))
+    assert clf.predict("学校收费\n乱收费", fields=("学校收费", "乱收费"), k=1)[0]["label"] == "教育"
+    rare = TextClassifier(ClassifierConfig(embedding_weight=0.0, min_df=1, calibration_folds=2)).fit(
+        [t for t, _, _ in _ROWS] + ["环境污染"], [lab for *_, lab in _ROWS] + ["环保"])
+    assert rare.labels == ["卫生", "教育"] and rare.dropped_labels == ["环保"]
