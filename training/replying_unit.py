@@ -242,7 +242,7 @@ def extract_unit(reply: str, *, letter_text: str = "", default_city: str | None 
                 name, raw = units[0]
                 return Found(name, raw, pattern)
     # "我局…" with exactly one named unit of that kind in the reply
-    selfs = {m.group(1) for m in _SELF_RE.finditer(reply)}
+    selfs = list(dict.fromkeys(m.group(1) for m in _SELF_RE.finditer(reply)))   # first mention first: same answer every run
     for s in ("区", "县"):      # 我市 is said by every municipal bureau: not a unit
         if s in selfs:
             areas = [a for a, _ in _areas(reply).most_common() if a.endswith(s)]

@@ -33,6 +33,7 @@ import json
 import logging
 import math
 import platform
+import re
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -45,7 +46,8 @@ from .errors import ConfigError, InvalidInput, ModelMissing
 from .normalise import normalise
 from .places import Gazetteer, Place, PlaceConfig, extract_places, level_rank, place_of_name
 
-__all__ = ["Router", "RouterConfig", "FEATURES", "DEFAULT_WEIGHTS", "department_role", "department_places"]
+__all__ = ["Router", "RouterConfig", "FEATURES", "DEFAULT_WEIGHTS", "department_role", "department_places",
+           "department_kind"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,9 @@ FEATURES: tuple[str, ...] = (
     "dir_keywords",  # directory keywords found in the text (0..1)
     "dir_domain",    # the letter's domain is among its duties
     "dir_type",      # the letter's type is among its duties
+    "kind",          # kind model: probability that the letter goes to a department of this one's kind
+    "text_kind",     # text classifier: 1 / rank of this department among the departments of its kind
+    "duty_named",    # the letter names the department's duty word (交通运输局 → 交通运输: 1; its first two characters: 0.5)
 )
 _F = {name: i for i, name in enumerate(FEATURES)}
 
@@ -72,13 +77,14 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "text": 2.0, "text_top": 0.5, "role": 1.0, "place_name": 3.0, "place_assoc": 4.0, "place_other": -1.5,
     "place_first": 0.5,
     "neighbours": 3.0, "prior": 0.3, "dir_place": 4.0, "dir_keywords": 3.0, "dir_domain": 1.5, "dir_type": 0.7,
-    "__none__": 2.0,
+    "kind": 1.0, "text_kind": 1.0, "duty_named": 0.0, "__none__": 2.0,
 }
 """Weights used until a deployment's history is large enough to fit its own (``RouterConfig.min_fit``).
 
 ``__none__`` is the logit of "none of the candidates": a unit with one keyword hit (logit 1.0) gets about
 0.27, one covering the named district (0.7 × 4 = 2.8) about 0.69, both about 0.86 (when it is the only
-candidate). Conservative on purpose: a directory written on day one is a guess.
+candidate). Conservative on purpose: a directory written on day one is a guess. ``duty_named`` starts at 0:
+before any history the directory's own keywords say what a unit does; a fitted history decides its weight.
 """
 
 
@@ -107,6 +113,9 @@ class RouterConfig:
     l2: float = 0.002                   # ridge on the conditional-logit weights (features scaled to [-1, 1])
     svm_below: int = 100_000            # letters × departments below which the exact LinearSVC is used
     seed: int = 13
+    kind_C: float = 4.0                 # logistic regularisation of the kind model (office vs duty unit)
+    kind_min: int = 5                   # letters of the rarer kind needed before the kind model is fitted
+    kind_candidates: int = 2            # best departments of each kind (by its own text head) always considered
     roads: bool = True                  # roads (X路) count as places for learned associations
 
     def __post_init__(self) -> None:
@@ -153,6 +162,35 @@ def department_role(name: str) -> str:
         pos = e
     out.append(name[pos:])
     return "".join(out)
+
+
+_OFFICE_WORDS = re.compile(r"分中心|人民政府|政府|办事处|街道办|服务中心|中心")
+
+
+def department_kind(name: str) -> str:
+    """``"office"`` for a department that *is* a place's office (A7县, 朝阳区分中心, 洞井街道办事处, A市), so that
+    which one is a question of where; ``"unit"`` for one defined by its duty (市住建局, A3区教育局, 市公交集团).
+
+    The first routing decision is between these two kinds: a letter naming 朝阳区 may still be about a bus
+    line (市交通运输局); the kind model learns from the wording which kind of department a matter goes to.
+    """
+    role = department_role(name)
+    rest = _OFFICE_WORDS.sub("", re.sub(r"<[^>]*>", "", role)).strip()
+    return "office" if "<" in role and not rest else "unit"
+
+
+_UNIT_SUFFIX = re.compile(r"(?:管理局|管理处|管理所|管理中心|委员会|总公司|公司|集团|支队|大队|中队|办公室|分局|局|委|办|中心|所|站|院)$")
+
+
+def department_duty(name: str) -> str:
+    """The duty word of a unit's name: its role without places and the kind of body (A市交通运输局 → 交通运输,
+    市公安局 → 公安, A市公积金中心 → 公积金); "" for offices of a place (A7县, 朝阳区分中心)."""
+    if department_kind(name) == "office":
+        return ""
+    core = re.sub(r"<[^>]*>", "", department_role(name))
+    core = re.sub(r"^[市区县]", "", core)       # 市住建局: the bare level prefix is no duty
+    core = _UNIT_SUFFIX.sub("", core)
+    return core if len(core) >= 2 else ""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -222,14 +260,16 @@ class _Linear:
     intercept: np.ndarray
 
     @classmethod
-    def fit(cls, X, labels: Sequence[str], config: RouterConfig) -> "_Linear | None":
-        from sklearn.linear_model import SGDClassifier
+    def fit(cls, X, labels: Sequence[str], config: RouterConfig, logistic: bool = False) -> "_Linear | None":
+        from sklearn.linear_model import LogisticRegression, SGDClassifier
         from sklearn.svm import LinearSVC
 
         classes = sorted(set(labels))
         if len(classes) < 2:
             return None
-        if X.shape[0] * len(classes) < config.svm_below:
+        if logistic:   # probabilities wanted (the kind model): balanced so a rare kind is not drowned out
+            clf = LogisticRegression(C=config.kind_C, class_weight="balanced", max_iter=500)
+        elif X.shape[0] * len(classes) < config.svm_below:
             clf = LinearSVC(C=config.C, random_state=config.seed)
         else:   # large histories: SGD on the same hinge loss, a few epochs, one-vs-rest in parallel
             clf = SGDClassifier(loss="hinge", alpha=config.alpha, max_iter=config.epochs, tol=None,
@@ -250,6 +290,15 @@ class _Linear:
     def decision(self, X) -> np.ndarray:
         return np.asarray(X @ self._coef_t) + self.intercept[np.newaxis, :]
 
+    def proba(self, X) -> dict[str, float]:
+        """Class probabilities of one row (logistic heads: binary = sigmoid of the positive row)."""
+        dec = self.decision(X)[0]
+        if len(self.classes) == 2:
+            p1 = 1.0 / (1.0 + math.exp(-float(dec[1])))
+            return {self.classes[0]: 1.0 - p1, self.classes[1]: p1}
+        e = np.exp(dec - dec.max())
+        return {c: float(v) for c, v in zip(self.classes, e / e.sum())}
+
 
 # ------------------------------------------------------------------------------------------------
 
@@ -264,6 +313,7 @@ class _History:
     vectoriser: _Vectoriser | None = None
     text: _Linear | None = None
     role: _Linear | None = None
+    kind: _Linear | None = None
 
 
 @dataclass
@@ -334,6 +384,8 @@ class Router:
         self._departments = names
         self._dept_places = {d: department_places(d) for d in self.departments}
         self._dept_roles = {d: department_role(d) for d in self.departments}
+        self._dept_kinds = {d: department_kind(d) for d in self.departments}
+        self._dept_duties = {d: department_duty(d) for d in self.departments}
         # place → departments whose own name holds it (and the reverse look-up by department)
         self._place_owners: dict[str, set[str]] = collections.defaultdict(set)
         self._own_places: dict[str, set[str]] = {d: {p.name for p in ps} for d, ps in self._dept_places.items()}
@@ -462,6 +514,9 @@ class Router:
             roles = [department_role(d) for d in depts]
             if len(set(roles)) < len(set(depts)):
                 h.role = _Linear.fit(Xi, roles, cfg)
+            kinds = [department_kind(d) for d in depts]
+            if min(collections.Counter(kinds).get(k, 0) for k in ("office", "unit")) >= cfg.kind_min:
+                h.kind = _Linear.fit(Xi, kinds, cfg, logistic=True)
         return h
 
     # -- suggesting ------------------------------------------------------------------------------
@@ -594,6 +649,29 @@ class Router:
                     c.evidence["text"] = f"wording resembles earlier cases of {d} (text model rank {rank})"
             cand(best_d).f[_F["text_top"]] = 1.0
             cand(best_d).evidence["text_top"] = f"text model's first choice: {best_d}"
+        # rank among the departments of the same kind: the best duty unit by wording is a candidate even
+        # when district centres fill the overall top (the kind model then says which kind is likelier)
+        kind_rank: dict[str, int] = {}
+        if text_scores:
+            by_score = sorted(text_scores, key=lambda d: -text_scores[d])
+            for kd in ("office", "unit"):
+                ranked = [d for d in by_score if self._dept_kinds.get(d, department_kind(d)) == kd]
+                for r, d in enumerate(ranked, start=1):
+                    kind_rank[d] = r
+                    if r <= cfg.kind_candidates and d in known_set:
+                        cand(d).evidence.setdefault("text", f"wording resembles earlier cases of {d} "
+                                                            f"(rank {r} among {kd} departments)")
+        kind_p: dict[str, float] = h.kind.proba(xi) if h.kind is not None and xi is not None else {}
+        # (d) the letter names a unit's duty (请市交通局… / 公积金 / 规划): a unit not seen often enough for
+        # the text model to know its wording can still be reached by its name
+        for d, duty in self._dept_duties.items():
+            if not duty or d not in known_set:
+                continue
+            hit = duty if duty in text else (duty[:2] if len(duty) > 2 and duty[:2] in text else "")
+            if hit:
+                c = cand(d)
+                c.f[_F["duty_named"]] = 1.0 if hit == duty else 0.5
+                c.evidence["duty_named"] = f"the letter names {hit} → {d}"
         role_scores: dict[str, float] = {}
         if h.role is not None and xi is not None:
             dec = h.role.decision(xi)[0]
@@ -634,6 +712,14 @@ class Router:
             if role_scores:
                 role = self._dept_roles.get(d, d)
                 c.f[_F["role"]] = 1.0 / role_rank[role] if role in role_rank else 0.0
+            if d in kind_rank:
+                c.f[_F["text_kind"]] = 1.0 / kind_rank[d]
+            if kind_p:
+                kd = self._dept_kinds.get(d, department_kind(d))
+                c.f[_F["kind"]] = kind_p.get(kd, 0.0)
+                if kind_p.get(kd, 0.0) >= 0.5:
+                    c.evidence["kind"] = (f"matter of the kind a{'n' if kd == 'office' else ''} {kd} handles "
+                                          f"({kind_p[kd]:.0%})")
             if h.n:
                 c.f[_F["prior"]] = math.log((h.dept_counts.get(d, 0) + 0.5) / (total + 0.5))
                 if "prior" not in c.evidence and h.dept_counts.get(d):
@@ -667,14 +753,14 @@ class Router:
             "fitted_weights": self._fitted_weights,
             "history": {"n": h.n, "dept_counts": h.dept_counts, "place_counts": h.place_counts,
                         "place_dept": h.place_dept},
-            "vectoriser": None, "text_classes": None, "role_classes": None,
+            "vectoriser": None, "text_classes": None, "role_classes": None, "kind_classes": None,
         }
         if h.vectoriser is not None:
             state["vectoriser"] = {"kind": "char-hash", "n_features": _Vectoriser.N_FEATURES,
                                    "ngram_range": list(h.vectoriser.ngram_range)}
             arrays["keep"] = h.vectoriser.keep
             arrays["idf"] = h.vectoriser.idf
-        for key, head in (("text", h.text), ("role", h.role)):
+        for key, head in (("text", h.text), ("role", h.role), ("kind", h.kind)):
             if head is not None:
                 state[f"{key}_classes"] = head.classes
                 arrays[f"{key}_coef"] = head.coef
@@ -724,7 +810,7 @@ class Router:
             if state["vectoriser"].get("n_features") != _Vectoriser.N_FEATURES:
                 raise ModelMissing(f"{p}: the router's text features differ from this version's; retrain it")
             h.vectoriser = _Vectoriser(arrays["keep"], arrays["idf"], tuple(state["vectoriser"]["ngram_range"]))
-        for key in ("text", "role"):
+        for key in ("text", "role", "kind"):
             if state.get(f"{key}_classes") is not None:
                 setattr(h, key, _Linear(state[f"{key}_classes"], arrays[f"{key}_coef"], arrays[f"{key}_intercept"]))
         router._history = h
