@@ -71,3 +71,10 @@ def test_place_of_name_and_level_rank():
     assert place_of_name("A2区") == ("A2区", "区")
     assert place_of_name("朝阳") == ("朝阳", "")
     assert level_rank("省") < level_rank("区") < level_rank("社区")
+
+
+def test_district_names_ending_in_town_area_are_places_but_generic_town_areas_are_not():
+    names = lambda text: [p.name for p in extract_places(text)]  # noqa: E731
+    assert "东城区" in names("我住在东城区，楼下噪音扰民")
+    assert "鼎城区" in names("常德市鼎城区某村道路损坏")
+    assert names("老城区改造太慢") == [] and names("主城区交通拥堵") == [] and names("新城区的路灯坏了") == []

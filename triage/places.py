@@ -139,6 +139,8 @@ _GENERIC_TAILS = frozenset({
     "景区", "城区", "市区", "园区", "校区", "片区", "辖区", "郊区", "灾区", "禁区", "误区", "厂区", "矿区",
     "街区", "营区", "盲区", "分区", "展区", "专区", "县区", "省市", "县市", "区县", "市县", "全市", "全区", "全县",
 })
+# X城区 is a real district name (东城区, 西城区, 鼎城区, 宛城区) unless X makes it "the old/new/main town area".
+_GENERIC_TOWN_PREFIX = frozenset("老新旧主全本该此各市县中南北大小城内外")
 _BAD_CORE_RE = re.compile(r"^[0-9一二三四五六七八九十百千几两多第]+$|的$|^[A-Za-z]+$")
 
 
@@ -339,7 +341,8 @@ def _pattern_places(text: str, config: PlaceConfig, taken: list[tuple[int, int]]
             tail = core[-1] + m.group(0)[0]
             numeric_road = group in _ROAD_GROUPS and len(core) >= 2 and not core.endswith("的")   # 五一路
             bad = _BAD_CORE_RE.search(core) and not numeric_road
-            if core not in _GENERIC_CORES and not bad and tail not in _GENERIC_TAILS:
+            district_town = tail == "城区" and len(core) >= 2 and core[-2] not in _GENERIC_TOWN_PREFIX
+            if core not in _GENERIC_CORES and not bad and (tail not in _GENERIC_TAILS or district_town):
                 suffix = _GROUP_CANON_SUFFIX.get(group, m.group(0))
                 name = core + suffix
                 if level == "自治区":
