@@ -47,6 +47,9 @@ class ClassifierConfig:
     # each weak label says about its own labels instead of taking the weak labels at their word.
     prior_weight: float = 0.0
     prior_C: float = 0.5
+    # Per-label offsets added to the log of the calibrated probabilities (then renormalised): calibration gives
+    # back the training skew that class_weight="balanced" removed; e.g. -0.5·log(label frequency).
+    class_offsets: dict[str, float] | None = None
 
 
 class _WordAnalyzer:
@@ -195,7 +198,13 @@ class TextClassifier:
         if self._model is None:
             raise RuntimeError("the classifier is not trained; call fit() or load()")
         X = self._features(list(texts), vectors, fields=fields)
-        return self._model.predict_proba(X)
+        proba = self._model.predict_proba(X)
+        if self.config.class_offsets:
+            shift = np.array([self.config.class_offsets.get(label, 0.0) for label in self.labels])
+            logits = np.log(np.maximum(proba, 1e-12)) + shift
+            proba = np.exp(logits - logits.max(axis=1, keepdims=True))
+            proba /= proba.sum(axis=1, keepdims=True)
+        return proba
 
     def predict(self, texts: str | Sequence[str], vectors: np.ndarray | None = None, k: int = 3,
                 fields: tuple[str, str] | Sequence[tuple[str, str]] | None = None):
