@@ -15,12 +15,12 @@ from triage.records import parse_letter
 pytestmark = [pytest.mark.integration, pytest.mark.quality]
 
 
-def test_domain_heldout_beats_tfidf_svm_baseline(real_models):
+def test_domain_heldout_reaches_the_issue_bar(real_models):
     manifest = json.loads((real_models / "domain" / "manifest.json").read_text())
     m = manifest["metrics"]
     assert m["heldout_n"] >= 400
-    # TF-IDF+SVM reaches ≈ 0.90 on this board (issue 2); we measure 0.92 on 460 unseen messages
-    assert m["heldout_macro_f1"] >= 0.90
+    # issue 2's bar (TF-IDF+SVM reaches ≈ 0.90 on this board); we measure 0.937 on 460 unseen messages
+    assert m["heldout_macro_f1"] >= 0.93
     assert m["heldout_top3"] >= 0.97
 
 

@@ -123,3 +123,17 @@ def test_distillation_moves_towards_the_teacher():
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     v = model.encode(["物业问题收费停车", "噪音问题施工扰民", "物业问题收费停车第999号"])
     assert v[0] @ v[2] > v[0] @ v[1]
+
+
+def test_get_embedder_builds_a_saved_static_model_by_name(model, tmp_path):
+    from triage.embed import get_embedder
+    from triage.errors import ModelMissing
+
+    model.save(tmp_path / "static", metrics={})
+    emb = get_embedder(f"static:{tmp_path / 'static'}")
+    text = "小区门口垃圾堆放多日无人清理"
+    saved = StaticEmbedder.load(tmp_path / "static")   # saving folds the training state into the table: compare to a load
+    assert emb.name == saved.name and emb.dim == 16
+    np.testing.assert_allclose(emb.encode([text]), saved.encode([text]), atol=1e-6)
+    with pytest.raises(ModelMissing, match="no static embedder"):
+        get_embedder(f"static:{tmp_path / 'missing'}")

@@ -194,7 +194,8 @@ def e5_dir() -> Path:
 
 
 def get_embedder(config: EmbedderConfig | str | None = None):
-    """Build an embedder by name: ``e5-small`` (the offline rebuild), ``hashing[-DIM]``, or an ST name/path."""
+    """Build an embedder by name: ``e5-small`` (the offline rebuild), ``hashing[-DIM]``, ``static:<folder>`` (the
+    fast embedder distilled from e5, :mod:`triage.static_embed`), or a sentence-transformers name/path."""
     if config is None:
         config = EmbedderConfig(name=os.environ.get("TRIAGE_EMBEDDER", "e5-small"))
     elif isinstance(config, str):
@@ -203,6 +204,13 @@ def get_embedder(config: EmbedderConfig | str | None = None):
     if name.startswith("hashing"):
         dim = int(name.split("-", 1)[1]) if "-" in name else 256
         embedder = HashingEmbedder(dim)
+    elif name.startswith("static:"):
+        from .static_embed import StaticEmbedder
+
+        folder = Path(name.split(":", 1)[1])
+        if not (folder / "manifest.json").exists():
+            raise ModelMissing(f"no static embedder at {folder}; train one with python -m training.distill train")
+        embedder = StaticEmbedder.load(folder)
     else:
         path = name
         if name == "e5-small":
