@@ -183,6 +183,12 @@ def serve(store: str | None = None, host: str = "127.0.0.1", port: int = 8000) -
         print(f"error: no trained models at {models_dir}; run `make models` (or `triage train --out {models_dir}`)",
               file=sys.stderr)
         return 2
+    # One BLAS thread: the request path's matrix products are small, and BLAS threads spinning on a busy
+    # 2-core machine turned a 0.5 s p99 into 6.6 s in bench/scale.py ("thread oversubscription",
+    # docs/benchmarks.md). torch (the embedder) keeps its own threads.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
     app = create_app(settings)
     uvicorn.run(app, host=host, port=port, log_config=log_config(settings.log_level), workers=1,
                 timeout_graceful_shutdown=10, server_header=False)
