@@ -61,3 +61,24 @@ def test_plain_classifier_ignores_fields_and_drops_rare_labels():
     rare = TextClassifier(ClassifierConfig(embedding_weight=0.0, min_df=1, calibration_folds=2)).fit(
         [t for t, _, _ in _ROWS] + ["环境污染"], [lab for *_, lab in _ROWS] + ["环保"])
     assert rare.labels == ["卫生", "教育"] and rare.dropped_labels == ["环保"]
+
+
+def test_temperature_calibration_keeps_the_svm_choice_and_round_trips(tmp_path):
+    clf = _train(ClassifierConfig(embedding_weight=0.0, field_blocks=True, min_df=1, calibration_folds=2,
+                                  calibration="temperature"))
+    texts = ["学校乱收费\n请核查", "医院乱收费\n请核查", "疫苗接种\n能否入学"]
+    fields = [("学校乱收费", "请核查"), ("医院乱收费", "请核查"), ("疫苗接种", "能否入学")]
+    proba = clf.predict_proba(texts, fields=fields)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    X = clf._features(texts, None, fields=fields)
+    scores = clf._model.svm.decision_function(X)
+    svm_choice = np.where(scores > 0, 1, 0) if scores.ndim == 1 else scores.argmax(axis=1)
+    assert list(proba.argmax(axis=1)) == list(svm_choice)
+    assert 0 < clf._model.temperature < np.exp(3)
+    clf.save(tmp_path / "t", metrics={})
+    np.testing.assert_allclose(TextClassifier.load(tmp_path / "t").predict_proba(texts, fields=fields), proba)
+
+
+def test_unknown_calibration_is_refused():
+    with pytest.raises(ValueError, match="calibration must be"):
+        _train(ClassifierConfig(embedding_weight=0.0, min_df=1, calibration_folds=2, calibration="isotonic"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+from dataclasses import replace
 
 import numpy as np
 
@@ -22,8 +23,9 @@ from .datasets import squash, teddy_domain_split
 from .train import DOMAIN_CONFIG, fields_of, macro_f1, text_of
 
 VARIANTS = {
-    "whole text (char+word TF-IDF, C=1)": ClassifierConfig(embedding_weight=0.0, C=1.0),
-    "whole text + title + body fields (C=0.5)": DOMAIN_CONFIG,
+    "whole text (char+word TF-IDF, C=1), sigmoid calibration": ClassifierConfig(embedding_weight=0.0, C=1.0),
+    "+ title and body fields (C=0.5), sigmoid calibration": replace(DOMAIN_CONFIG, calibration="sigmoid"),
+    "+ title and body fields (C=0.5), temperature calibration (default)": DOMAIN_CONFIG,
 }
 
 
