@@ -43,3 +43,19 @@ def test_segmenters_are_independent_of_jieba_global_state():
 
 def test_compact_drops_punctuation():
     assert compact("小区，停车 难！") == "小区停车难"
+
+
+def test_recent_cuts_are_reused_but_never_shared_or_pickled():
+    import pickle
+
+    seg = Segmenter()
+    text = "朝阳区望京街道小区物业乱收停车费"
+    first = seg.cut(text)
+    first.append("被调用方改动")
+    assert seg.cut(text) == first[:-1]                     # a caller's change does not leak into the cache
+    assert seg.cut(text, drop_stopwords=False) != [] and len(seg._recent) == 2
+    for i in range(Segmenter.RECENT + 10):
+        seg.cut(f"第{i}封来信")
+    assert len(seg._recent) == Segmenter.RECENT
+    again = pickle.loads(pickle.dumps(seg))
+    assert "_recent" not in again.__dict__ and again.cut(text) == first[:-1]

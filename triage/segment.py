@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,10 +91,34 @@ class Segmenter:
 
     def cut(self, text: str | list[str], *, drop_stopwords: bool = True) -> list[str] | list[list[str]]:
         if isinstance(text, str):
-            return self._cut_one(text, drop_stopwords)
+            return self._cut_recent(text, drop_stopwords)
         return [self._cut_one(t, drop_stopwords) for t in text]
+
+    # A suggestion segments the same letter several times (domain and type word features, the matter): the last
+    # few single-text cuts are kept, so each text is cut once per request. Batches (lists) bypass the cache.
+    RECENT = 256
+
+    def _cut_recent(self, text: str, drop_stopwords: bool) -> list[str]:
+        recent = self.__dict__.get("_recent")
+        if recent is None:
+            recent = self.__dict__.setdefault("_recent", OrderedDict())
+            self.__dict__.setdefault("_recent_lock", threading.Lock())
+        key = (text, drop_stopwords)
+        with self._recent_lock:
+            words = recent.get(key)
+            if words is not None:
+                recent.move_to_end(key)
+                return list(words)
+        words = self._cut_one(text, drop_stopwords)
+        with self._recent_lock:
+            recent[key] = tuple(words)
+            while len(recent) > self.RECENT:
+                recent.popitem(last=False)
+        return words
 
     def __getstate__(self):  # the jieba tokenizer is rebuilt after unpickling, not pickled
         state = dict(self.__dict__)
         state["_tokenizer"] = None
+        state.pop("_recent", None)
+        state.pop("_recent_lock", None)
         return state
