@@ -224,56 +224,6 @@ class FastMatcher:
         return {"verdict": overall, "matches": matches[: t.config.max_matches]}, similar, neighbours
 
 
-# -- near-duplicate lookup -----------------------------------------------------------------------------
-
-class FastMinHasher:
-    """Proposed ``MinHasher.signature_of_shingles``: multiply-shift hashing ((a·x + b) >> 32 on uint64, a odd)
-    instead of ``(a·x + b) mod (2^61 − 1)`` — the modulo on uint64 arrays dominates; ~4× faster here, the
-    same MinHash estimator (a different hash family, so stored signatures are rebuilt once)."""
-
-    def __init__(self, num_perm: int = 64, seed: int = 1) -> None:
-        rng = np.random.default_rng(seed)
-        self.a = rng.integers(1, 1 << 63, size=num_perm, dtype=np.uint64) | np.uint64(1)
-        self.b = rng.integers(0, 1 << 63, size=num_perm, dtype=np.uint64)
-
-    def signature_of_shingles(self, sh: np.ndarray) -> np.ndarray:
-        if len(sh) == 0:
-            return np.full(len(self.a), np.uint32(0xFFFFFFFF), dtype=np.uint32)
-        with np.errstate(over="ignore"):
-            return ((sh[:, None] * self.a[None, :] + self.b[None, :]) >> np.uint64(32)).min(axis=0).astype(np.uint32)
-
-
-class FastLSH:
-    """Proposed ``LSHIndex`` lookup: all bands in ONE sorted array of composite keys (band in the top 4 bits,
-    60 bits of the band key below), so a query is one ``searchsorted`` of 16 keys instead of 16 Python-level
-    binary searches. Built from a merged :class:`triage.minhash.LSHIndex` (same band keys, same answers)."""
-
-    def __init__(self, lsh) -> None:
-        lsh._merge()
-        self.lsh = lsh
-        bands = lsh.config.bands
-        keys = np.concatenate([lsh._keys[b] for b in range(bands)])
-        ids = np.concatenate([lsh._ids[b] for b in range(bands)])
-        band = np.repeat(np.arange(bands, dtype=np.uint64), [len(lsh._keys[b]) for b in range(bands)])
-        comp = (keys >> np.uint64(4)) | (band << np.uint64(60))
-        order = np.argsort(comp, kind="stable")
-        self.comp, self.ids = comp[order], ids[order]
-        self._band = np.arange(bands, dtype=np.uint64) << np.uint64(60)
-
-    def query(self, sig: np.ndarray, limit: int = 200) -> list[int]:
-        ck = (self.lsh.band_keys(sig)[0] >> np.uint64(4)) | self._band
-        lo = np.searchsorted(self.comp, ck, "left")
-        hi = np.searchsorted(self.comp, ck, "right")
-        parts = [self.ids[l:h][:limit] for l, h in zip(lo.tolist(), hi.tolist()) if h > l]
-        if not parts:
-            return []
-        u, counts = np.unique(np.concatenate(parts), return_counts=True)
-        return u[np.argsort(-counts, kind="stable")][:limit].tolist()
-
-    def nbytes(self) -> int:
-        return int(self.comp.nbytes + self.ids.nbytes)
-
-
 def backfill_matter(triage, store, batch: int = 500) -> dict:
     """Proposed background job: extract and keep the matter of stored cases that lack it (imported history).
 

@@ -75,3 +75,35 @@ def test_compare_verdicts(small_triage, fixture_letters):
     far = small_triage.compare(a, c)
     assert far["verdict"] in ("unrelated", "related") and far["score"] < same["score"]
     assert set(far["probabilities"]) == {"duplicate", "related", "unrelated"}
+
+
+def test_near_duplicate_index_of_another_hash_family_is_rebuilt(small_triage, store, fixture_letters):
+    from dataclasses import asdict
+
+    from triage.artefact import write_manifest
+    from triage.minhash import LSHIndex, MinHashConfig, MinHasher
+
+    index = CaseIndex.open(store, small_triage.embedder_key, small_triage.embedder.dim)
+    small_triage.ingest(small_triage.prepare(fixture_letters), store, index)
+    index.save()
+    # an index as an older version saved it: mersenne signatures, one sorted array per band, no hash recorded
+    old_cfg = MinHashConfig(hash="mersenne")
+    texts = {pk: small_triage.prepare([letter])[0].text for pk, letter in zip(range(1, store.max_pk() + 1), fixture_letters)}
+    pks = np.array(sorted(texts), np.int64)
+    sigs = np.stack([MinHasher(old_cfg).signature(texts[pk]) for pk in pks])
+    keys = LSHIndex(old_cfg).band_keys(sigs).T                      # (bands, n)
+    order = np.argsort(keys, axis=1, kind="stable")
+    lsh_dir = store.index_dir / "lsh"
+    for f in lsh_dir.glob("*.npy"):
+        f.unlink()
+    np.save(lsh_dir / "keys.npy", np.take_along_axis(keys, order, axis=1))
+    np.save(lsh_dir / "ids.npy", pks[order])
+    legacy = {k: v for k, v in asdict(old_cfg).items() if k != "hash"}
+    write_manifest(lsh_dir, "minhash-lsh", config=legacy, count=len(pks), high_water=int(pks.max()))
+    loaded = LSHIndex.load(lsh_dir)                                 # the legacy layout reads as written
+    assert loaded.config.hash == "mersenne" and len(loaded) == len(pks)
+    assert loaded.query(sigs[0])[0] == pks[0]
+    reopened = CaseIndex.open(store, small_triage.embedder_key, small_triage.embedder.dim)
+    assert reopened.lsh.config == MinHashConfig() and len(reopened.lsh) == len(pks)   # rebuilt from the store
+    assert reopened.lsh.query(small_triage.prepare([fixture_letters[0]])[0].signature)[0] == pks[0]
+    assert LSHIndex.load(lsh_dir).config.hash == "multiply-shift"   # and saved in the new layout

@@ -48,9 +48,13 @@ class CaseIndex:
                 else:
                     log.warning("vector index was built with %s; rebuilding for %s", manifest.get("model"), model)
             if (lsh_dir / "manifest.json").exists():
-                self.lsh = LSHIndex.load(lsh_dir)
-                import json
-                self.lsh_high_water = int(json.loads((lsh_dir / "manifest.json").read_text()).get("high_water", 0))
+                loaded_lsh = LSHIndex.load(lsh_dir)
+                if loaded_lsh.config == self.minhasher.config:
+                    import json
+                    self.lsh = loaded_lsh
+                    self.lsh_high_water = int(json.loads((lsh_dir / "manifest.json").read_text()).get("high_water", 0))
+                else:  # other MinHash settings (e.g. the older hash family): its band keys cannot be queried
+                    log.warning("near-duplicate index was built with %s; rebuilding from the store", loaded_lsh.config)
         except Exception as exc:  # a corrupt index is rebuilt from the store, never trusted
             log.warning("index at %s unreadable (%s); rebuilding from the store", folder, type(exc).__name__)
             shutil.rmtree(folder, ignore_errors=True)
