@@ -16,13 +16,12 @@ Nothing here is imported by ``triage/``; each function names the core function i
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from collections import OrderedDict
 
 import numpy as np
 
-from triage.dedup import LetterView, make_view, pair_features, reasons
+from triage.dedup import LetterView, make_view, pair_features
 from triage.matter import Matter, extract_matter
 from triage.minhash import shingles
 from triage.normalise import content_hash, normalise
@@ -159,8 +158,6 @@ class FastMatcher:
         return view
 
     def match(self, p, store, index, k: int = 10, filters: dict | None = None):
-        from triage.pipeline import _passes
-
         t = self.t
         clock = time.perf_counter()
         cand: dict[int, float] = {}
@@ -190,38 +187,9 @@ class FastMatcher:
             scored.append((pk, records[pk], x, evidence))
         self.timings["views"] = self.timings.get("views", 0) + time.perf_counter() - clock
         clock = time.perf_counter()
-        if scored:
-            P = t.pairs.proba(np.stack([s[2] for s in scored]))
-            verdicts = t.pairs.verdicts(P)
-        else:
-            P, verdicts = np.zeros((0, 3)), []
-        matches, ranked = [], []
-        for (pk, rec, x, evidence), probs, verdict in zip(scored, P, verdicts):
-            rank_score = float(probs[0] + 0.5 * probs[1] + 0.05 * evidence["cosine"])
-            ranked.append((rank_score, pk, rec, evidence, probs, verdict))
-            if verdict == "duplicate" or (verdict == "related" and probs[0] + probs[1] >= t.pairs.config.related_threshold):
-                matches.append({"case_id": rec["id"], "score": round(float(probs[0]), 4), "verdict": verdict,
-                                "same_petitioner": bool(evidence["same_petitioner"]),
-                                "reasons": reasons(evidence, verdict), "received_at": rec.get("received_at"),
-                                "status": rec.get("status"), "department": rec.get("department")})
-        matches.sort(key=lambda m: (m["verdict"] != "duplicate", -m["score"]))
-        overall = "duplicate" if any(m["verdict"] == "duplicate" for m in matches) else ("related" if matches else "new")
-        ranked.sort(key=lambda r: -r[0])
-        from triage.retrieve import reply_excerpt
-
-        similar = []
-        for score, pk, rec, evidence, probs, verdict in ranked:
-            if filters and not _passes(rec, filters):
-                continue
-            similar.append({"case_id": rec["id"], "score": round(score, 4), "title": rec.get("title") or "",
-                            "domain": rec.get("domain"), "department": rec.get("department"),
-                            "received_at": rec.get("received_at"), "verdict": verdict,
-                            "reply_excerpt": reply_excerpt(rec.get("reply"))})
-            if len(similar) >= k:
-                break
-        neighbours = [{"case_id": r[2]["id"], "score": r[0], "department": r[2].get("department")} for r in ranked[:10]]
+        out = t.judge(scored, k, filters)
         self.timings["pair_model"] = self.timings.get("pair_model", 0) + time.perf_counter() - clock
-        return {"verdict": overall, "matches": matches[: t.config.max_matches]}, similar, neighbours
+        return out
 
 
 def backfill_matter(triage, store, batch: int = 500) -> dict:

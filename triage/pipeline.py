@@ -14,7 +14,6 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -23,7 +22,7 @@ from .dedup import LetterView, PairModel, make_view, pair_features, reasons
 from .embed import EmbedderConfig, get_embedder
 from .errors import ModelMissing
 from .minhash import MinHasher
-from .normalise import content_hash, normalise
+from .normalise import normalise
 from .privacy import identity_keys
 from .records import Letter
 from .retrieve import reply_excerpt
@@ -217,6 +216,11 @@ class Triage:
             view = views[pk]
             x, evidence = pair_features(p.view, view)
             scored.append((pk, rec, x, evidence))
+        return self.judge(scored, k, filters)
+
+    def judge(self, scored: list[tuple], k: int = 10, filters: dict | None = None) -> tuple[dict, list[dict], list[dict]]:
+        """Pair-model verdicts of ``(pk, record, features, evidence)`` candidates → (duplicate verdict, similar
+        cases, neighbours for routing)."""
         if scored:
             P = self.pairs.proba(np.stack([s[2] for s in scored]))
             verdicts = self.pairs.verdicts(P)
