@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -57,6 +57,12 @@ class ClassifierConfig:
     class_offsets: dict[str, float] | None = None
 
 
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
 class _TemperatureSVM:
     """LinearSVC + softmax(scores / T), T fitted on out-of-fold scores by log-loss. Picklable."""
 
@@ -69,12 +75,6 @@ class _TemperatureSVM:
     def _scores(svm, X) -> np.ndarray:
         d = svm.decision_function(X)
         return np.column_stack([-d / 2, d / 2]) if d.ndim == 1 else d
-
-    @staticmethod
-    def _softmax(z: np.ndarray) -> np.ndarray:
-        z = z - z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
 
     def fit(self, X, y) -> "_TemperatureSVM":
         from scipy.optimize import minimize_scalar
@@ -92,14 +92,14 @@ class _TemperatureSVM:
         target = np.searchsorted(self.classes_, y)
 
         def nll(log_t: float) -> float:
-            p = self._softmax(oof / np.exp(log_t))
+            p = _softmax(oof / np.exp(log_t))
             return -float(np.mean(np.log(np.maximum(p[np.arange(len(y)), target], 1e-12))))
 
         self.temperature = float(np.exp(minimize_scalar(nll, bounds=(-5, 3), method="bounded").x))
         return self
 
     def predict_proba(self, X) -> np.ndarray:
-        return self._softmax(self._scores(self.svm, X) / self.temperature)
+        return _softmax(self._scores(self.svm, X) / self.temperature)
 
 
 class _WordAnalyzer:
@@ -256,9 +256,7 @@ class TextClassifier:
         proba = self._model.predict_proba(X)
         if self.config.class_offsets:
             shift = np.array([self.config.class_offsets.get(label, 0.0) for label in self.labels])
-            logits = np.log(np.maximum(proba, 1e-12)) + shift
-            proba = np.exp(logits - logits.max(axis=1, keepdims=True))
-            proba /= proba.sum(axis=1, keepdims=True)
+            proba = _softmax(np.log(np.maximum(proba, 1e-12)) + shift)
         return proba
 
     def predict(self, texts: str | Sequence[str], vectors: np.ndarray | None = None, k: int = 3,
