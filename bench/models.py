@@ -28,7 +28,7 @@ def static_embedder(path: str | Path):
 
 
 def train_bundle(embedder_dir: str | Path, out: str | Path, steps=("domain", "type", "pairs")) -> dict:
-    from training.train import _say, train_domain, train_pairs, train_type
+    from training.train import say, train_domain, train_pairs, train_type
     from triage.segment import Segmenter
 
     out = Path(out)
@@ -54,7 +54,7 @@ def train_bundle(embedder_dir: str | Path, out: str | Path, steps=("domain", "ty
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
-    _say(f"wrote {out} in {time.time() - started:.0f}s")
+    say(f"wrote {out} in {time.time() - started:.0f}s")
     return manifest
 
 

@@ -20,7 +20,6 @@ import json
 import logging
 import random
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -28,46 +27,19 @@ import numpy as np
 
 from triage.artefact import write_manifest
 from triage.classify import ClassifierConfig, TextClassifier
-from triage.dedup import FEATURES, VERDICTS, PairModel, PairModelConfig, make_view, pair_features
+from triage.dedup import FEATURES, PairModel, PairModelConfig, make_view, pair_features
 from triage.embed import EmbedderConfig, get_embedder
 from triage.normalise import normalise
 from triage.pipeline import default_models_dir
 from triage.privacy import identity_keys
 from triage.segment import Segmenter
 
+from .common import encode, fields_of, macro_f1, say, text_of  # noqa: F401  (fields_of: imported from here)
 from .datasets import PROJECT_DIR, data_hash, teddy_domain_split
 from .pairs import load_pairs
 from .train_type import MAIN_TYPES, TYPE_LABELS, train_type, type_data, type_from_title  # noqa: F401
 
 log = logging.getLogger("triage.train")
-
-
-def _say(msg: str) -> None:
-    print(f"[train] {msg}", file=sys.stderr, flush=True)
-
-
-def text_of(rec: dict) -> str:
-    return normalise(f"{rec['title']}\n{rec['content']}" if rec.get("title") else rec["content"])
-
-
-def fields_of(rec: dict) -> tuple[str, str]:
-    """(title, body), normalised; a title alone from the titles file is a title with no body."""
-    if rec.get("part") == "title":
-        return normalise(rec["content"]), ""
-    return normalise(rec.get("title") or ""), normalise(rec["content"])
-
-
-def _encode(embedder, texts: list[str]) -> np.ndarray:
-    """Embed with a progress bar when the embedder is the cached real one."""
-    if hasattr(embedder, "cache"):
-        return embedder.encode(texts, show_progress=True)
-    return embedder.encode(texts)
-
-
-def macro_f1(y_true, y_pred, labels=None) -> float:
-    from sklearn.metrics import f1_score
-
-    return float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
 
 
 DOMAIN_CONFIG = ClassifierConfig(embedding_weight=0.0, C=0.5, field_blocks=True, calibration="temperature")
@@ -80,7 +52,7 @@ def train_domain(embedder, segmenter, out: Path, small: bool, extra: list[dict])
     if small:
         random.Random(0).shuffle(train_recs)
         train_recs, test_recs = train_recs[:1500], test_recs[:200]
-    _say(f"domain: {len(train_recs)} training texts, {len(test_recs)} held-out messages; embedding …")
+    say(f"domain: {len(train_recs)} training texts, {len(test_recs)} held-out messages; embedding …")
     tr_text = [text_of(r) for r in train_recs]
     te_text = [text_of(r) for r in test_recs]
     # Lexical only: on a validation split carved from training data (400 full messages), stacking e5 vectors
@@ -89,8 +61,8 @@ def train_domain(embedder, segmenter, out: Path, small: bool, extra: list[dict])
     # raised it: `python -m training.domain_validation` (3 validation carvings), table in docs/quality.md.
     config = DOMAIN_CONFIG
     uses_vectors = config.embedding_weight > 0
-    tr_vec = _encode(embedder, tr_text) if uses_vectors else None
-    te_vec = _encode(embedder, te_text) if uses_vectors else None
+    tr_vec = encode(embedder, tr_text) if uses_vectors else None
+    te_vec = encode(embedder, te_text) if uses_vectors else None
     y_tr = [r["domain"] for r in train_recs]
     y_te = [r["domain"] for r in test_recs]
     t = time.time()
@@ -104,11 +76,11 @@ def train_domain(embedder, segmenter, out: Path, small: bool, extra: list[dict])
                "heldout_accuracy": round(float(np.mean([a == b for a, b in zip(y_te, pred)])), 4),
                "heldout_top3": round(float(top3), 4), "heldout_n": len(y_te), "train_n": len(y_tr),
                "split": "30% of de-duplicated messages_labeled (seed 13); their titles/details removed from training"}
-    _say(f"domain held-out macro-F1 {metrics['heldout_macro_f1']} (fit {time.time() - t:.0f}s); final fit on all …")
+    say(f"domain held-out macro-F1 {metrics['heldout_macro_f1']} (fit {time.time() - t:.0f}s); final fit on all …")
     extra_dom = [r for r in extra if r.get("domain")]
     all_recs = train_recs + test_recs + extra_dom
     texts = tr_text + te_text + [text_of(r) for r in extra_dom]
-    vecs = _encode(embedder, texts) if uses_vectors else None
+    vecs = encode(embedder, texts) if uses_vectors else None
     final = TextClassifier(config, segmenter).fit(texts, [r["domain"] for r in all_recs], vecs,
                                                   fields=[fields_of(r) for r in all_recs])
     final.save(out / "domain", metrics=metrics, data_hash=data_hash(all_recs), embedder=embedder.name,
@@ -125,7 +97,7 @@ def pair_matrix(pairs: list[dict], embedder, segmenter) -> np.ndarray:
         letters[p["b"]["id"]] = p["b"]
     ids = list(letters)
     texts = [text_of(letters[i]) for i in ids]
-    vecs = _encode(embedder, texts)
+    vecs = encode(embedder, texts)
     from triage.records import parse_date
     views = {}
     for i, text, vec in zip(ids, texts, vecs):
@@ -227,7 +199,7 @@ def train_pairs(embedder, segmenter, out: Path) -> dict:
     if len(pairs) < 30:
         raise RuntimeError(f"only {len(pairs)} labelled pairs in corpora/pairs; need at least 30 to calibrate")
     y = [p["label"] for p in pairs]
-    _say(f"pairs: {len(pairs)} labelled pairs ({sum(v == 'duplicate' for v in y)} duplicate)")
+    say(f"pairs: {len(pairs)} labelled pairs ({sum(v == 'duplicate' for v in y)} duplicate)")
     X = pair_matrix(pairs, embedder, segmenter)
     folds = pair_folds(pairs)
     config = PairModelConfig()
@@ -246,7 +218,7 @@ def train_pairs(embedder, segmenter, out: Path) -> dict:
     final.save(out / "pairs", metrics=metrics, thresholds={"duplicate": dup_t, "related": rel_t},
                data_hash=hashlib.sha256(json.dumps([p["key"] + p["label"] for p in pairs]).encode()).hexdigest()[:16],
                embedder=embedder.name)
-    _say(f"pairs: duplicate F1 {metrics['duplicate_f1']} out-of-fold "
+    say(f"pairs: duplicate F1 {metrics['duplicate_f1']} out-of-fold "
          f"(cosine-threshold baseline {metrics['baseline_cosine_threshold_f1']})")
     return metrics
 
@@ -291,6 +263,6 @@ def train(out_dir: Path | None = None, embedder: str | None = None, decisions_st
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
-    _say(f"wrote {out} ({version}) in {time.time() - started:.0f}s")
+    say(f"wrote {out} ({version}) in {time.time() - started:.0f}s")
     manifest["out"] = str(out)
     return manifest

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import random
 import re
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -24,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from triage.classify import ClassifierConfig, TextClassifier
-from triage.normalise import normalise
 
+from .common import encode, fields_of, macro_f1, say, text_of
 from .datasets import data_hash, read_csv
 
 TYPE_LABELS = ("咨询", "求助", "建议", "投诉", "举报")
@@ -44,28 +43,8 @@ PRIOR_ALPHA = 0.5
 POOLED_CONFIG = ClassifierConfig(class_weight="balanced", C=0.5, embedding_weight=1.0)
 
 
-def _say(msg: str) -> None:
-    print(f"[train] {msg}", file=sys.stderr, flush=True)
-
-
-def _text(rec: dict) -> str:
-    return normalise(f"{rec['title']}\n{rec['content']}" if rec.get("title") else rec["content"])
-
-
-def _fields(rec: dict) -> tuple[str, str]:
-    return normalise(rec.get("title") or ""), normalise(rec["content"])
-
-
 def _macro_f1(y_true, y_pred) -> float:
-    from sklearn.metrics import f1_score
-
-    return float(f1_score(y_true, y_pred, labels=list(MAIN_TYPES), average="macro", zero_division=0))
-
-
-def _encode(embedder, texts: list[str]) -> np.ndarray:
-    if hasattr(embedder, "cache"):
-        return embedder.encode(texts, show_progress=True)
-    return embedder.encode(texts)
+    return macro_f1(y_true, y_pred, labels=list(MAIN_TYPES))
 
 
 def type_from_title(title: str) -> str | None:
@@ -102,7 +81,7 @@ def _prior(weak: list[dict]) -> tuple[list[str], list[str]]:
 
     counts = Counter(r["type"] for r in weak)
     keep = [r for r in weak if counts[r["type"]] >= 10]
-    return [_text(r) for r in keep], [r["type"] for r in keep]
+    return [text_of(r) for r in keep], [r["type"] for r in keep]
 
 
 def label_offsets(labels: list[str], alpha: float = PRIOR_ALPHA) -> dict[str, float]:
@@ -118,8 +97,8 @@ def fit_type(config: ClassifierConfig, segmenter, strong: list[dict], vectors: n
     """Fit on the ``strong`` letters; the ``weak`` ones feed the prior block (``config.prior_weight``)."""
     if config.prior_weight > 0:
         config = replace(config, class_offsets=label_offsets([r["type"] for r in strong]))
-    return TextClassifier(config, segmenter).fit([_text(r) for r in strong], [r["type"] for r in strong], vectors,
-                                                 fields=[_fields(r) for r in strong], prior=_prior(weak))
+    return TextClassifier(config, segmenter).fit([text_of(r) for r in strong], [r["type"] for r in strong], vectors,
+                                                 fields=[fields_of(r) for r in strong], prior=_prior(weak))
 
 
 def type_cv(embedder, segmenter, config: ClassifierConfig = TYPE_CONFIG, pooled: bool = False, n_splits: int = 5,
@@ -130,8 +109,8 @@ def type_cv(embedder, segmenter, config: ClassifierConfig = TYPE_CONFIG, pooled:
     train_recs, _ = type_data()
     fz = [r for r in train_recs if not r.get("weak")]
     weak = [r for r in train_recs if r.get("weak")]
-    vecs = _encode(embedder, [_text(r) for r in fz]) if config.embedding_weight > 0 else None
-    weak_vecs = _encode(embedder, [_text(r) for r in weak]) if pooled and config.embedding_weight > 0 else None
+    vecs = encode(embedder, [text_of(r) for r in fz]) if config.embedding_weight > 0 else None
+    weak_vecs = encode(embedder, [text_of(r) for r in weak]) if pooled and config.embedding_weight > 0 else None
     strat = [r["type"] if r["type"] != "求助" else "投诉" for r in fz]
     scores = []
     folds = RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed)
@@ -141,13 +120,13 @@ def type_cv(embedder, segmenter, config: ClassifierConfig = TYPE_CONFIG, pooled:
         if pooled:
             recs = fold_tr + weak
             v = np.vstack([v_tr, weak_vecs]) if v_tr is not None else None
-            clf = TextClassifier(config, segmenter).fit([_text(r) for r in recs], [r["type"] for r in recs], v,
-                                                        fields=[_fields(r) for r in recs])
+            clf = TextClassifier(config, segmenter).fit([text_of(r) for r in recs], [r["type"] for r in recs], v,
+                                                        fields=[fields_of(r) for r in recs])
         else:
             clf = fit_type(config, segmenter, fold_tr, v_tr, weak)
         fold_te = [fz[i] for i in te]
-        proba = clf.predict_proba([_text(r) for r in fold_te], vecs[te] if vecs is not None else None,
-                                  fields=[_fields(r) for r in fold_te])
+        proba = clf.predict_proba([text_of(r) for r in fold_te], vecs[te] if vecs is not None else None,
+                                  fields=[fields_of(r) for r in fold_te])
         pred = [clf.labels[i] for i in proba.argmax(1)]
         scores.append(_macro_f1([r["type"] for r in fold_te], pred))
     return {"cv_macro_f1_4types_mean": round(float(np.mean(scores)), 4),
@@ -162,13 +141,13 @@ def train_type(embedder, segmenter, out: Path, small: bool, extra: list[dict]) -
     if small:
         random.Random(0).shuffle(weak)
         weak = weak[:600]
-    _say(f"type: {len(fz)} training appeals, {len(weak)} weakly labelled Teddy messages for the prior block, "
+    say(f"type: {len(fz)} training appeals, {len(weak)} weakly labelled Teddy messages for the prior block, "
          f"{len(test_recs)} held-out appeals")
     config = TYPE_CONFIG
-    tr_vec = _encode(embedder, [_text(r) for r in fz])
-    te_vec = _encode(embedder, [_text(r) for r in test_recs])
+    tr_vec = encode(embedder, [text_of(r) for r in fz])
+    te_vec = encode(embedder, [text_of(r) for r in test_recs])
     clf = fit_type(config, segmenter, fz, tr_vec, weak)
-    proba = clf.predict_proba([_text(r) for r in test_recs], te_vec, fields=[_fields(r) for r in test_recs])
+    proba = clf.predict_proba([text_of(r) for r in test_recs], te_vec, fields=[fields_of(r) for r in test_recs])
     pred = [clf.labels[i] for i in proba.argmax(1)]
     y_te = [r["type"] for r in test_recs]
     from sklearn.metrics import f1_score
@@ -179,10 +158,10 @@ def train_type(embedder, segmenter, out: Path, small: bool, extra: list[dict]) -
                "heldout_accuracy": round(float(np.mean([a == b for a, b in zip(y_te, pred)])), 4),
                "heldout_n": len(y_te), "split": "fuzhou_water appeals 70/30 stratified by type (seed 7)",
                "weak_prior_n": len(weak)}
-    _say(f"type held-out macro-F1 (4 types) {metrics['heldout_macro_f1_4types']}")
+    say(f"type held-out macro-F1 (4 types) {metrics['heldout_macro_f1_4types']}")
     extra_typed = [r for r in extra if r.get("type") in TYPE_LABELS]
     all_recs = fz + test_recs + extra_typed
-    vecs = np.vstack([tr_vec, te_vec] + ([embedder.encode([_text(r) for r in extra_typed])] if extra_typed else []))
+    vecs = np.vstack([tr_vec, te_vec] + ([embedder.encode([text_of(r) for r in extra_typed])] if extra_typed else []))
     final = fit_type(config, segmenter, all_recs, vecs, weak)
     final.save(out / "type", metrics=metrics, data_hash=data_hash(all_recs + weak), embedder=embedder.name,
                train_n=len(all_recs), weak_prior_n=len(weak), decisions_used=len(extra_typed))

@@ -1,0 +1,37 @@
+"""What every training step shares: a record's text and fields, embedding with progress, macro-F1, progress lines."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from triage.normalise import normalise
+
+
+def say(msg: str) -> None:
+    print(f"[train] {msg}", file=sys.stderr, flush=True)
+
+
+def text_of(rec: dict) -> str:
+    return normalise(f"{rec['title']}\n{rec['content']}" if rec.get("title") else rec["content"])
+
+
+def fields_of(rec: dict) -> tuple[str, str]:
+    """(title, body), normalised; a title alone from the titles file is a title with no body."""
+    if rec.get("part") == "title":
+        return normalise(rec["content"]), ""
+    return normalise(rec.get("title") or ""), normalise(rec["content"])
+
+
+def encode(embedder, texts: list[str]) -> np.ndarray:
+    """Embed with a progress bar when the embedder is the cached real one."""
+    if hasattr(embedder, "cache"):
+        return embedder.encode(texts, show_progress=True)
+    return embedder.encode(texts)
+
+
+def macro_f1(y_true, y_pred, labels=None) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
