@@ -74,7 +74,6 @@ def machine() -> dict:
 # -- import ------------------------------------------------------------------------------------------
 
 def build_store(triage, work: Path, n: int, seed: int, index_kind: str, batch: int, keep_matter: bool) -> dict:
-    from triage.index import VectorIndexConfig
     from triage.retrieve import CaseIndex
     from triage.store import Store
 

@@ -17,9 +17,8 @@ table, float16), ``teacher_mean.npy`` / ``teacher_pca.npy`` (how teacher vectors
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
-from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
+from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
                         case as sql_case, create_engine, event, func, select, update)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
