@@ -101,6 +101,73 @@ def _word_ends(segmenter, clause: str) -> set[int] | None:
     return ends
 
 
+_NAME_CHAR = re.compile(_HAN + "+")
+
+
+@lru_cache(maxsize=1)
+def _suffix_re() -> re.Pattern:
+    _object_re()
+    suffixes = sorted(set(_object_re.suffixes), key=lambda s: (-len(s), s))  # type: ignore[attr-defined]
+    return re.compile("(?=(" + "|".join(re.escape(s) for s in suffixes) + "))")
+
+
+@lru_cache(maxsize=1)
+def _suffix_alts() -> dict[str, list[int]]:
+    """suffix → the indexes of the object pattern's alternatives ending in it."""
+    _object_re()
+    out: dict[str, list[int]] = {}
+    for i, s in enumerate(_object_re.suffixes):  # type: ignore[attr-defined]
+        out.setdefault(s, []).append(i)
+    return out
+
+
+def find_objects(clause: str) -> list[tuple[int, int, int]]:
+    """``(start, end, alternative)`` of every object name in a clause: exactly the matches of
+    ``_object_re().finditer(clause)`` (1–10 name characters then a suffix; at each start the first
+    alternative wins, with its shortest name), found from the suffixes' positions instead of trying
+    ~70 lazy alternatives at every character (≈ 4× faster on real letters)."""
+    alts = _suffix_alts()
+    occ: list[tuple[int, int, int]] = []       # (suffix start, alternative, suffix end)
+    for m in _suffix_re().finditer(clause):
+        j = m.start()
+        for s in _suffix_alts_at(clause, j):
+            for idx in alts[s]:
+                occ.append((j, idx, j + len(s)))
+    if not occ:
+        return []
+    run_end = [0] * (len(clause) + 1)          # first position ≥ i that is not a name character
+    run_end[len(clause)] = len(clause)
+    for i in range(len(clause) - 1, -1, -1):
+        run_end[i] = run_end[i + 1] if _NAME_CHAR.match(clause, i, i + 1) else i
+    occ.sort()
+    out: list[tuple[int, int, int]] = []
+    pos, first = 0, 0
+    n = len(clause)
+    while pos < n:
+        while first < len(occ) and occ[first][0] <= pos:
+            first += 1
+        if first == len(occ):
+            break
+        i = max(pos, occ[first][0] - 10)
+        best = None
+        for k in range(first, len(occ)):
+            j, idx, end = occ[k]
+            if j > i + 10:
+                break
+            if i + 1 <= j <= run_end[i] and (best is None or (idx, j) < (best[0], best[1])):
+                best = (idx, j, end)
+        if best is None:
+            pos = i + 1
+            continue
+        out.append((i, best[2], best[0]))
+        pos = best[2]
+    return out
+
+
+def _suffix_alts_at(clause: str, j: int) -> list[str]:
+    return [s for s in _suffix_alts() if clause.startswith(s, j)]
+
+
 def extract_matter(text: str, segmenter=None) -> Matter:
     """Objects (by kind), demand categories and place names mentioned in normalised text.
 
@@ -108,18 +175,20 @@ def extract_matter(text: str, segmenter=None) -> Matter:
     """
     objects: dict[str, set[str]] = {}
     places: set[str] = set()
-    regex = _object_re()
+    _object_re()
     kinds = _object_re.kinds  # type: ignore[attr-defined]
     for clause in _CLAUSE.split(text):
         if len(clause) < 2:
             continue
+        spans = find_objects(clause)
+        if not spans:
+            continue
         ends = _word_ends(segmenter, clause)
-        for m in regex.finditer(clause):
-            if ends is not None and m.end() not in ends:
+        for start, end, idx in spans:
+            if ends is not None and end not in ends:
                 continue
-            idx = int(m.lastgroup[1:])
             kind = kinds[idx]
-            raw = m.group(0)
+            raw = clause[start:end]
             if _DIGIT_CODE.match(raw):
                 places.add(raw)
                 continue
