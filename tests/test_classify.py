@@ -82,3 +82,22 @@ def test_temperature_calibration_keeps_the_svm_choice_and_round_trips(tmp_path):
 def test_unknown_calibration_is_refused():
     with pytest.raises(ValueError, match="calibration must be"):
         _train(ClassifierConfig(embedding_weight=0.0, min_df=1, calibration_folds=2, calibration="isotonic"))
+
+
+def test_one_letter_transform_equals_sklearn():
+    """The request path's single-text TF-IDF (no sklearn validation) gives sklearn's values, and the same
+    probabilities as the batch path."""
+    from triage.classify import _one_text_tfidf
+
+    clf = _train(ClassifierConfig(embedding_weight=0.0, field_blocks=True, min_df=1, calibration_folds=2))
+    texts = ["学校乱收费\n被要求交各种费用，请相关部门核查。", "", "ABC 医院 医院 医院", "没有见过的字"]
+    for vectorizer in (clf._char, clf._word, *clf._title_vec, *clf._body_vec):
+        batch = vectorizer.transform(texts)
+        for i, text in enumerate(texts):
+            one = _one_text_tfidf(vectorizer, text)
+            assert one.shape == batch[i].shape and one.dtype == batch[i].dtype
+            np.testing.assert_allclose(one.toarray(), batch[i].toarray(), rtol=1e-6, atol=1e-7)
+    fields = [("学校乱收费", "被要求交各种费用"), ("", "医院 医院")]
+    both = clf.predict_proba([f"{t}\n{b}" for t, b in fields], fields=fields)
+    for i, (t, b) in enumerate(fields):
+        np.testing.assert_allclose(clf.predict_proba([f"{t}\n{b}"], fields=[(t, b)])[0], both[i], rtol=1e-5)
