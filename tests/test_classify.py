@@ -101,3 +101,29 @@ def test_one_letter_transform_equals_sklearn():
     both = clf.predict_proba([f"{t}\n{b}" for t, b in fields], fields=fields)
     for i, (t, b) in enumerate(fields):
         np.testing.assert_allclose(clf.predict_proba([f"{t}\n{b}"], fields=[(t, b)])[0], both[i], rtol=1e-5)
+
+
+@pytest.mark.parametrize("calibration", ["sigmoid", "temperature"])
+@pytest.mark.parametrize("n_labels", [2, 3])
+def test_fast_probabilities_equal_sklearn(calibration, n_labels):
+    """Probabilities computed from the fitted coefficients equal sklearn's predict_proba / decision_function."""
+    from triage.classify import _calibrated_proba
+
+    rows = _ROWS + [("路灯不亮", "小区路灯坏了很久，请相关部门核查。", "城建"), ("道路积水", "下雨道路积水，希望尽快回复。", "城建"),
+                    ("井盖缺失", "路上井盖缺失，请查处。", "城建"), ("绿化带", "绿化带无人管理，希望回复。", "城建")]
+    rows = [r for r in rows if r[2] in ("教育", "卫生", "城建")[:n_labels]]
+    texts = [f"{t}\n{b}" for t, b, _ in rows]
+    clf = TextClassifier(ClassifierConfig(embedding_weight=0.0, min_df=1, calibration_folds=2,
+                                          calibration=calibration)).fit(texts, [r[2] for r in rows])
+    X = clf._features(texts + ["学校\n没有见过的字"], None)
+    model = clf._model
+    expected = model.predict_proba(X) if calibration == "sigmoid" else _softmax_of(model, X)
+    np.testing.assert_allclose(_calibrated_proba(model, X), expected, rtol=1e-9, atol=1e-12)
+
+
+def _softmax_of(model, X):
+    d = model.svm.decision_function(X)
+    d = np.column_stack([-d / 2, d / 2]) if d.ndim == 1 else d
+    z = d / model.temperature
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)

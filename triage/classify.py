@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 from scipy import sparse
+from scipy.special import expit
 
 from .artefact import read_manifest, write_manifest
 from .segment import Segmenter
@@ -101,6 +102,38 @@ def _one_text_tfidf(vectorizer, text: str) -> sparse.csr_matrix:
     return sparse.csr_matrix((vals, cols, np.array([0, len(cols)], dtype=np.int32)), shape=(1, width))
 
 
+def _linear_decision(model, X) -> np.ndarray:
+    """``model.decision_function(X)`` of a fitted linear model, without sklearn's per-call validation."""
+    d = np.asarray(X @ model.coef_.T) + model.intercept_
+    return d.ravel() if d.shape[1] == 1 else d
+
+
+def _calibrated_proba(model, X) -> np.ndarray:
+    """``predict_proba`` of a sigmoid-calibrated CalibratedClassifierCV over linear models, computed as sklearn
+    does (each fold's per-class sigmoids, normalised, then averaged) without its validation; else the model's own."""
+    folds = getattr(model, "calibrated_classifiers_", None)
+    if not folds or any(f.method != "sigmoid" or not hasattr(f.estimator, "coef_")
+                        or not all(hasattr(c, "a_") for c in f.calibrators) for f in folds):
+        return model.predict_proba(X)
+    classes = model.classes_
+    n = len(classes)
+    total = np.zeros((X.shape[0], n))
+    for fold in folds:
+        d = _linear_decision(fold.estimator, X)
+        d = d.reshape(-1, 1) if d.ndim == 1 else d
+        cols = np.searchsorted(classes, fold.estimator.classes_)
+        proba = np.zeros((X.shape[0], n))
+        for j, (col, cal) in enumerate(zip(cols, fold.calibrators)):
+            proba[:, col + 1 if n == 2 else col] = expit(-(cal.a_ * d[:, j] + cal.b_))
+        if n == 2:
+            proba[:, 0] = 1.0 - proba[:, 1]
+        else:
+            den = proba.sum(axis=1, keepdims=True)
+            proba = np.divide(proba, den, out=np.full_like(proba, 1 / n), where=den != 0)
+        total += proba
+    return total / len(folds)
+
+
 class _TemperatureSVM:
     """LinearSVC + softmax(scores / T), T fitted on out-of-fold scores by log-loss. Picklable."""
 
@@ -111,7 +144,7 @@ class _TemperatureSVM:
 
     @staticmethod
     def _scores(svm, X) -> np.ndarray:
-        d = svm.decision_function(X)
+        d = _linear_decision(svm, X)
         return np.column_stack([-d / 2, d / 2]) if d.ndim == 1 else d
 
     def fit(self, X, y) -> "_TemperatureSVM":
@@ -245,7 +278,7 @@ class TextClassifier:
     def _prior_scores(self, lexical_blocks: list, fit: bool) -> np.ndarray:
         if getattr(self, "_prior", None) is None:
             raise ValueError("prior_weight > 0 needs weakly labelled texts: fit(…, prior=(texts, labels))")
-        scores = self._prior.decision_function(sparse.hstack(lexical_blocks).tocsr())
+        scores = _linear_decision(self._prior, sparse.hstack(lexical_blocks).tocsr())
         if fit:
             self._prior_mean, self._prior_std = scores.mean(axis=0), np.maximum(scores.std(axis=0), 1e-6)
         return ((scores - self._prior_mean) / self._prior_std * self.config.prior_weight).astype(np.float32)
@@ -292,7 +325,7 @@ class TextClassifier:
         if self._model is None:
             raise RuntimeError("the classifier is not trained; call fit() or load()")
         X = self._features(list(texts), vectors, fields=fields)
-        proba = self._model.predict_proba(X)
+        proba = _calibrated_proba(self._model, X)
         if self.config.class_offsets:
             shift = np.array([self.config.class_offsets.get(label, 0.0) for label in self.labels])
             proba = _softmax(np.log(np.maximum(proba, 1e-12)) + shift)
