@@ -22,7 +22,8 @@ log = logging.getLogger("api.migrate")
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # The tables each revision adds: how to recognise a store made by create_all at that revision.
 REVISION_TABLES = (("0001", {"cases", "identities", "case_vectors", "suggestions", "decisions", "audit"}),
-                   ("0002", {"jobs", "job_items"}))
+                   ("0002", {"jobs", "job_items"}),
+                   ("0003", {"case_matters"}))
 
 
 def alembic_config(url: str) -> Config:

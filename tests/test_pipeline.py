@@ -107,3 +107,33 @@ def test_near_duplicate_index_of_another_hash_family_is_rebuilt(small_triage, st
     assert reopened.lsh.config == MinHashConfig() and len(reopened.lsh) == len(pks)   # rebuilt from the store
     assert reopened.lsh.query(small_triage.prepare([fixture_letters[0]])[0].signature)[0] == pks[0]
     assert LSHIndex.load(lsh_dir).config.hash == "multiply-shift"   # and saved in the new layout
+
+
+def test_batch_insert_keeps_ids_identities_vectors_and_matter(small_triage, store, fixture_letters, monkeypatch):
+    """A batch is stored with one statement per table: first copy of an id created, repeats and stored ids not;
+    each case's identities, vector and matter belong to it; matching reads the stored matter, never segments."""
+    index = CaseIndex.open(store, small_triage.embedder_key, small_triage.embedder.dim)
+    small_triage.ingest(small_triage.prepare(fixture_letters[:1]), store, index)
+    batch = small_triage.prepare(fixture_letters + fixture_letters[1:2])
+    results = small_triage.ingest(batch, store, index)
+    assert [c for _, _, c in results] == [False] + [True] * (len(fixture_letters) - 1) + [False]
+    assert results[1][0] == results[-1][0] and len({pk for pk, _, _ in results}) == len(fixture_letters)
+    for (pk, ext_id, _), p in zip(results, batch):
+        case = store.get_cases([pk])[pk]
+        assert case["id"] == ext_id == p.letter.id and case["content"] == p.letter.content
+        vec = store.get_vectors([pk], small_triage.embedder_key)[pk]
+        np.testing.assert_allclose(vec, p.vector, atol=1e-2)
+        stored = store.get_matters([pk], "1")[pk]
+        assert stored == p.view.matter.to_dict()
+    assert {i.split(":")[0] for i in store.get_case("fx-1")["identities"]} >= {"phone"}
+
+    import triage.dedup
+
+    def no_segmenting(*args, **kwargs):
+        raise AssertionError("a stored case's matter was extracted again")
+
+    small_triage._views.clear()
+    query = small_triage.prepare([parse_letter({**fixture_letters[0].to_dict(), "id": "q-9"})])[0]
+    monkeypatch.setattr(triage.dedup, "extract_matter", no_segmenting)
+    duplicates, _, _ = small_triage.match(query, store, index)
+    assert duplicates["verdict"] == "duplicate" and duplicates["matches"][0]["case_id"] == "fx-1"

@@ -45,7 +45,8 @@ class LetterView:
 
 
 def make_view(letter_id, text: str, title: str, vector, identities: set[str], received_at: str | None,
-              segmenter=None) -> LetterView:
+              segmenter=None, matter: Matter | None = None) -> LetterView:
+    """``matter``: the letter's stored matter, when it was extracted before (else extracted here)."""
     when = None
     if received_at:
         try:
@@ -54,7 +55,7 @@ def make_view(letter_id, text: str, title: str, vector, identities: set[str], re
             when = None
     return LetterView(id=letter_id, text=text, title=title, hash=content_hash(text), shingles=shingles(text, 3),
                       title_shingles=shingles(title, 2) if title else np.zeros(0, np.uint64),
-                      matter=extract_matter(text, segmenter), vector=vector, identities=identities, received_at=when)
+                      matter=matter if matter is not None else extract_matter(text, segmenter), vector=vector, identities=identities, received_at=when)
 
 
 FEATURES = ("exact", "jaccard3", "containment3", "title_jaccard", "has_titles", "cosine", "specific_overlap",

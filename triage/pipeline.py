@@ -21,6 +21,7 @@ from .classify import TextClassifier
 from .dedup import LetterView, PairModel, make_view, pair_features, reasons
 from .embed import EmbedderConfig, get_embedder
 from .errors import ModelMissing
+from .matter import MATTER_VERSION, Matter
 from .minhash import MinHasher
 from .normalise import normalise
 from .privacy import identity_keys
@@ -63,6 +64,8 @@ class Prepared:
         d = self.letter.to_dict()
         d["norm_hash"] = self.view.hash
         d["vector"] = self.vector
+        d["matter"] = self.view.matter.to_dict()   # kept, so that matching never extracts it again
+        d["matter_version"] = MATTER_VERSION
         return d
 
 
@@ -154,10 +157,11 @@ class Triage:
             out.append(Prepared(letter=letter, text=text, vector=vec, signature=sig, view=view))
         return out
 
-    def _case_view(self, rec: dict, vector: np.ndarray | None) -> LetterView:
+    def _case_view(self, rec: dict, vector: np.ndarray | None, matter: dict | None = None) -> LetterView:
         text = normalise(f"{rec['title']}\n{rec['content']}" if rec.get("title") else rec["content"])
         return make_view(rec["id"], text, normalise(rec.get("title") or ""), vector, set(rec.get("identities") or ()),
-                         rec.get("received_at"), self.segmenter)
+                         rec.get("received_at"), self.segmenter,
+                         matter=Matter.from_dict(matter) if matter is not None else None)
 
     def _case_views(self, store, records: dict[int, dict]) -> dict[int, LetterView]:
         """Pair views of stored cases, from the LRU cache or built once (text, shingles, matter, vector)."""
@@ -172,7 +176,8 @@ class Triage:
         missing = [pk for pk in records if pk not in out]
         if missing:
             vectors = store.get_vectors(missing, key)
-            built = {pk: self._case_view(records[pk], vectors.get(pk)) for pk in missing}
+            matters = store.get_matters(missing, MATTER_VERSION) if hasattr(store, "get_matters") else {}
+            built = {pk: self._case_view(records[pk], vectors.get(pk), matters.get(pk)) for pk in missing}
             out.update(built)
             with self._views_lock:
                 for pk, view in built.items():

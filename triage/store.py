@@ -16,7 +16,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
-                        case as sql_case, create_engine, event, func, select, update)
+                        case as sql_case, create_engine, event, func, insert, select, update)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from .privacy import hashed_identities, masked_petitioner
@@ -66,6 +66,16 @@ class CaseVector(Base):
     case_pk: Mapped[int] = mapped_column(ForeignKey("cases.pk", ondelete="CASCADE"), primary_key=True)
     model: Mapped[str] = mapped_column(String(100), primary_key=True)
     vector: Mapped[bytes] = mapped_column(LargeBinary)  # float16
+
+
+class CaseMatter(Base):
+    """A case's matter (named objects, demands, places: :mod:`triage.matter`), kept when the case is stored so
+    that matching never segments a stored case again. ``version`` is the extraction's; other versions are ignored."""
+
+    __tablename__ = "case_matters"
+    case_pk: Mapped[int] = mapped_column(ForeignKey("cases.pk", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[str] = mapped_column(String(20))
+    matter: Mapped[dict] = mapped_column(JSON)
 
 
 class Suggestion(Base):
@@ -146,7 +156,7 @@ CONCLUDED_STATUSES = frozenset({"concluded", "closed", "resolved", "done", "merg
 """Case statuses that mean the matter is no longer open (anything else counts as open)."""
 _RECORD_KEYS = frozenset({"id", "title", "content", "channel", "received_at", "petitioner", "region", "domain", "type",
                           "department", "reply", "status", "norm_hash", "vector", "identity_hashes",
-                          "petitioner_masked", "extra"})
+                          "petitioner_masked", "extra", "matter", "matter_version"})
 
 
 def index_dir_for(url: str) -> Path:
@@ -218,18 +228,45 @@ class Store:
         with self.session() as s, s.begin():
             ids = [p["id"] for p in prepared]
             existing = dict(s.execute(select(Case.ext_id, Case.pk).where(Case.ext_id.in_(ids))).all()) if ids else {}
+            new, seen = [], set()
             for p in prepared:
-                if p["id"] in existing:
-                    out.append((existing[p["id"]], p["id"], False))
-                    continue
-                pk = self._insert_case(s, p, model)
-                existing[p["id"]] = pk
-                out.append((pk, p["id"], True))
+                if p["id"] not in existing and p["id"] not in seen:
+                    new.append(p)
+                    seen.add(p["id"])
+            if len(new) > 1:
+                self._insert_many(s, new, model, existing)
+            for p in new[:1] if len(new) == 1 else []:
+                existing[p["id"]] = self._insert_case(s, p, model)
+            created = set()
+            for p in prepared:
+                first = p["id"] in seen and p["id"] not in created
+                created.add(p["id"])
+                out.append((existing[p["id"]], p["id"], first))
         return out
 
+    @classmethod
+    def _insert_many(cls, s: Session, prepared: list[dict], model: str, pks: dict[str, int]) -> None:
+        """Insert new cases with one multi-row statement per table (import: ~10× faster than one flush per case);
+        the new pks are written into ``pks``."""
+        rows = [cls._case_row(p) for p in prepared]
+        returned = s.execute(insert(Case).returning(Case.pk, Case.ext_id, sort_by_parameter_order=True),
+                             [r for r, _, _ in rows]).all()
+        idents, vectors, matters = [], [], []
+        for (pk, ext_id), p, (_, hashes, _) in zip(returned, prepared, rows):
+            pks[ext_id] = pk
+            idents.extend({"case_pk": pk, "kind": kind, "hash": h} for kind, h in hashes)
+            if p.get("vector") is not None:
+                vectors.append({"case_pk": pk, "model": model,
+                                "vector": np.asarray(p["vector"], dtype=np.float16).tobytes()})
+            if p.get("matter") is not None:
+                matters.append({"case_pk": pk, "version": p.get("matter_version") or "", "matter": p["matter"]})
+        for table, values in ((Identity, idents), (CaseVector, vectors), (CaseMatter, matters)):
+            if values:
+                s.execute(insert(table), values)
+
     @staticmethod
-    def _insert_case(s: Session, p: dict, model: str) -> int:
-        """Insert one prepared case in session ``s``; returns its pk.
+    def _case_row(p: dict) -> tuple[dict, list[tuple[str, str]], dict | None]:
+        """A prepared case → (cases row, identity hashes, masked petitioner).
 
         Identities come from the clear ``petitioner`` (hashed and masked here), or already sealed as
         ``identity_hashes`` [(kind, hash)] and ``petitioner_masked`` (the service's job queue never holds
@@ -247,17 +284,26 @@ class Store:
         else:
             hashes = hashed_identities(p.get("petitioner"))
             masked = masked_petitioner(p.get("petitioner"))
-        case = Case(ext_id=p["id"], title=p.get("title") or "", content=p["content"], norm_hash=p["norm_hash"],
-                    channel=p.get("channel"), received_at=received, region=p.get("region"),
-                    domain=p.get("domain"), type=p.get("type"), department=p.get("department"),
-                    reply=p.get("reply"), status=p.get("status") or "open",
-                    petitioner_masked=masked, extra=extra or None)
+        row = dict(ext_id=p["id"], title=p.get("title") or "", content=p["content"], norm_hash=p["norm_hash"],
+                   channel=p.get("channel"), received_at=received, region=p.get("region"),
+                   domain=p.get("domain"), type=p.get("type"), department=p.get("department"),
+                   reply=p.get("reply"), status=p.get("status") or "open",
+                   petitioner_masked=masked, extra=extra or None, created_at=_now(), deleted=False)
+        return row, hashes, masked
+
+    @classmethod
+    def _insert_case(cls, s: Session, p: dict, model: str) -> int:
+        """Insert one prepared case in session ``s`` (see :meth:`_case_row`); returns its pk."""
+        row, hashes, _ = cls._case_row(p)
+        case = Case(**row)
         s.add(case)
         s.flush()
         for kind, h in hashes:
             s.add(Identity(case_pk=case.pk, kind=kind, hash=h))
         if p.get("vector") is not None:
             s.add(CaseVector(case_pk=case.pk, model=model, vector=np.asarray(p["vector"], dtype=np.float16).tobytes()))
+        if p.get("matter") is not None:
+            s.add(CaseMatter(case_pk=case.pk, version=p.get("matter_version") or "", matter=p["matter"]))
         return case.pk
 
     def pk_for(self, ext_id: str) -> int | None:
@@ -296,6 +342,16 @@ class Store:
             rows = s.execute(select(CaseVector.case_pk, CaseVector.vector)
                              .where(CaseVector.case_pk.in_(pks), CaseVector.model == model)).all()
         return {pk: np.frombuffer(v, dtype=np.float16).astype(np.float32) for pk, v in rows}
+
+    def get_matters(self, pks: Iterable[int], version: str) -> dict[int, dict]:
+        """Stored matters of these cases, of this extraction version (cases without one are left out)."""
+        pks = list(pks)
+        if not pks:
+            return {}
+        with self.session() as s:
+            rows = s.execute(select(CaseMatter.case_pk, CaseMatter.matter)
+                             .where(CaseMatter.case_pk.in_(pks), CaseMatter.version == version)).all()
+        return {pk: m for pk, m in rows}
 
     def pks_by_hash(self, norm_hash: str) -> list[int]:
         with self.session() as s:
