@@ -3,7 +3,8 @@
 It owns the loaded :class:`~triage.pipeline.Triage`, the :class:`~triage.store.Store` and the in-memory
 :class:`~triage.retrieve.CaseIndex`. The pipeline and the index are not thread-safe for writes, so every
 step that reads or changes the index (matching, ingesting, saving, refitting the router) runs under one
-lock; the slow step, embedding (``prepare``), runs outside it.
+lock (:class:`ReadWriteLock`): steps that only read it run side by side, a write waits for them and runs alone;
+the slow step, embedding (``prepare``), runs outside it.
 
 Identity fields are sealed as soon as a letter is parsed (:func:`seal`): keyed hashes for matching and a
 masked form for display. The clear values live only in the request's memory, never in the database, the
@@ -18,6 +19,7 @@ import os
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,6 +128,82 @@ def letter_from_body(data: dict, where: str = "") -> Letter:
 
 # -- the service ------------------------------------------------------------------------------------
 
+class ReadWriteLock:
+    """Many readers or one writer; a waiting writer holds new readers back (so an import cannot be starved).
+
+    ``with lock:`` (and ``lock.write()``) is the exclusive side, re-entrant for the thread that holds it;
+    ``with lock.read():`` the shared side. Suggestions without storing (dry runs, a case's matches, the
+    reception check) read the index and the store; storing a letter, importing and saving the index write.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._readers = 0
+        self._writer: int | None = None
+        self._depth = 0
+        self._waiting_writers = 0
+
+    def acquire_read(self) -> None:
+        me = threading.get_ident()
+        with self._cond:
+            if self._writer == me:   # a writer may read what it holds
+                self._depth += 1
+                return
+            while self._writer is not None or self._waiting_writers:
+                self._cond.wait()
+            self._readers += 1
+
+    def release_read(self) -> None:
+        with self._cond:
+            if self._writer == threading.get_ident():
+                self._depth -= 1
+                return
+            self._readers -= 1
+            if not self._readers:
+                self._cond.notify_all()
+
+    def acquire(self) -> None:
+        me = threading.get_ident()
+        with self._cond:
+            if self._writer == me:
+                self._depth += 1
+                return
+            self._waiting_writers += 1
+            try:
+                while self._writer is not None or self._readers:
+                    self._cond.wait()
+            finally:
+                self._waiting_writers -= 1
+            self._writer, self._depth = me, 1
+
+    def release(self) -> None:
+        with self._cond:
+            if self._writer != threading.get_ident():
+                raise RuntimeError("release of a write lock this thread does not hold")
+            self._depth -= 1
+            if not self._depth:
+                self._writer = None
+                self._cond.notify_all()
+
+    def __enter__(self) -> "ReadWriteLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def write(self) -> "ReadWriteLock":
+        return self
+
+    @contextmanager
+    def read(self):
+        self.acquire_read()
+        try:
+            yield self
+        finally:
+            self.release_read()
+
+
 class Service:
     """Loaded once in the lifespan (:meth:`start`), closed at shutdown (:meth:`stop`)."""
 
@@ -134,7 +212,7 @@ class Service:
         self.triage = triage
         self.store: Store | None = None
         self.index = None
-        self.lock = threading.RLock()
+        self.lock = ReadWriteLock()
         self.started_at: float | None = None
         self.revision: str | None = None
         self.jobs = None
@@ -292,7 +370,7 @@ class Service:
 
     def dry_run(self, sealed: Sealed, principal: Principal, k: int, filters: dict | None) -> dict:
         p = self.prepare([sealed])[0]
-        with self.lock:
+        with self.lock.read():
             suggestion = self._suggest(p, k, filters)
         sid = self.store.add_suggestion(None, self.model_version, suggestion)
         self.store.add_audit(principal.actor, principal.role, "suggestion.served", sealed.id,
@@ -316,7 +394,7 @@ class Service:
     def matches_of_case(self, case_id: str, k: int, filters: dict | None = None) -> tuple[dict, list[dict]]:
         case = self.case(case_id)
         p = self.prepare_case(case)
-        with self.lock:
+        with self.lock.read():
             duplicates, similar, _ = self.triage.match(p, self.store, self.index, k=k, filters=filters)
         return mask_deep(duplicates), mask_deep(similar)
 
@@ -335,7 +413,7 @@ class Service:
         matter_out = None
         if matter:
             p = self.triage.prepare([Letter(id=None, content=matter.strip(), petitioner=dict(identity))])[0]
-            with self.lock:
+            with self.lock.read():
                 duplicates, _, _ = self.triage.match(p, self.store, self.index, k=limit)
             cases = []
             for m in duplicates["matches"]:

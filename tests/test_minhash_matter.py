@@ -66,3 +66,34 @@ def test_object_finder_equals_the_pattern_on_real_letters(shared_datasets):
     for clause in clauses:
         expected = [(m.start(), m.end(), int(m.lastgroup[1:])) for m in pattern.finditer(clause)]
         assert find_objects(clause) == expected, clause
+
+
+def test_lsh_buffer_and_merges_answer_like_one_build():
+    """Inserts wait in a buffer (queried directly) and merge every MERGE_AT ids; removals filter at query time.
+    Whatever the interleaving, answers equal those of an index built in one go from the surviving ids."""
+    rng = np.random.default_rng(3)
+    hasher = MinHasher(MinHashConfig(num_perm=64, bands=16))
+    base = ["小区物业乱收停车费请查处", "学校食堂饭菜质量差家长意见大", "道路积水严重影响出行", "医院挂号难排队久"]
+    texts = [base[i % 4] + "".join(rng.choice(list("甲乙丙丁戊己庚辛"), 3)) for i in range(60)]
+    sigs = [hasher.signature(t) for t in texts]
+    live = LSHIndex(MinHashConfig(num_perm=64, bands=16))
+    live.MERGE_AT = 7
+    removed = set()
+    for i, sig in enumerate(sigs):
+        live.insert(i, sig)
+        if i % 5 == 4:
+            live.remove(i - 2)
+            removed.add(i - 2)
+        if i % 3 == 0:
+            live.query(sigs[i // 2])   # queries between writes must not disturb anything
+    assert live._pending_ids and live._removed   # the last writes are still buffered
+    fresh = LSHIndex(MinHashConfig(num_perm=64, bands=16))
+    for i, sig in enumerate(sigs):
+        if i not in removed:
+            fresh.insert(i, sig)
+    assert len(live) == len(fresh) == 60 - len(removed)
+    for sig in sigs:
+        assert live.query(sig, limit=100) == fresh.query(sig, limit=100)
+        assert not set(live.query(sig, limit=100)) & removed
+    live._merge()
+    assert not live._pending_ids and all(live.query(s, limit=100) == fresh.query(s, limit=100) for s in sigs)

@@ -11,6 +11,7 @@ tombstones dropped at the next merge. ``save``/``load`` write plain ``.npy`` fil
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -120,6 +121,8 @@ class LSHIndex:
         self._pending_ids: list[int] = []
         self._pending_sigs: list[np.ndarray] = []
         self._removed: set[int] = set()
+        self._pending_view: tuple[np.ndarray, np.ndarray] | None = None
+        self._lock = threading.Lock()
         self._count = 0
         rng = np.random.default_rng(self.config.seed + 7)
         self._mix = rng.integers(1, 1 << 63, size=self.config.rows, dtype=np.uint64) | np.uint64(1)
@@ -142,10 +145,19 @@ class LSHIndex:
         """(n, bands) band keys → (n, bands) composite keys, sortable across bands."""
         return (keys >> np.uint64(self._band_bits)) | self._band_tags[None, :]
 
+    # New ids wait in a small buffer that queries scan directly; it is merged into the sorted array when it holds
+    # MERGE_AT ids (one O(N) insertion of a sorted block), not on the first query after an insert, so one new
+    # letter at 1M stored cases costs microseconds instead of a re-sort of 16M keys. Removed ids are filtered out
+    # at query time and dropped at the next merge.
+    MERGE_AT = 1024
+
     def insert(self, case_id: int, sig: np.ndarray) -> None:
         self._removed.discard(int(case_id))
         self._pending_ids.append(int(case_id))
         self._pending_sigs.append(np.asarray(sig, dtype=np.uint32))
+        self._pending_view = None
+        if len(self._pending_ids) >= self.MERGE_AT:
+            self._merge()
 
     def insert_many(self, case_ids: np.ndarray, sigs: np.ndarray) -> None:
         for cid, sig in zip(np.asarray(case_ids).tolist(), np.atleast_2d(sigs)):
@@ -153,34 +165,65 @@ class LSHIndex:
 
     def remove(self, case_id: int) -> None:
         self._removed.add(int(case_id))
+        if len(self._removed) >= self.MERGE_AT:
+            self._merge()
+
+    def _pending(self) -> tuple[np.ndarray, np.ndarray]:
+        """The buffer as (composite keys, case ids), computed once per change."""
+        view = self._pending_view
+        if view is None:
+            with self._lock:
+                ids, sigs = list(self._pending_ids), list(self._pending_sigs)
+            if ids:
+                comp = self._composite(self.band_keys(np.stack(sigs))).ravel()
+                view = (comp, np.repeat(np.asarray(ids, np.int64), self.config.bands))
+            else:
+                view = (np.zeros(0, np.uint64), np.zeros(0, np.int64))
+            self._pending_view = view
+        return view
 
     def _merge(self) -> None:
-        if not self._pending_ids and not self._removed:
-            return
-        comp, cids = self._comp, self._cids
-        if self._pending_ids:
-            new = self._composite(self.band_keys(np.stack(self._pending_sigs)))
-            comp = np.concatenate([comp, new.ravel()])
-            cids = np.concatenate([cids, np.repeat(np.asarray(self._pending_ids, np.int64), self.config.bands)])
-        if self._removed and len(cids):
-            keep = ~np.isin(cids, np.fromiter(self._removed, dtype=np.int64))
-            comp, cids = comp[keep], cids[keep]
-        order = np.argsort(comp, kind="stable")
-        self._comp, self._cids = comp[order], cids[order]
-        self._count = len(self._cids) // self.config.bands
-        self._pending_ids, self._pending_sigs, self._removed = [], [], set()
+        with self._lock:
+            if not self._pending_ids and not self._removed:
+                return
+            comp, cids = self._comp, self._cids
+            if self._removed and len(cids):
+                keep = ~np.isin(cids, np.fromiter(self._removed, dtype=np.int64))
+                comp, cids = comp[keep], cids[keep]
+            if self._pending_ids:
+                new = self._composite(self.band_keys(np.stack(self._pending_sigs))).ravel()
+                new_ids = np.repeat(np.asarray(self._pending_ids, np.int64), self.config.bands)
+                order = np.argsort(new, kind="stable")
+                new, new_ids = new[order], new_ids[order]
+                keep = ~np.isin(new_ids, np.fromiter(self._removed, dtype=np.int64)) if self._removed else None
+                if keep is not None:
+                    new, new_ids = new[keep], new_ids[keep]
+                at = np.searchsorted(comp, new, side="right")   # after equal keys: the order a stable sort gives
+                comp, cids = np.insert(comp, at, new), np.insert(cids, at, new_ids)
+            self._comp, self._cids = comp, cids
+            self._count = len(self._cids) // self.config.bands
+            self._pending_ids, self._pending_sigs, self._removed = [], [], set()
+            self._pending_view = None
 
     def query(self, sig: np.ndarray, limit: int = 200) -> list[int]:
-        """Ids that share at least one band with ``sig``, most shared bands first (then lowest id)."""
-        self._merge()
+        """Ids that share at least one band with ``sig``, most shared bands first (then lowest id). Safe to call
+        from several threads while no insert or remove runs."""
         keys = self._composite(self.band_keys(sig))[0]
-        lo = np.searchsorted(self._comp, keys, side="left")
-        hi = np.searchsorted(self._comp, keys, side="right")
+        comp, cids, removed = self._comp, self._cids, self._removed
+        lo = np.searchsorted(comp, keys, side="left")
+        hi = np.searchsorted(comp, keys, side="right")
         hits: dict[int, int] = {}
         for a, b in zip(lo.tolist(), hi.tolist()):
             if b > a:   # a handful of ids per band: plain Python beats numpy's per-call overhead here
-                for cid in self._cids[a:min(b, a + limit)].tolist():
+                for cid in cids[a:min(b, a + limit)].tolist():
                     hits[cid] = hits.get(cid, 0) + 1
+        if self._pending_ids:
+            pcomp, pcids = self._pending()
+            rows, cols = np.nonzero(pcomp[None, :] == keys[:, None])
+            for cid in pcids[cols].tolist():
+                hits[cid] = hits.get(cid, 0) + 1
+        if removed:
+            hits = {cid: n for cid, n in hits.items() if cid not in removed}
         return sorted(hits, key=lambda cid: (-hits[cid], cid))[:limit]
 
     def nbytes(self) -> int:
