@@ -1,80 +1,25 @@
-"""Prototypes of the core changes proposed for scale, measured by ``bench/scale.py`` next to the current code.
+"""A prototype of the one core change still proposed for scale, measured by ``bench/scale.py`` next to the core.
 
-Nothing here is imported by ``triage/``; each function names the core function it would replace:
+Nothing here is imported by ``triage/``. Landed in the core since it was first prototyped here: the bulk
+import (``Store.add_cases`` inserts a batch with one statement per table), the stored matter (``case_matters``:
+a stored case's view is never segmented again) and the LRU of stored cases' views (``Triage._case_views``).
 
-- :func:`bulk_prepare` → ``Triage.prepare(letters, views=False)``: at import the pair view (matter
-  extraction = jieba, ~2 ms a letter) is computed and thrown away; only text, hash, vector and MinHash
-  signature are stored. Also: the matter is kept (``extra["matter"]``) so that candidate views never segment.
-- :func:`bulk_add` → ``Store.add_cases_bulk``: one executemany per table with pks assigned in the
-  transaction, instead of an ORM ``flush()`` per case.
-- :class:`FastMatcher` → ``Triage.match``: candidate records, identities and vectors in one query each
-  (Core, not ORM), vectors from the store only for candidates that need them, pair views of stored cases
-  cached (LRU) and built from the stored matter, and full pair features only for the ``verify`` best
-  candidates by (cosine, shared LSH bands) — instead of 50 views segmented with jieba on every request.
+- :class:`FastMatcher` → ``Triage.match``: candidate records, identities, vectors and matters in one Core query
+  each, and full pair features only for the ``verify`` best candidates by (cosine, shared LSH bands) instead
+  of all ~50 candidates.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections import OrderedDict
 
 import numpy as np
 
 from triage.dedup import LetterView, make_view, pair_features
-from triage.matter import Matter, extract_matter
-from triage.minhash import shingles
-from triage.normalise import content_hash, normalise
-from triage.privacy import hashed_identities, masked_petitioner
-
-
-# -- import ------------------------------------------------------------------------------------------
-
-def bulk_prepare(triage, letters: list[dict], keep_matter: bool = False) -> list[dict]:
-    """Letters → store records with ``norm_hash``, ``vector``, ``signature`` (and optionally the matter)."""
-    texts = [normalise(f"{r['title']}\n{r['content']}" if r.get("title") else r["content"]) for r in letters]
-    vecs = np.atleast_2d(triage.embedder.encode(texts, kind="passage"))
-    out = []
-    for rec, text, vec in zip(letters, texts, vecs):
-        sh = shingles(text, triage.minhasher.config.shingle)
-        r = dict(rec)
-        r["norm_hash"] = content_hash(text)
-        r["vector"] = vec
-        r["signature"] = triage.minhasher.signature_of_shingles(sh)
-        if keep_matter:
-            r["matter"] = extract_matter(text, triage.segmenter).to_dict()
-        out.append(r)
-    return out
-
-
-def bulk_add(store, records: list[dict], model: str) -> list[int]:
-    """Insert new cases with one executemany per table (ids assumed new). Returns their pks."""
-    from sqlalchemy import func, select
-
-    from triage.store import Case, CaseVector, Identity
-
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    with store.engine.begin() as conn:
-        start = int(conn.execute(select(func.coalesce(func.max(Case.pk), 0))).scalar()) + 1
-        cases, idents, vecs = [], [], []
-        for i, p in enumerate(records):
-            pk = start + i
-            received = dt.datetime.fromisoformat(p["received_at"]) if p.get("received_at") else None
-            extra = {"matter": p["matter"]} if p.get("matter") else None
-            cases.append({"pk": pk, "ext_id": p["id"], "title": p.get("title") or "", "content": p["content"],
-                          "norm_hash": p["norm_hash"], "channel": p.get("channel"), "received_at": received,
-                          "region": p.get("region"), "domain": p.get("domain"), "type": p.get("type"),
-                          "department": p.get("department"), "reply": p.get("reply"),
-                          "status": p.get("status") or "open", "petitioner_masked": masked_petitioner(p.get("petitioner")),
-                          "extra": extra, "created_at": now, "deleted": False})
-            for kind, h in hashed_identities(p.get("petitioner")):
-                idents.append({"case_pk": pk, "kind": kind, "hash": h})
-            vecs.append({"case_pk": pk, "model": model, "vector": np.asarray(p["vector"], np.float16).tobytes()})
-        conn.execute(Case.__table__.insert(), cases)
-        if idents:
-            conn.execute(Identity.__table__.insert(), idents)
-        conn.execute(CaseVector.__table__.insert(), vecs)
-    return list(range(start, start + len(records)))
+from triage.matter import Matter
+from triage.normalise import normalise
+from triage.privacy import hashed_identities
 
 
 # -- matching ----------------------------------------------------------------------------------------
@@ -92,7 +37,8 @@ class FastMatcher:
     def _records(self, store, pks: list[int]) -> dict[int, dict]:
         from sqlalchemy import select
 
-        from triage.store import Case, CaseVector, Identity
+        from triage.matter import MATTER_VERSION
+        from triage.store import Case, CaseMatter, CaseVector, Identity
 
         if not pks:
             return {}
@@ -113,6 +59,10 @@ class FastMatcher:
                                          .where(CaseVector.case_pk.in_(pks), CaseVector.model == self.t.embedder_key)):
                 if pk in out:
                     out[pk]["vector"] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+            for pk, matter in conn.execute(select(CaseMatter.case_pk, CaseMatter.matter)
+                                           .where(CaseMatter.case_pk.in_(pks), CaseMatter.version == MATTER_VERSION)):
+                if pk in out:
+                    out[pk]["matter"] = matter
         return out
 
     def _by_hash_and_identity(self, store, p) -> list[int]:
@@ -139,18 +89,9 @@ class FastMatcher:
             view.identities = {i for i in rec["identities"] if not i.startswith("name:")}
             return view
         text = normalise(f"{rec['title']}\n{rec['content']}" if rec.get("title") else rec["content"])
-        stored = (rec.get("extra") or {}).get("matter") if isinstance(rec.get("extra"), dict) else None
-        if stored:
-            m = Matter(objects={k: set(v) for k, v in stored.get("objects", {}).items()},
-                       demands=set(stored.get("demands", ())), places=set(stored.get("places", ())))
-            when = dt.datetime.fromisoformat(rec["received_at"]) if rec.get("received_at") else None
-            title = normalise(rec.get("title") or "")
-            view = LetterView(id=rec["id"], text=text, title=title, hash=content_hash(text), shingles=shingles(text, 3),
-                              title_shingles=shingles(title, 2) if title else np.zeros(0, np.uint64), matter=m,
-                              vector=rec.get("vector"), identities=set(), received_at=when)
-        else:
-            view = make_view(rec["id"], text, normalise(rec.get("title") or ""), rec.get("vector"), set(),
-                             rec.get("received_at"), self.t.segmenter)
+        stored = Matter.from_dict(rec["matter"]) if rec.get("matter") is not None else None
+        view = make_view(rec["id"], text, normalise(rec.get("title") or ""), rec.get("vector"), set(),
+                         rec.get("received_at"), self.t.segmenter, matter=stored)
         view.identities = {i for i in rec["identities"] if not i.startswith("name:")}
         self._views[pk] = view
         if len(self._views) > self.cache_size:
@@ -190,34 +131,3 @@ class FastMatcher:
         out = t.judge(scored, k, filters)
         self.timings["pair_model"] = self.timings.get("pair_model", 0) + time.perf_counter() - clock
         return out
-
-
-def backfill_matter(triage, store, batch: int = 500) -> dict:
-    """Proposed background job: extract and keep the matter of stored cases that lack it (imported history).
-
-    ~150 letters/s per core (jieba); resumable (only cases without ``extra["matter"]`` are read)."""
-    from sqlalchemy import select, update
-
-    from triage.store import Case
-
-    done, started, last = 0, time.perf_counter(), 0
-    while True:
-        with store.engine.connect() as conn:
-            rows = conn.execute(select(Case.pk, Case.title, Case.content, Case.extra).where(Case.pk > last)
-                                .order_by(Case.pk).limit(batch)).all()
-        if not rows:
-            break
-        last = rows[-1].pk
-        todo = [r for r in rows if not (isinstance(r.extra, dict) and r.extra.get("matter"))]
-        updates = []
-        for r in todo:
-            text = normalise(f"{r.title}\n{r.content}" if r.title else r.content)
-            updates.append({"pk_": r.pk, "extra": {**(r.extra or {}), "matter": extract_matter(text, triage.segmenter).to_dict()}})
-        if updates:
-            from sqlalchemy import bindparam
-
-            with store.engine.begin() as conn:
-                conn.execute(update(Case).where(Case.pk == bindparam("pk_")).values(extra=bindparam("extra")), updates)
-        done += len(updates)
-    seconds = time.perf_counter() - started
-    return {"cases": done, "seconds": round(seconds, 1), "letters_per_s": round(done / max(seconds, 1e-9), 1)}

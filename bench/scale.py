@@ -45,7 +45,7 @@ if str(PROJECT_DIR) not in sys.path:
     sys.path.insert(0, str(PROJECT_DIR))
 
 from bench import history as hist  # noqa: E402
-from bench.fastpath import FastMatcher, bulk_add, bulk_prepare  # noqa: E402
+from bench.fastpath import FastMatcher  # noqa: E402
 
 
 def say(msg: str) -> None:
@@ -73,7 +73,8 @@ def machine() -> dict:
 
 # -- import ------------------------------------------------------------------------------------------
 
-def build_store(triage, work: Path, n: int, seed: int, index_kind: str, batch: int, keep_matter: bool) -> dict:
+def build_store(triage, work: Path, n: int, seed: int, index_kind: str, batch: int) -> dict:
+    from triage.records import parse_letter
     from triage.retrieve import CaseIndex
     from triage.store import Store
 
@@ -96,14 +97,14 @@ def build_store(triage, work: Path, n: int, seed: int, index_kind: str, batch: i
         letters = [hist.case(i, n, seed) for i in range(start, min(n, start + batch))]
         t_gen += time.perf_counter() - c
         c = time.perf_counter()
-        recs = bulk_prepare(triage, letters, keep_matter=keep_matter)
+        prepared = triage.prepare([parse_letter(r) for r in letters])   # the core path `triage import` runs
         t_prepare += time.perf_counter() - c
         c = time.perf_counter()
-        pks = bulk_add(store, recs, triage.embedder_key)
+        pks = [pk for pk, _, _ in store.add_cases([p.record() for p in prepared], triage.embedder_key)]
         t_store += time.perf_counter() - c
         c = time.perf_counter()
-        vecs = np.stack([r["vector"] for r in recs]).astype(np.float32)
-        sigs = np.stack([r["signature"] for r in recs])
+        vecs = np.stack([p.vector for p in prepared]).astype(np.float32)
+        sigs = np.stack([p.signature for p in prepared])
         if index.vectors.needs_training:  # IVF: train on the first 50k vectors, then add everything held back
             train_buf.append(vecs)
             pending.append((pks, vecs, sigs))
@@ -126,12 +127,10 @@ def build_store(triage, work: Path, n: int, seed: int, index_kind: str, batch: i
     t_save = time.perf_counter() - c
     total = time.perf_counter() - started - t_gen
     return {"letters": done, "seconds": round(total, 1), "letters_per_s": round(done / total, 1),
-            "seconds_by_step": {"prepare (normalise, embed, shingles, minhash"
-                                + (", matter)" if keep_matter else ")"): round(t_prepare, 1),
-                                "store (bulk insert)": round(t_store, 1), "index add": round(t_index, 1),
+            "seconds_by_step": {"prepare (normalise, embed, shingles, minhash, matter)": round(t_prepare, 1),
+                                "store (one insert per table and batch)": round(t_store, 1), "index add": round(t_index, 1),
                                 "index save": round(t_save, 1)},
-            "history_generation_seconds_excluded": round(t_gen, 1), "batch": batch, "index_kind": index_kind,
-            "keep_matter": keep_matter}
+            "history_generation_seconds_excluded": round(t_gen, 1), "batch": batch, "index_kind": index_kind}
 
 
 def _index_config(kind: str, n: int, dim: int):
@@ -604,11 +603,7 @@ def main(argv=None) -> int:
     p.add_argument("--index", default=None, help="vector index of the store: flat | hnsw | ivfpq (default: flat "
                                                   "below 200k cases, hnsw above)")
     p.add_argument("--batch", type=int, default=2000)
-    p.add_argument("--keep-matter", action="store_true", help="extract and keep each case's matter at import "
-                                                               "(jieba: ~150 letters/s instead of ~1,500)")
     p.add_argument("--queries", type=int, default=300)
-    p.add_argument("--backfill-matter", action="store_true",
-                   help="before the patched run, store every case's matter (the proposed background job)")
     p.add_argument("--verify", type=int, default=10, help="FastMatcher: candidates given full pair features")
     p.add_argument("--core-import-sample", type=int, default=1000)
     p.add_argument("--index-kinds", default="flat,hnsw,ivfpq,HNSW32_SQ8,IVF{lists}_SQ8")
@@ -646,13 +641,12 @@ def main(argv=None) -> int:
 
     # 1. import -------------------------------------------------------------------------------
     stamp = work / "built.json"
-    want = {"cases": n, "seed": args.seed, "embedder": static.name, "index": index_kind,
-            "keep_matter": args.keep_matter}
+    want = {"cases": n, "seed": args.seed, "embedder": static.name, "index": index_kind, "import": "core"}
     built = json.loads(stamp.read_text()) if stamp.exists() else None
     if args.rebuild or not built or built.get("want") != want:
         say(f"building the history and importing {n} cases (index {index_kind})")
         stamp.unlink(missing_ok=True)
-        imp = build_store(triage, work, n, args.seed, index_kind, args.batch, keep_matter=args.keep_matter)
+        imp = build_store(triage, work, n, args.seed, index_kind, args.batch)
         stamp.write_text(json.dumps({"want": want, "import": imp}))
     else:
         imp = built["import"]
@@ -683,12 +677,6 @@ def main(argv=None) -> int:
     say("in-process triage, current core code")
     core = triage_latency(triage, store, index, queries)
     say(f"core: {json.dumps(core, ensure_ascii=False)}")
-    if args.backfill_matter:
-        from bench.fastpath import backfill_matter
-
-        say("backfilling the matter of stored cases (proposed background job)")
-        result["matter_backfill"] = backfill_matter(triage, store)
-        say(f"backfill: {result['matter_backfill']}")
     fast = FastMatcher(triage, verify=args.verify)
     say("in-process triage, proposed patches (FastMatcher)")
     patched = triage_latency(triage, store, index, queries, fast=fast)
