@@ -23,7 +23,7 @@ import numpy as np
 from .artefact import read_manifest, write_manifest
 from .matter import Matter, compare_matters, extract_matter
 from .minhash import containment, jaccard, shingles
-from .normalise import content_hash
+from .normalise import compact, compact_hash
 
 VERDICTS = ("duplicate", "related", "unrelated")
 
@@ -53,9 +53,12 @@ def make_view(letter_id, text: str, title: str, vector, identities: set[str], re
             when = dt.datetime.fromisoformat(received_at)
         except ValueError:
             when = None
-    return LetterView(id=letter_id, text=text, title=title, hash=content_hash(text), shingles=shingles(text, 3),
+    compacted = compact(text)   # once, for the hash and the shingles
+    return LetterView(id=letter_id, text=text, title=title, hash=compact_hash(compacted),
+                      shingles=shingles(compacted, 3, normalised=True),
                       title_shingles=shingles(title, 2) if title else np.zeros(0, np.uint64),
-                      matter=matter if matter is not None else extract_matter(text, segmenter), vector=vector, identities=identities, received_at=when)
+                      matter=matter if matter is not None else extract_matter(text, segmenter), vector=vector,
+                      identities=identities, received_at=when)
 
 
 FEATURES = ("exact", "jaccard3", "containment3", "title_jaccard", "has_titles", "cosine", "specific_overlap",

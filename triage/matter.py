@@ -227,11 +227,35 @@ def same_name(x: str, y: str) -> bool:
     return len(sx & sy) / len(sx | sy) >= 0.6
 
 
-def _overlap(a: set[str], b: set[str]) -> float:
+def _named_in(a: set[str], b: set[str]) -> list[str]:
+    """The names of ``a`` that :func:`same_name` finds in ``b`` (written out: ~3× faster than calling it)."""
+    out = []
+    long_b = [(y, y[-1]) for y in b if len(y) >= 3]
+    for x in a:
+        if x in b:
+            out.append(x)
+            continue
+        if len(x) < 3:
+            continue
+        last, sx = x[-1], None
+        for y, y_last in long_b:
+            if x in y or y in x:
+                out.append(x)
+                break
+            if last != y_last:
+                continue
+            sx = sx or set(x)
+            sy = set(y)
+            if len(sx & sy) / len(sx | sy) >= 0.6:
+                out.append(x)
+                break
+    return out
+
+
+def _overlap(a: set[str], b: set[str], named: list[str] | None = None) -> float:
     if not a or not b:
         return 0.0
-    hits = sum(1 for x in a if any(same_name(x, y) for y in b))
-    return hits / min(len(a), len(b))
+    return len(named if named is not None else _named_in(a, b)) / min(len(a), len(b))
 
 
 def compare_matters(a: Matter, b: Matter) -> dict:
@@ -240,11 +264,11 @@ def compare_matters(a: Matter, b: Matter) -> dict:
     specific_kinds = ("compound", "company", "school", "road", "river", "section", "building")
     spec_a = set().union(*(a.objects.get(k, set()) for k in specific_kinds))
     spec_b = set().union(*(b.objects.get(k, set()) for k in specific_kinds))
-    shared = sorted(x for x in spec_a if any(same_name(x, y) for y in spec_b))
+    shared = sorted(_named_in(spec_a, spec_b))
     dem_union = a.demands | b.demands
     return {
         "object_overlap": _overlap(obj_a, obj_b),
-        "specific_overlap": _overlap(spec_a, spec_b),
+        "specific_overlap": _overlap(spec_a, spec_b, shared),
         "shared_objects": shared[:5],
         "both_have_objects": float(bool(spec_a) and bool(spec_b)),
         "demand_jaccard": (len(a.demands & b.demands) / len(dem_union)) if dem_union else 0.0,

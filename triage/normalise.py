@@ -39,15 +39,30 @@ def normalise(text: str) -> str:
     return text
 
 
+_DROP: dict[int, None] = {}   # code points compact() removes (whitespace, punctuation), learnt as they are met
+_SEEN: set[str] = set()
+
+
 def compact(text: str) -> str:
     """Normalised text with all whitespace and punctuation removed (for hashing and shingles)."""
     text = normalise(text)
-    return "".join(ch for ch in text if not (ch.isspace() or unicodedata.category(ch).startswith("P")))
+    new = set(text) - _SEEN
+    if new:
+        for ch in new:
+            if ch.isspace() or unicodedata.category(ch).startswith("P"):
+                _DROP[ord(ch)] = None
+        _SEEN.update(new)
+    return text.translate(_DROP)
 
 
 def content_hash(text: str) -> str:
     """Exact-duplicate key: sha1 of the compact normalised text."""
-    return hashlib.sha1(compact(text).encode("utf-8")).hexdigest()
+    return compact_hash(compact(text))
+
+
+def compact_hash(compacted: str) -> str:
+    """:func:`content_hash` of a text already passed through :func:`compact`."""
+    return hashlib.sha1(compacted.encode("utf-8")).hexdigest()
 
 
 def mask_pii(text: str) -> str:
