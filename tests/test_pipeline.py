@@ -137,3 +137,17 @@ def test_batch_insert_keeps_ids_identities_vectors_and_matter(small_triage, stor
     monkeypatch.setattr(triage.dedup, "extract_matter", no_segmenting)
     duplicates, _, _ = small_triage.match(query, store, index)
     assert duplicates["verdict"] == "duplicate" and duplicates["matches"][0]["case_id"] == "fx-1"
+
+
+def test_pair_model_probabilities_equal_sklearn(small_triage):
+    """PairModel.proba asks the boosted trees for their raw scores on one thread; the result is sklearn's own."""
+    from triage.dedup import VERDICTS
+
+    rng = np.random.default_rng(5)
+    X = rng.random((40, small_triage.pairs._model.n_features_in_)).astype(np.float32)
+    X[::6, 2] = np.nan
+    got = small_triage.pairs.proba(X)
+    expected = small_triage.pairs._model.predict_proba(X)
+    classes = list(small_triage.pairs._model.classes_)
+    for j, name in enumerate(VERDICTS):
+        np.testing.assert_allclose(got[:, j], expected[:, classes.index(name)] if name in classes else 0.0, rtol=1e-12)

@@ -165,9 +165,16 @@ class PairModel:
         from threadpoolctl import threadpool_limits
 
         X = np.atleast_2d(X)
-        # a few dozen candidates per letter: OpenMP start-up per tree would cost more than the trees (0.7 s → 0.1 s)
-        with threadpool_limits(1, user_api="openmp"):
-            raw = self._model.predict_proba(X)
+        # A few dozen candidates per letter: OpenMP start-up per tree would cost more than the trees (0.7 s → 0.1 s),
+        # so the boosted trees predict on one thread — asked of sklearn directly, since threadpoolctl's context
+        # costs ~2 ms a call (it inspects every loaded library); predict_proba is exactly this (tested).
+        raw_predict = getattr(self._model, "_raw_predict", None)
+        loss = getattr(self._model, "_loss", None)
+        try:
+            raw = loss.predict_proba(raw_predict(X, n_threads=1))
+        except (AttributeError, TypeError):   # another estimator, or sklearn changed its private API
+            with threadpool_limits(1, user_api="openmp"):
+                raw = self._model.predict_proba(X)
         classes = list(self._model.classes_)
         out = np.zeros((X.shape[0], 3), dtype=np.float64)
         for j, name in enumerate(VERDICTS):
