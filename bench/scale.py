@@ -600,8 +600,8 @@ def main(argv=None) -> int:
     p.add_argument("--models", default=None, help="model bundle for the static embedder (trained if missing)")
     p.add_argument("--e5-models", default=os.environ.get("TRIAGE_MODELS_DIR", str(PROJECT_DIR / "models" / "default")))
     p.add_argument("--work", default=None)
-    p.add_argument("--index", default=None, help="vector index of the store: flat | hnsw | ivfpq (default: flat "
-                                                  "below 200k cases, hnsw above)")
+    p.add_argument("--index", default=None, help="vector index of the store: a triage.index kind (default: flat "
+                                                  "below 200k cases, ivfsq8 above)")
     p.add_argument("--batch", type=int, default=2000)
     p.add_argument("--queries", type=int, default=300)
     p.add_argument("--verify", type=int, default=10, help="FastMatcher: candidates given full pair features")
@@ -620,7 +620,7 @@ def main(argv=None) -> int:
     n = args.cases
     work = Path(args.work or PROJECT_DIR / "data" / "bench" / f"N{n}")
     work.mkdir(parents=True, exist_ok=True)
-    index_kind = args.index or ("flat" if n < 200_000 else "hnsw")
+    index_kind = args.index or ("flat" if n < 200_000 else "ivfsq8")
     result: dict = {"cases": n, "seed": args.seed, "machine": machine()}
     say(f"machine: {result['machine']}")
 

@@ -38,15 +38,19 @@ class CaseIndex:
              progress: bool = False) -> "CaseIndex":
         """Load the indexes beside ``store`` (or start empty), then add every stored case they miss."""
         folder = store.index_dir
-        self = cls(folder, model, dim, vector_config)
+        requested = vector_config or VectorIndexConfig.from_env()   # None: whatever kind is on disk (else flat)
+        self = cls(folder, model, dim, requested)
         vec_dir, lsh_dir = folder / "vectors", folder / "lsh"
         try:
             if (vec_dir / "manifest.json").exists():
                 loaded, manifest = VectorIndex.load(vec_dir)
-                if manifest.get("model") == model and loaded.dim == dim:
-                    self.vectors = loaded
-                else:
+                if manifest.get("model") != model or loaded.dim != dim:
                     log.warning("vector index was built with %s; rebuilding for %s", manifest.get("model"), model)
+                elif requested is not None and loaded.config.kind != requested.kind:
+                    log.warning("vector index is %s, %s was asked for; rebuilding from the store",
+                                loaded.config.kind, requested.kind)
+                else:
+                    self.vectors = loaded
             if (lsh_dir / "manifest.json").exists():
                 loaded_lsh = LSHIndex.load(lsh_dir)
                 if loaded_lsh.config == self.minhasher.config:
@@ -67,10 +71,10 @@ class CaseIndex:
     def catch_up(self, store, progress: bool = False) -> int:
         """Add stored cases beyond each index's high-water mark. Returns how many were added."""
         added = 0
-        for pks, vecs in store.iter_vectors(self.model, after_pk=self.vectors.high_water):
-            if self.vectors.needs_training:
-                self.vectors.train(vecs)
-            self.vectors.add(pks, vecs)
+        for pks, vecs in store.iter_vectors(self.model, after_pk=self.vectors.high_water,
+                                            batch=max(5000, 4 * self.vectors.config.ivf_lists)
+                                            if self.vectors.needs_training else 5000):
+            self.vectors.add(pks, vecs)   # a kind that needs training trains on its first batch
             added += len(pks)
         for rows in store.iter_texts(after_pk=self.lsh_high_water):
             for pk, title, content in rows:
@@ -87,7 +91,12 @@ class CaseIndex:
             self.lsh_high_water = max(self.lsh_high_water, int(pk))
 
     def remove(self, pk: int) -> None:
-        self.vectors.remove([pk])
+        """Forget a case. A graph index (hnsw*) cannot remove: its entry stays until the next rebuild and is never
+        answered, because the store marks the case deleted and matching reads only live cases."""
+        try:
+            self.vectors.remove([pk])
+        except NotImplementedError:
+            log.info("vector index %s keeps case %d until it is rebuilt", self.vectors.config.kind, pk)
         self.lsh.remove(pk)
 
     def candidates(self, vec: np.ndarray | None, sig: np.ndarray, k: int = 50) -> dict[int, float]:
