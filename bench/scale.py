@@ -225,7 +225,7 @@ def triage_latency(triage, store, index, queries: list[dict], fast: FastMatcher 
         timer.wrap(store, "get_cases", "match: store.get_cases")
         timer.wrap(store, "get_vectors", "match: store.get_vectors")
         timer.wrap(store, "pks_by_hash", "match: store.pks_by_hash")
-        timer.wrap(triage, "_case_view", "match: candidate views (jieba matter)")
+        timer.wrap(triage, "_case_view", "match: candidate views (stored matter)")
         timer.wrap(triage, "route", "route (department)")
     else:
         triage.match = fast.match

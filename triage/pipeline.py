@@ -45,7 +45,8 @@ class TriageConfig:
     embedder: EmbedderConfig | None = None   # None → the one the models were trained with
     profile: str | None = field(default_factory=lambda: os.environ.get("TRIAGE_PROFILE"))  # department directory
     vector_cache: Path | None = None        # cache vectors by text hash here (training, evaluation, re-imports)
-    candidates: int = 50                    # neighbours examined per letter
+    candidates: int = 50                    # near-duplicate (LSH) candidates examined per letter, at most
+    neighbours: int = 20                    # embedding neighbours examined per letter (each gets full pair features)
     view_cache: int = 50_000                # stored cases' pair views kept in memory (LRU)
     max_matches: int = 5
 
@@ -204,7 +205,7 @@ class Triage:
     def match(self, p: Prepared, store, index, k: int = 10, filters: dict | None = None) -> tuple[dict, list[dict], list[dict]]:
         """Duplicate verdict, similar cases and neighbours (for routing) of one prepared letter."""
         self_pk = store.pk_for(p.letter.id) if p.letter.id else None
-        cand = index.candidates(p.vector, p.signature, k=self.config.candidates)
+        cand = index.candidates(p.vector, p.signature, k=self.config.neighbours, lsh_limit=self.config.candidates)
         for pk in store.pks_by_hash(p.view.hash):
             cand.setdefault(pk, 1.0)
         if p.letter.petitioner:

@@ -99,13 +99,15 @@ class CaseIndex:
             log.info("vector index %s keeps case %d until it is rebuilt", self.vectors.config.kind, pk)
         self.lsh.remove(pk)
 
-    def candidates(self, vec: np.ndarray | None, sig: np.ndarray, k: int = 50) -> dict[int, float]:
-        """Candidate pks → embedding score (0 when found only by MinHash)."""
+    def candidates(self, vec: np.ndarray | None, sig: np.ndarray, k: int = 50,
+                   lsh_limit: int | None = None) -> dict[int, float]:
+        """Candidate pks → embedding score (0 when found only by MinHash): the ``k`` nearest vectors and up to
+        ``lsh_limit`` (default ``k``) cases sharing a MinHash band."""
         out: dict[int, float] = {}
         if vec is not None:
             ids, scores = self.vectors.search(vec, k)
             out.update({int(i): float(s) for i, s in zip(ids, scores)})
-        for pk in self.lsh.query(sig, limit=k):
+        for pk in self.lsh.query(sig, limit=lsh_limit or k):
             out.setdefault(int(pk), 0.0)
         return out
 
