@@ -171,8 +171,16 @@ def find_objects(clause: str) -> list[tuple[int, int, int]]:
     return out
 
 
+@lru_cache(maxsize=1)
+def _suffixes_by_first() -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for suffix in _suffix_alts():
+        out.setdefault(suffix[0], []).append(suffix)
+    return {c: tuple(v) for c, v in out.items()}
+
+
 def _suffix_alts_at(clause: str, j: int) -> list[str]:
-    return [s for s in _suffix_alts() if clause.startswith(s, j)]
+    return [s for s in _suffixes_by_first().get(clause[j], ()) if clause.startswith(s, j)]
 
 
 def extract_matter(text: str, segmenter=None) -> Matter:
