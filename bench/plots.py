@@ -25,10 +25,11 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ns = [r["cases"] for r in runs]
+    full = [r for r in runs if "triage_core" in r] or runs   # --vectors-only runs have no store, service or import
 
     # 1. in-process triage latency vs stored cases
     fig, ax = plt.subplots(figsize=(6.4, 4))
-    for key, label, style in (("triage_core", "current core", "o-"), ("triage_with_proposed_patches", "with proposed patches", "s-")):
+    for key, label, style in (("triage_core", "core", "o-"), ("triage_with_proposed_patches", "with proposed patches", "s-")):
         pts = [(r["cases"], r[key]) for r in runs if key in r]
         if not pts:
             continue
@@ -50,7 +51,7 @@ def main(argv=None) -> int:
     plt.close(fig)
 
     # 2. per-step breakdown at the largest size
-    big = runs[-1]
+    big = full[-1]
     fig, ax = plt.subplots(figsize=(7.5, 4))
     rows = []
     for key, label in (("triage_core", "core"), ("triage_with_proposed_patches", "patched")):
@@ -90,7 +91,7 @@ def main(argv=None) -> int:
     plt.close(fig)
 
     # 4. dedup lookup: ours vs datasketch
-    pts = [r for r in runs if r.get("dedup")]
+    pts = [r for r in full if r.get("dedup")]
     if pts:
         fig, ax = plt.subplots(figsize=(6.4, 3.6))
         x = list(range(len(pts)))
@@ -107,21 +108,21 @@ def main(argv=None) -> int:
 
     # 5. import rate and index bytes per case
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.4))
-    a1.plot(ns, [r["import_letters_per_s"] for r in runs], "o-", label="fast path (bulk)")
-    core = [(r["cases"], r["import_core_path"]["letters_per_s"]) for r in runs if r.get("import_core_path")]
+    a1.plot([r["cases"] for r in full], [r["import_letters_per_s"] for r in full], "o-", label="batches of 2,000")
+    core = [(r["cases"], r["import_core_path"]["letters_per_s"]) for r in full if r.get("import_core_path")]
     if core:
-        a1.plot([a for a, _ in core], [b for _, b in core], "s-", label="core path (prepare+ingest)")
+        a1.plot([a for a, _ in core], [b for _, b in core], "s-", label="batches of 32 (the CLI)")
     a1.axhline(500, color="grey", ls=":", lw=1)
     a1.set_xscale("log")
     a1.set_xlabel("stored cases")
     a1.set_ylabel("letters / s")
     a1.set_title("Import")
     a1.legend(fontsize=7)
-    a2.bar(range(len(runs)), [r["index"]["vector_bytes_per_case"] for r in runs], label="vector index")
-    a2.bar(range(len(runs)), [r["index"]["lsh_bytes_per_case"] for r in runs],
-           bottom=[r["index"]["vector_bytes_per_case"] for r in runs], label="MinHash LSH")
+    a2.bar(range(len(full)), [r["index"]["vector_bytes_per_case"] for r in full], label="vector index")
+    a2.bar(range(len(full)), [r["index"]["lsh_bytes_per_case"] for r in full],
+           bottom=[r["index"]["vector_bytes_per_case"] for r in full], label="MinHash LSH")
     a2.axhline(1536, color="grey", ls=":", lw=1)
-    a2.set_xticks(range(len(runs)), [f"{r['cases'] // 1000}k\n{r['index']['kind']}" for r in runs])
+    a2.set_xticks(range(len(full)), [f"{r['cases'] // 1000}k\n{r['index']['kind']}" for r in full])
     a2.set_ylabel("bytes per case")
     a2.set_title("Index memory")
     a2.legend(fontsize=7)
