@@ -63,19 +63,24 @@ class VectorIndex:
         elif kind == "hnswsq8":
             self._index = faiss.IndexIDMap2(faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, self.config.hnsw_m,
                                                               faiss.METRIC_INNER_PRODUCT))
-        elif kind == "ivfpq":
-            if dim % self.config.pq_m:
+        elif kind in ("ivfpq", "ivfsq8"):
+            if kind == "ivfpq" and dim % self.config.pq_m:
                 raise ValueError(f"pq_m {self.config.pq_m} must divide the dimension {dim}")
-            quantizer = faiss.IndexFlatIP(dim)
-            self._index = faiss.IndexIVFPQ(quantizer, dim, self.config.ivf_lists, self.config.pq_m, 8,
-                                           faiss.METRIC_INNER_PRODUCT)
-        elif kind == "ivfsq8":
-            quantizer = faiss.IndexFlatIP(dim)
-            self._index = faiss.IndexIVFScalarQuantizer(quantizer, dim, self.config.ivf_lists,
-                                                        faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+            self._ivf(self.config.ivf_lists)
         else:
             raise ValueError(f"unknown vector index kind '{kind}': use one of {', '.join(KINDS)}")
-        self._quantizer = locals().get("quantizer")   # IVF: keep the coarse quantizer alive beside the index
+
+    def _ivf(self, lists: int) -> None:
+        """A fresh, untrained inverted-file index of this config's kind with ``lists`` lists."""
+        import faiss
+
+        self._quantizer = faiss.IndexFlatIP(self.dim)   # kept alive beside the index that points to it
+        if self.config.kind == "ivfsq8":
+            self._index = faiss.IndexIVFScalarQuantizer(self._quantizer, self.dim, lists, faiss.ScalarQuantizer.QT_8bit,
+                                                        faiss.METRIC_INNER_PRODUCT)
+        else:
+            self._index = faiss.IndexIVFPQ(self._quantizer, self.dim, lists, self.config.pq_m, 8,
+                                           faiss.METRIC_INNER_PRODUCT)
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
@@ -88,17 +93,8 @@ class VectorIndex:
         sample = np.ascontiguousarray(sample, dtype=np.float32)
         if self.config.kind.startswith("ivf") and len(sample) < self.config.ivf_lists:
             # fewer vectors than lists: as many lists as vectors allow (faiss needs ≥ 1 training point per list)
-            import faiss
-
-            lists = max(1, len(sample) // 4)
-            quantizer = faiss.IndexFlatIP(self.dim)
-            if self.config.kind == "ivfsq8":
-                index = faiss.IndexIVFScalarQuantizer(quantizer, self.dim, lists, faiss.ScalarQuantizer.QT_8bit,
-                                                      faiss.METRIC_INNER_PRODUCT)
-            else:
-                index = faiss.IndexIVFPQ(quantizer, self.dim, lists, self.config.pq_m, 8, faiss.METRIC_INNER_PRODUCT)
-            self._index, self._quantizer = index, quantizer
-            self.config.ivf_lists = lists
+            self.config.ivf_lists = max(1, len(sample) // 4)
+            self._ivf(self.config.ivf_lists)
         self._index.train(sample)
 
     def add(self, ids: np.ndarray, vecs: np.ndarray) -> None:

@@ -177,7 +177,7 @@ class Triage:
         missing = [pk for pk in records if pk not in out]
         if missing:
             vectors = store.get_vectors(missing, key)
-            matters = store.get_matters(missing, MATTER_VERSION) if hasattr(store, "get_matters") else {}
+            matters = store.get_matters(missing, MATTER_VERSION)
             built = {pk: self._case_view(records[pk], vectors.get(pk), matters.get(pk)) for pk in missing}
             out.update(built)
             with self._views_lock:

@@ -233,10 +233,8 @@ class Store:
                 if p["id"] not in existing and p["id"] not in seen:
                     new.append(p)
                     seen.add(p["id"])
-            if len(new) > 1:
+            if new:
                 self._insert_many(s, new, model, existing)
-            for p in new[:1] if len(new) == 1 else []:
-                existing[p["id"]] = self._insert_case(s, p, model)
             created = set()
             for p in prepared:
                 first = p["id"] in seen and p["id"] not in created
@@ -250,9 +248,9 @@ class Store:
         the new pks are written into ``pks``."""
         rows = [cls._case_row(p) for p in prepared]
         returned = s.execute(insert(Case).returning(Case.pk, Case.ext_id, sort_by_parameter_order=True),
-                             [r for r, _, _ in rows]).all()
+                             [r for r, _ in rows]).all()
         idents, vectors, matters = [], [], []
-        for (pk, ext_id), p, (_, hashes, _) in zip(returned, prepared, rows):
+        for (pk, ext_id), p, (_, hashes) in zip(returned, prepared, rows):
             pks[ext_id] = pk
             idents.extend({"case_pk": pk, "kind": kind, "hash": h} for kind, h in hashes)
             if p.get("vector") is not None:
@@ -265,8 +263,8 @@ class Store:
                 s.execute(insert(table), values)
 
     @staticmethod
-    def _case_row(p: dict) -> tuple[dict, list[tuple[str, str]], dict | None]:
-        """A prepared case → (cases row, identity hashes, masked petitioner).
+    def _case_row(p: dict) -> tuple[dict, list[tuple[str, str]]]:
+        """A prepared case → (cases row, identity hashes).
 
         Identities come from the clear ``petitioner`` (hashed and masked here), or already sealed as
         ``identity_hashes`` [(kind, hash)] and ``petitioner_masked`` (the service's job queue never holds
@@ -289,22 +287,14 @@ class Store:
                    domain=p.get("domain"), type=p.get("type"), department=p.get("department"),
                    reply=p.get("reply"), status=p.get("status") or "open",
                    petitioner_masked=masked, extra=extra or None, created_at=_now(), deleted=False)
-        return row, hashes, masked
+        return row, hashes
 
     @classmethod
     def _insert_case(cls, s: Session, p: dict, model: str) -> int:
-        """Insert one prepared case in session ``s`` (see :meth:`_case_row`); returns its pk."""
-        row, hashes, _ = cls._case_row(p)
-        case = Case(**row)
-        s.add(case)
-        s.flush()
-        for kind, h in hashes:
-            s.add(Identity(case_pk=case.pk, kind=kind, hash=h))
-        if p.get("vector") is not None:
-            s.add(CaseVector(case_pk=case.pk, model=model, vector=np.asarray(p["vector"], dtype=np.float16).tobytes()))
-        if p.get("matter") is not None:
-            s.add(CaseMatter(case_pk=case.pk, version=p.get("matter_version") or "", matter=p["matter"]))
-        return case.pk
+        """Insert one prepared case in session ``s`` (see :meth:`_insert_many`); returns its pk."""
+        pks: dict[str, int] = {}
+        cls._insert_many(s, [p], model, pks)
+        return pks[p["id"]]
 
     def pk_for(self, ext_id: str) -> int | None:
         with self.session() as s:
@@ -352,7 +342,7 @@ class Store:
         with self.session() as s:
             rows = s.execute(select(CaseMatter.case_pk, CaseMatter.matter)
                              .where(CaseMatter.case_pk.in_(pks), CaseMatter.version == version)).all()
-        return {pk: m for pk, m in rows}
+        return dict(rows)
 
     def pks_by_hash(self, norm_hash: str) -> list[int]:
         with self.session() as s:
