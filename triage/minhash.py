@@ -5,8 +5,8 @@ hashing (``(a·x + b) >> 32`` on uint64, ``a`` odd): the ``mod 2^61 − 1`` of t
 dominated the cost (~4× slower here); indexes saved with the older family are rebuilt from the store.
 The LSH keeps ONE sorted array of composite keys (the band number in the top bits, the band's key
 below), so memory is ``bands × 16`` bytes per case and a lookup is a single vectorised
-``searchsorted`` for all bands. Inserts go to a small buffer merged on the next query; removals are
-tombstones dropped at the next merge. ``save``/``load`` write plain ``.npy`` files and a manifest.
+``searchsorted`` for all bands. Inserts go to a small buffer that queries scan and that is merged every
+``LSHIndex.MERGE_AT`` ids; removals are filtered at query time and dropped at the next merge. ``save``/``load`` write plain ``.npy`` files and a manifest.
 """
 
 from __future__ import annotations
@@ -183,16 +183,15 @@ class LSHIndex:
         return view
 
     def _merge(self) -> None:
+        if not self._pending_ids and not self._removed:
+            return
+        new, new_ids = self._pending()   # the buffer's keys, as queries see them
         with self._lock:
-            if not self._pending_ids and not self._removed:
-                return
             comp, cids = self._comp, self._cids
             if self._removed and len(cids):
                 keep = ~np.isin(cids, np.fromiter(self._removed, dtype=np.int64))
                 comp, cids = comp[keep], cids[keep]
-            if self._pending_ids:
-                new = self._composite(self.band_keys(np.stack(self._pending_sigs))).ravel()
-                new_ids = np.repeat(np.asarray(self._pending_ids, np.int64), self.config.bands)
+            if len(new):
                 order = np.argsort(new, kind="stable")
                 new, new_ids = new[order], new_ids[order]
                 keep = ~np.isin(new_ids, np.fromiter(self._removed, dtype=np.int64)) if self._removed else None
