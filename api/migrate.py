@@ -24,6 +24,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 REVISION_TABLES = (("0001", {"cases", "identities", "case_vectors", "suggestions", "decisions", "audit"}),
                    ("0002", {"jobs", "job_items"}),
                    ("0003", {"case_matters"}))
+# 0004 adds an index only: a create_all store is stamped 0003 and 0004 runs with IF NOT EXISTS.
 
 
 def alembic_config(url: str) -> Config:

@@ -59,3 +59,20 @@ def test_recent_cuts_are_reused_but_never_shared_or_pickled():
     assert len(seg._recent) == Segmenter.RECENT
     again = pickle.loads(pickle.dumps(seg))
     assert "_recent" not in again.__dict__ and again.cut(text) == first[:-1]
+
+
+def test_a_text_is_cut_as_its_lines_on_real_letters(shared_datasets):
+    """cut() joins the cuts of a text's whitespace-separated parts (cached, so title and body cuts serve the whole
+    letter); on real letters, with spaces and line breaks, that equals cutting the whole text at once."""
+    import csv
+
+    seg = Segmenter().load()
+    with open(shared_datasets / "fuzhou_water" / "appeals.csv", encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))[:400]
+    texts = [normalise((r.get("标题") or "") + "\n" + (r.get("投诉件内容") or "")) for r in rows]
+    texts += [t.replace("。", "。\n", 2) for t in texts[:100]]
+    texts += ["朝阳区\n望京街道小区", "\n\n停车难\n", "A市\nA2区\n", "建设\n路", "建设 路", "  ", "", "3.5 万元\t罚款"]
+    assert sum(len(t.split()) > 1 for t in texts) >= 400
+    for text in texts:
+        for drop in (True, False):
+            assert seg.cut(text, drop_stopwords=drop) == seg._cut_one(text, drop), text

@@ -151,3 +151,24 @@ def test_pair_model_probabilities_equal_sklearn(small_triage):
     classes = list(small_triage.pairs._model.classes_)
     for j, name in enumerate(VERDICTS):
         np.testing.assert_allclose(got[:, j], expected[:, classes.index(name)] if name in classes else 0.0, rtol=1e-12)
+
+
+def test_pair_forest_walk_gives_sklearn_raw_scores(small_triage):
+    """The all-trees-at-once walk reaches sklearn's leaves: raw scores identical, on features in their real ranges."""
+    from triage.dedup import FEATURES, _Forest
+
+    model = small_triage.pairs._model
+    forest = _Forest(model)
+    rng = np.random.default_rng(11)
+    X = rng.random((300, len(FEATURES)))
+    X[:, FEATURES.index("log_gap_days")] *= 9
+    for j in (FEATURES.index("exact"), FEATURES.index("same_petitioner"), FEATURES.index("gap_known")):
+        X[:, j] = X[:, j] > 0.5
+    X[::7, 4] = np.nan
+    # thresholds themselves: a value equal to a split goes left, as in sklearn
+    nodes = np.concatenate([p.nodes for it in model._predictors for p in it])
+    inner = nodes[nodes["is_leaf"] == 0][:len(X)]
+    X[np.arange(len(inner)), inner["feature_idx"]] = inner["num_threshold"]
+    np.testing.assert_array_equal(forest.raw(X), model._raw_predict(X, n_threads=1))
+    with pytest.raises(ValueError):
+        forest.raw(X[:, :3])

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import pickle
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from itertools import repeat
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from scipy import sparse
@@ -85,13 +86,14 @@ def _one_text_tfidf(vectorizer, text: str) -> sparse.csr_matrix:
     if entry[1] is None:
         return vectorizer.transform([text])
     analyze, vocab, idf, sublinear, norm, width = entry[1]
-    counts: dict[int, int] = {}
-    for term, n in Counter(analyze(text)).items():
-        j = vocab.get(term)
-        if j is not None:
-            counts[j] = n
-    cols = np.fromiter(sorted(counts), dtype=np.int32, count=len(counts))
-    vals = np.array([counts[j] for j in cols], dtype=idf.dtype)
+    counted = Counter(analyze(text))
+    # vocabulary look-ups in C (map over dict.get), then numpy: a letter has thousands of distinct n-grams
+    cols = np.fromiter(map(vocab.get, counted, repeat(-1)), dtype=np.int64, count=len(counted))
+    vals = np.fromiter(counted.values(), dtype=idf.dtype, count=len(counted))
+    known = cols >= 0
+    cols, vals = cols[known], vals[known]
+    order = np.argsort(cols, kind="stable")
+    cols, vals = cols[order].astype(np.int32), vals[order]
     if sublinear and len(vals):
         vals = np.log(vals) + 1
     vals = vals * idf[cols]
@@ -147,7 +149,7 @@ class _TemperatureSVM:
         d = _linear_decision(svm, X)
         return np.column_stack([-d / 2, d / 2]) if d.ndim == 1 else d
 
-    def fit(self, X, y) -> "_TemperatureSVM":
+    def fit(self, X, y) -> _TemperatureSVM:
         from scipy.optimize import minimize_scalar
         from sklearn.model_selection import StratifiedKFold
         from sklearn.svm import LinearSVC
@@ -286,7 +288,7 @@ class TextClassifier:
     # -- training and prediction ----------------------------------------------------------------
     def fit(self, texts: Sequence[str], labels: Sequence[str], vectors: np.ndarray | None = None,
             fields: Sequence[tuple[str, str]] | None = None,
-            prior: tuple[Sequence[str], Sequence[str]] | None = None) -> "TextClassifier":
+            prior: tuple[Sequence[str], Sequence[str]] | None = None) -> TextClassifier:
         """``prior=(texts, labels)``: weakly labelled texts for ``prior_weight`` (ignored when it is 0)."""
         from sklearn.calibration import CalibratedClassifierCV
         from sklearn.svm import LinearSVC
@@ -362,7 +364,7 @@ class TextClassifier:
         return write_manifest(folder, "text-classifier", labels=self.labels, **manifest_fields)
 
     @classmethod
-    def load(cls, folder: Path, segmenter: Segmenter | None = None) -> "TextClassifier":
+    def load(cls, folder: Path, segmenter: Segmenter | None = None) -> TextClassifier:
         folder = Path(folder)
         manifest = read_manifest(folder, "text-classifier")
         config = ClassifierConfig(**json.loads((folder / "config.json").read_text()))

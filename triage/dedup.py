@@ -165,14 +165,10 @@ class PairModel:
         from threadpoolctl import threadpool_limits
 
         X = np.atleast_2d(X)
-        # A few dozen candidates per letter: OpenMP start-up per tree would cost more than the trees (0.7 s → 0.1 s),
-        # so the boosted trees predict on one thread — asked of sklearn directly, since threadpoolctl's context
-        # costs ~2 ms a call (it inspects every loaded library); predict_proba is exactly this (tested).
-        raw_predict = getattr(self._model, "_raw_predict", None)
-        loss = getattr(self._model, "_loss", None)
-        try:
-            raw = loss.predict_proba(raw_predict(X, n_threads=1))
-        except (AttributeError, TypeError):   # another estimator, or sklearn changed its private API
+        forest = self._forest()
+        if forest is not None:
+            raw = self._model._loss.predict_proba(forest.raw(X))
+        else:   # another estimator, or sklearn changed its private API
             with threadpool_limits(1, user_api="openmp"):
                 raw = self._model.predict_proba(X)
         classes = list(self._model.classes_)
@@ -181,6 +177,16 @@ class PairModel:
             if name in classes:
                 out[:, j] = raw[:, classes.index(name)]
         return out
+
+    def _forest(self) -> "_Forest | None":
+        forest = self.__dict__.get("_forest_table", False)
+        if forest is False:
+            try:
+                forest = _Forest(self._model)
+            except (AttributeError, KeyError, TypeError, ValueError, IndexError):
+                forest = None
+            self._forest_table = forest
+        return forest
 
     def verdicts(self, P: np.ndarray) -> list[str]:
         out = []
@@ -213,3 +219,54 @@ class PairModel:
             self._model = pickle.load(fh)
         self.manifest = manifest
         return self
+
+
+class _Forest:
+    """The boosted trees of a fitted ``HistGradientBoostingClassifier``, walked all at once with numpy.
+
+    sklearn predicts tree by tree from Python (600 calls for 200 iterations × 3 classes, ~5 ms for the few
+    dozen candidates of one letter). Here every tree's nodes sit in one table and all (candidate, tree) pairs
+    step down together, one numpy step per level (the trees are 3 deep): the same leaves, summed in sklearn's
+    order (baseline, then iteration by iteration), so the same raw scores (tested against sklearn).
+    Categorical splits are not supported (the pair features are numeric): such a model raises ValueError.
+    """
+
+    def __init__(self, model) -> None:
+        predictors = model._predictors
+        self.k = len(predictors[0])
+        self.iterations = len(predictors)
+        tables = [p.nodes for iteration in predictors for p in iteration]
+        if any(t["is_categorical"].any() for t in tables):
+            raise ValueError("categorical splits")
+        sizes = np.array([len(t) for t in tables])
+        self.roots = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
+        nodes = np.concatenate(tables)
+        start = np.repeat(self.roots, sizes)
+        leaf = nodes["is_leaf"].astype(bool)
+        here = np.arange(len(nodes), dtype=np.intp)
+        # a leaf points to itself, so trees shallower than the deepest one simply stay put
+        self.left = np.where(leaf, here, nodes["left"].astype(np.intp) + start)
+        self.right = np.where(leaf, here, nodes["right"].astype(np.intp) + start)
+        self.feature = np.where(leaf, 0, nodes["feature_idx"]).astype(np.intp)
+        self.threshold = nodes["num_threshold"].astype(np.float64)
+        self.missing_left = nodes["missing_go_to_left"].astype(bool)
+        self.value = nodes["value"].astype(np.float64)
+        self.depth = int(nodes["depth"].max())
+        self.baseline = np.asarray(model._baseline_prediction, dtype=np.float64).reshape(1, 1, self.k)
+        self.n_features = int(model.n_features_in_)
+
+    def raw(self, X: np.ndarray) -> np.ndarray:
+        """Raw scores (n, k), as ``model._raw_predict(X)``."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise ValueError(f"expected (n, {self.n_features}) pair features, got {X.shape}")
+        n = X.shape[0]
+        node = np.broadcast_to(self.roots, (n, len(self.roots))).copy()
+        rows = np.arange(n)[:, None]
+        for _ in range(self.depth):
+            x = X[rows, self.feature[node]]
+            go_left = np.where(np.isnan(x), self.missing_left[node], x <= self.threshold[node])
+            node = np.where(go_left, self.left[node], self.right[node])
+        leaves = self.value[node].reshape(n, self.iterations, self.k)
+        summed = np.concatenate([np.broadcast_to(self.baseline, (n, 1, self.k)), leaves], axis=1)
+        return np.cumsum(summed, axis=1)[:, -1, :]

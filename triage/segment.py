@@ -91,7 +91,16 @@ class Segmenter:
 
     def cut(self, text: str | list[str], *, drop_stopwords: bool = True) -> list[str] | list[list[str]]:
         if isinstance(text, str):
-            return self._cut_recent(text, drop_stopwords)
+            parts = text.split()
+            if len(parts) == 1 and parts[0] == text:
+                return self._cut_recent(text, drop_stopwords)
+            # Whitespace is a hard boundary for jieba and for place spans, so a text's words are the words of its
+            # whitespace-separated parts (tested): the title and body, cut for the field features, serve the
+            # whole letter ("title body" once normalised) from the cache.
+            words: list[str] = []
+            for part in parts:
+                words.extend(self._cut_recent(part, drop_stopwords))
+            return words
         return [self._cut_one(t, drop_stopwords) for t in text]
 
     # A suggestion segments the same letter several times (domain and type word features, the matter): the last

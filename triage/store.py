@@ -148,7 +148,7 @@ class JobItem(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
-Index("ix_identity_kind_hash", Identity.kind, Identity.hash)
+Index("ix_identity_kind_hash_case", Identity.kind, Identity.hash, Identity.case_pk)   # migration 0004
 Index("ix_job_items_job_status", JobItem.job_id, JobItem.status)
 
 CONCLUDED_STATUSES = frozenset({"concluded", "closed", "resolved", "done", "merged", "replied",
@@ -205,6 +205,9 @@ class Store:
                 cur.close()
         if create:
             Base.metadata.create_all(self.engine)
+            for table in Base.metadata.sorted_tables:   # indexes added since an existing store was created
+                for index in table.indexes:
+                    index.create(self.engine, checkfirst=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         return self
 
@@ -349,13 +352,23 @@ class Store:
             return list(s.scalars(select(Case.pk).where(Case.norm_hash == norm_hash, Case.deleted.is_(False))))
 
     def pks_by_identity(self, hashes: list[tuple[str, str]], limit: int = 50) -> list[int]:
+        """The newest ``limit`` cases holding any of these (kind, hash) identity keys, newest first.
+
+        Any listed kind with any listed hash, as one ``IN × IN`` query would match; asked pair by pair so that each
+        look-up reads the newest rows straight from the (kind, hash, case_pk) index, however many cases one
+        petitioner has."""
         if not hashes:
             return []
+        kinds = list(dict.fromkeys(k or "" for k, _ in hashes))
+        values = list(dict.fromkeys(h for _, h in hashes))
+        found: set[int] = set()
         with self.session() as s:
-            q = select(Identity.case_pk).where(
-                func.coalesce(Identity.kind, "").in_([k for k, _ in hashes]), Identity.hash.in_([h for _, h in hashes])
-            ).order_by(Identity.case_pk.desc()).limit(limit)
-            return list(dict.fromkeys(s.scalars(q)))
+            for kind in kinds:
+                for value in values:
+                    q = (select(Identity.case_pk).where(Identity.kind == kind, Identity.hash == value)
+                         .order_by(Identity.case_pk.desc()).limit(limit))
+                    found.update(s.scalars(q))
+        return sorted(found, reverse=True)[:limit]
 
     def iter_vectors(self, model: str, after_pk: int = 0, batch: int = 5000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(pks, float32 vectors) of stored cases with pk > after_pk, in batches (index catch-up and rebuild)."""

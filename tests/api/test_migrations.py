@@ -61,3 +61,28 @@ def test_an_old_store_gets_the_new_tables(store_url):
     store = Store(store_url).open(create=False)
     assert store.get_case("old-1")["content"] == "旧的案件" and store.get_job("none") is None
     store.engine.dispose()
+
+
+def test_identity_lookup_reads_the_newest_cases_from_the_new_index(store_url):
+    """0004: (kind, hash, case_pk). A CLI store made before it gets the index when opened; a look-up returns the
+    newest cases of any listed identity, newest first, at most ``limit``."""
+    from sqlalchemy import text
+
+    store = Store(store_url).open()
+    with store.engine.begin() as conn:   # as a store made before 0004 was
+        conn.execute(text("DROP INDEX ix_identity_kind_hash_case"))
+        conn.execute(text("CREATE INDEX ix_identity_kind_hash ON identities (kind, hash)"))
+    store.add_cases([{"id": f"c{i}", "content": f"第{i}封信", "norm_hash": f"h{i}",
+                      "identity_hashes": [("account", "many" if i % 2 else "few")] + ([("phone", "p1")] if i == 3 else [])}
+                     for i in range(1, 61)], "m")
+    store.engine.dispose()
+    store = Store(store_url).open()
+    names = {ix["name"] for ix in inspect(store.engine).get_indexes("identities")}
+    assert "ix_identity_kind_hash_case" in names
+    newest_odd = [store.pk_for(f"c{i}") for i in range(59, 0, -2)]
+    assert store.pks_by_identity([("account", "many")], limit=5) == newest_odd[:5]
+    both = store.pks_by_identity([("account", "few"), ("phone", "p1")], limit=100)
+    assert both == sorted([store.pk_for(f"c{i}") for i in range(2, 61, 2)] + [store.pk_for("c3")], reverse=True)
+    assert store.pks_by_identity([("account", "nobody")]) == [] and store.pks_by_identity([]) == []
+    store.engine.dispose()
+    assert migrate.upgrade(store_url) == migrate.head() and _diff(store_url) == []
