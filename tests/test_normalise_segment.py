@@ -76,3 +76,19 @@ def test_a_text_is_cut_as_its_lines_on_real_letters(shared_datasets):
     for text in texts:
         for drop in (True, False):
             assert seg.cut(text, drop_stopwords=drop) == seg._cut_one(text, drop), text
+
+
+def test_normalise_is_idempotent_so_views_skip_a_second_pass(shared_datasets):
+    """Stacked openings come off until none is left; so normalising twice changes nothing, and compact() of a
+    normalised text may skip normalise (make_view does, for every candidate)."""
+    import csv
+
+    assert normalise("您好您好您好！尊敬的领导：小区停车难") == "小区停车难"
+    with open(shared_datasets / "fuzhou_water" / "appeals.csv", encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))[:500]
+    texts = [(r.get("标题") or "") + "\n" + (r.get("投诉件内容") or "") for r in rows]
+    texts += ["您好！" * 5 + "路灯坏了谢谢领导！", "　来电反映：市民反映：群众反映：停水", "", "  "]
+    for raw in texts:
+        once = normalise(raw)
+        assert normalise(once) == once
+        assert compact(once, normalised=True) == compact(raw)

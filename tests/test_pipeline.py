@@ -121,10 +121,11 @@ def test_batch_insert_keeps_ids_identities_vectors_and_matter(small_triage, stor
     for (pk, ext_id, _), p in zip(results, batch):
         case = store.get_cases([pk])[pk]
         assert case["id"] == ext_id == p.letter.id and case["content"] == p.letter.content
-        vec = store.get_vectors([pk], small_triage.embedder_key)[pk]
+        record, vec, stored = store.get_candidates([pk], small_triage.embedder_key, "1")[pk]
+        assert record == case
         np.testing.assert_allclose(vec, p.vector, atol=1e-2)
-        stored = store.get_matters([pk], "1")[pk]
         assert stored == p.view.matter.to_dict()
+        assert store.get_candidates([pk], "another-model", "0")[pk] == (case, None, None)
     assert {i.split(":")[0] for i in store.get_case("fx-1")["identities"]} >= {"phone"}
 
     import triage.dedup

@@ -46,17 +46,19 @@ class LetterView:
 
 def make_view(letter_id, text: str, title: str, vector, identities: set[str], received_at: str | None,
               segmenter=None, matter: Matter | None = None) -> LetterView:
-    """``matter``: the letter's stored matter, when it was extracted before (else extracted here)."""
+    """``text`` and ``title`` are normalised (:func:`~triage.normalise.normalise`); ``matter``: the letter's stored
+    matter, when it was extracted before (else extracted here)."""
     when = None
     if received_at:
         try:
             when = dt.datetime.fromisoformat(received_at)
         except ValueError:
             when = None
-    compacted = compact(text)   # once, for the hash and the shingles
+    compacted = compact(text, normalised=True)   # once, for the hash and the shingles
     return LetterView(id=letter_id, text=text, title=title, hash=compact_hash(compacted),
                       shingles=shingles(compacted, 3, normalised=True),
-                      title_shingles=shingles(title, 2) if title else np.zeros(0, np.uint64),
+                      title_shingles=(shingles(compact(title, normalised=True), 2, normalised=True) if title
+                                      else np.zeros(0, np.uint64)),
                       matter=matter if matter is not None else extract_matter(text, segmenter), vector=vector,
                       identities=identities, received_at=when)
 

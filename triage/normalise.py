@@ -33,19 +33,24 @@ def normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = text.replace("\u3000", " ").replace("\ufeff", "")
     text = _WS_RE.sub(" ", text).strip()
-    for _ in range(2):
+    # until nothing more comes off (stacked openings: 您好您好…), so normalise(normalise(x)) == normalise(x)
+    while True:
+        before = text
         for pattern in _BOILERPLATE_RE:
             text = pattern.sub("", text).strip()
-    return text
+        if text == before:
+            return text
 
 
 _DROP: dict[int, None] = {}   # code points compact() removes (whitespace, punctuation), learnt as they are met
 _SEEN: set[str] = set()
 
 
-def compact(text: str) -> str:
-    """Normalised text with all whitespace and punctuation removed (for hashing and shingles)."""
-    text = normalise(text)
+def compact(text: str, *, normalised: bool = False) -> str:
+    """Normalised text with all whitespace and punctuation removed (for hashing and shingles); ``normalised``:
+    the text already went through :func:`normalise` (which is idempotent), so it is not normalised again."""
+    if not normalised:
+        text = normalise(text)
     new = set(text) - _SEEN
     if new:
         for ch in new:

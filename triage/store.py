@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
-from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
+from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, bindparam,
                         case as sql_case, create_engine, event, func, insert, select, update)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -211,6 +211,12 @@ class Store:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         return self
 
+    def _connect(self):
+        """A plain connection, for the request path's reads (no session, no identity map)."""
+        if self.engine is None:
+            self.open()
+        return self.engine.connect()
+
     def session(self) -> Session:
         if self._sessions is None:
             self.open()
@@ -300,8 +306,8 @@ class Store:
         return pks[p["id"]]
 
     def pk_for(self, ext_id: str) -> int | None:
-        with self.session() as s:
-            return s.scalar(select(Case.pk).where(Case.ext_id == ext_id, Case.deleted.is_(False)))
+        with self._connect() as conn:
+            return conn.execute(_reads()["pk_for"], {"ext_id": ext_id}).scalar()
 
     def get_cases(self, pks: Iterable[int]) -> dict[int, dict]:
         pks = list(pks)
@@ -310,11 +316,30 @@ class Store:
         with self.session() as s:
             table = Case.__table__   # Core rows (attributes named like the ORM's): no identity map, ~3× faster
             rows = s.execute(select(table).where(table.c.pk.in_(pks), table.c.deleted.is_(False))).all()
-            idents: dict[int, set[str]] = {}
-            for case_pk, kind, h in s.execute(select(Identity.case_pk, Identity.kind, Identity.hash)
-                                             .where(Identity.case_pk.in_(pks))).all():
-                idents.setdefault(case_pk, set()).add(f"{kind}:{h}")
+            idents = self._identity_keys(s, pks)
         return {c.pk: case_record(c, idents.get(c.pk, set())) for c in rows}
+
+    @staticmethod
+    def _identity_keys(conn, pks: list[int]) -> dict[int, set[str]]:
+        """Hashed identity keys ("kind:hash") of these cases (``conn``: a session or a connection)."""
+        idents: dict[int, set[str]] = {}
+        for case_pk, kind, h in conn.execute(_reads()["identities"], {"pks": pks}).all():
+            idents.setdefault(case_pk, set()).add(f"{kind}:{h}")
+        return idents
+
+    def get_candidates(self, pks: Iterable[int], model: str, matter_version: str
+                       ) -> dict[int, tuple[dict, np.ndarray | None, dict | None]]:
+        """Live cases → (record as :meth:`get_cases`, vector of ``model`` or None, matter of ``matter_version`` or
+        None): what matching reads of each candidate, in two statements on a plain connection."""
+        pks = list(pks)
+        if not pks:
+            return {}
+        with self._connect() as conn:
+            rows = conn.execute(_reads()["candidates"], {"pks": pks, "model": model, "version": matter_version}).all()
+            idents = self._identity_keys(conn, pks)
+        return {c.pk: (case_record(c, idents.get(c.pk, set())),
+                       np.frombuffer(c._vector, dtype=np.float16).astype(np.float32) if c._vector is not None else None,
+                       c._matter) for c in rows}
 
     def get_case(self, ext_id: str) -> dict | None:
         pk = self.pk_for(ext_id)
@@ -328,28 +353,9 @@ class Store:
         with self.session() as s:
             return int(s.scalar(select(func.max(Case.pk))) or 0)
 
-    def get_vectors(self, pks: Iterable[int], model: str) -> dict[int, np.ndarray]:
-        pks = list(pks)
-        if not pks:
-            return {}
-        with self.session() as s:
-            rows = s.execute(select(CaseVector.case_pk, CaseVector.vector)
-                             .where(CaseVector.case_pk.in_(pks), CaseVector.model == model)).all()
-        return {pk: np.frombuffer(v, dtype=np.float16).astype(np.float32) for pk, v in rows}
-
-    def get_matters(self, pks: Iterable[int], version: str) -> dict[int, dict]:
-        """Stored matters of these cases, of this extraction version (cases without one are left out)."""
-        pks = list(pks)
-        if not pks:
-            return {}
-        with self.session() as s:
-            rows = s.execute(select(CaseMatter.case_pk, CaseMatter.matter)
-                             .where(CaseMatter.case_pk.in_(pks), CaseMatter.version == version)).all()
-        return dict(rows)
-
     def pks_by_hash(self, norm_hash: str) -> list[int]:
-        with self.session() as s:
-            return list(s.scalars(select(Case.pk).where(Case.norm_hash == norm_hash, Case.deleted.is_(False))))
+        with self._connect() as conn:
+            return list(conn.execute(_reads()["by_hash"], {"hash": norm_hash}).scalars())
 
     def pks_by_identity(self, hashes: list[tuple[str, str]], limit: int = 50) -> list[int]:
         """The newest ``limit`` cases holding any of these (kind, hash) identity keys, newest first.
@@ -678,6 +684,27 @@ class Store:
                              .offset(offset).limit(limit)).all()
             return [{"seq": r.seq, "id": r.letter_id, "status": r.status, "created": r.created,
                      "suggestion_id": r.suggestion_id, "error": r.error} for r in rows]
+
+
+_READS: dict[str, Any] = {}
+
+
+def _reads() -> dict[str, Any]:
+    """The request path's read statements, built once and bound per call (building a statement costs more than
+    SQLite takes to answer it)."""
+    if not _READS:
+        case, vec, mat = Case.__table__, CaseVector.__table__, CaseMatter.__table__
+        live = case.c.deleted.is_(False)
+        _READS["candidates"] = (
+            select(case, vec.c.vector.label("_vector"), mat.c.matter.label("_matter"))
+            .select_from(case.outerjoin(vec, (vec.c.case_pk == case.c.pk) & (vec.c.model == bindparam("model")))
+                         .outerjoin(mat, (mat.c.case_pk == case.c.pk) & (mat.c.version == bindparam("version"))))
+            .where(case.c.pk.in_(bindparam("pks", expanding=True)), live))
+        _READS["identities"] = (select(Identity.case_pk, Identity.kind, Identity.hash)
+                                .where(Identity.case_pk.in_(bindparam("pks", expanding=True))))
+        _READS["by_hash"] = select(case.c.pk).where(case.c.norm_hash == bindparam("hash"), live)
+        _READS["pk_for"] = select(case.c.pk).where(case.c.ext_id == bindparam("ext_id"), live)
+    return _READS
 
 
 def case_record(c: Case, identities: set[str]) -> dict:
