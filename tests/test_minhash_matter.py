@@ -117,3 +117,22 @@ def test_matter_overlap_equals_the_pairwise_rule_on_real_letters(shared_datasets
             assert sorted(_named_in(x, y)) == expected
             overlapping += bool(expected)
     assert overlapping > 300   # the comparison saw many real overlaps, not only empty sets
+
+
+def test_shared_count_and_overlap_equal_set_arithmetic():
+    """Jaccard and containment come from one searchsorted intersection; the figures are set arithmetic's."""
+    from triage.minhash import jaccard, overlap, shared_count, shingles
+
+    rng = np.random.default_rng(3)
+    arrays = [np.zeros(0, np.uint64), np.array([5], np.uint64), shingles("小区停车难问题反映"),
+              shingles("小区停车难,希望尽快解决"), np.array([0, 2**64 - 1], np.uint64)]
+    arrays += [np.unique(rng.integers(0, 60, size=rng.integers(1, 40)).astype(np.uint64)) for _ in range(60)]
+    for a in arrays:
+        for b in arrays:
+            inter = len(set(a.tolist()) & set(b.tolist()))
+            assert shared_count(a, b) == inter
+            if len(a) and len(b):
+                assert overlap(a, b) == (inter / (len(a) + len(b) - inter), inter / min(len(a), len(b)))
+                assert jaccard(a, b) == overlap(a, b)[0]
+            else:
+                assert overlap(a, b) == (0.0, 0.0) and jaccard(a, b) == 0.0

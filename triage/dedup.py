@@ -22,7 +22,7 @@ import numpy as np
 
 from .artefact import read_manifest, write_manifest
 from .matter import Matter, compare_matters, extract_matter
-from .minhash import containment, jaccard, shingles
+from .minhash import jaccard, overlap, shingles
 from .normalise import compact, compact_hash
 
 VERDICTS = ("duplicate", "related", "unrelated")
@@ -72,8 +72,7 @@ FEATURES = ("exact", "jaccard3", "containment3", "title_jaccard", "has_titles", 
 def pair_features(a: LetterView, b: LetterView) -> tuple[np.ndarray, dict]:
     """Feature vector (in :data:`FEATURES` order) and the evidence needed to explain a verdict."""
     m = compare_matters(a.matter, b.matter)
-    jac = jaccard(a.shingles, b.shingles)
-    cont = containment(a.shingles, b.shingles)
+    jac, cont = overlap(a.shingles, b.shingles)
     has_titles = float(len(a.title_shingles) > 0 and len(b.title_shingles) > 0)
     tjac = jaccard(a.title_shingles, b.title_shingles) if has_titles else 0.0
     cos = float(np.dot(a.vector, b.vector)) if a.vector is not None and b.vector is not None else 0.0

@@ -62,19 +62,31 @@ def shingles(text: str, k: int = 3, *, normalised: bool = False) -> np.ndarray:
     return np.unique(h)
 
 
+def shared_count(a: np.ndarray, b: np.ndarray) -> int:
+    """|A ∩ B| of two sorted unique arrays: each element of the shorter one looked up in the longer one."""
+    if len(a) == 0 or len(b) == 0:
+        return 0
+    if len(a) > len(b):
+        a, b = b, a
+    pos = np.minimum(np.searchsorted(b, a), len(b) - 1)
+    return int(np.count_nonzero(b[pos] == a))
+
+
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     """Exact Jaccard of two shingle arrays (sorted unique)."""
     if len(a) == 0 or len(b) == 0:
         return 0.0
-    inter = len(np.intersect1d(a, b, assume_unique=True))
+    inter = shared_count(a, b)
     return inter / (len(a) + len(b) - inter)
 
 
-def containment(a: np.ndarray, b: np.ndarray) -> float:
-    """|A ∩ B| / min(|A|, |B|): high when one letter is contained in the other."""
+def overlap(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(Jaccard, containment) of two shingle arrays, from one intersection; containment = |A ∩ B| / min(|A|, |B|),
+    high when one letter is contained in the other."""
     if len(a) == 0 or len(b) == 0:
-        return 0.0
-    return len(np.intersect1d(a, b, assume_unique=True)) / min(len(a), len(b))
+        return 0.0, 0.0
+    inter = shared_count(a, b)
+    return inter / (len(a) + len(b) - inter), inter / min(len(a), len(b))
 
 
 class MinHasher:
