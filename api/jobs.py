@@ -126,7 +126,7 @@ class JobRunner:
         if job["kind"] == "import":
             # Fitting reads only the store and swaps in a new router at the end: in-flight suggestions keep
             # the old one, so this runs outside the lock (it can take a while on a long history).
-            self.service.triage.refresh_router(store)
+            self.service.triage.refresh_history(store)
         self.service.save_index()
         store.update_job(job["id"], status="done", finished_at=_now(), result=result)
         log.info("job %s (%s) done: %s", job["id"], job["kind"], result)

@@ -245,7 +245,7 @@ class Service:
                 config.profile = s.profile
             self.triage = Triage(config).load()
         self.index = CaseIndex.open(self.store, self.triage.embedder_key, self.triage.embedder.dim)
-        self.triage.refresh_router(self.store)
+        self.triage.refresh_history(self.store)
         if s.warm_up:
             self.triage.warm_up()
         self.jobs = JobRunner(self)

@@ -133,7 +133,7 @@ def cmd_import(args) -> int:
                     totals["imported" if created else "already_present"] += 1
                 bar.update(len(batch))
     index.save()
-    triage.refresh_router(store)
+    triage.refresh_history(store)
     totals["stored_cases"] = store.count()
     print(_dump(totals))
     if totals["read"] and totals["imported"] + totals["already_present"] == 0:
@@ -149,7 +149,7 @@ def cmd_run(args) -> int:
     triage = _load_triage(args)
     store = _open_store(args.store)
     index = CaseIndex.open(store, triage.embedder_key, triage.embedder.dim)
-    triage.refresh_router(store)
+    triage.refresh_history(store)
     filters = {k: v for k, v in {"domain": args.domain, "region": args.region, "since": args.since,
                                  "until": args.until}.items() if v}
     src = _open_in(args.input)

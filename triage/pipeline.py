@@ -84,6 +84,7 @@ class Triage:
         self.embedder = None
         self.domain: TextClassifier | None = None
         self.type: TextClassifier | None = None
+        self.type_history = None   # triage.type_history.TypeHistory of the open store, when active
         self.pairs: PairModel | None = None
         self.router = None
         self.directory = None
@@ -198,11 +199,20 @@ class Triage:
     def classify(self, p: Prepared) -> dict:
         fields = (normalise(p.letter.title), normalise(p.letter.content))
         domain = self.domain.predict(p.text, p.vector, k=3, fields=fields)
-        types = self.type.predict(p.text, p.vector, k=3, fields=fields) if self.type else []
+        types = self._types(p, fields) if self.type else []
         lit = self._litigation(p.text)
         return {"domain": domain, "type": types,
                 "category": TYPE_CATEGORY.get(types[0]["label"]) if types else None,
                 "litigation_related": bool(lit["litigation_related"]), "litigation_triggers": lit["triggers"]}
+
+    def _types(self, p: Prepared, fields: tuple[str, str]) -> list[dict]:
+        """Top-3 types: the shipped model, or the stack with this deployment's typed history where it is active."""
+        if self.type_history is None:
+            return self.type.predict(p.text, p.vector, k=3, fields=fields)
+        base = self.type.predict_proba([p.text], np.atleast_2d(p.vector), fields=[fields])
+        proba = self.type_history.proba([p.text], base)[0]
+        labels = self.type_history.labels
+        return [{"label": labels[i], "score": round(float(proba[i]), 4)} for i in np.argsort(-proba)[:3]]
 
     def match(self, p: Prepared, store, index, k: int = 10, filters: dict | None = None) -> tuple[dict, list[dict], list[dict]]:
         """Duplicate verdict, similar cases and neighbours (for routing) of one prepared letter."""
@@ -297,12 +307,17 @@ class Triage:
                       np.stack([p.signature for _, p in new]))
         return results
 
-    def refresh_router(self, store) -> None:
-        """Refit the router's history model when the store's routed history changed (after import)."""
+    def refresh_history(self, store) -> None:
+        """Refit what learns from the store's history when it changed (after an import): the router's history
+        model (letters with a ``department``) and the type history (letters with a ``type``)."""
+        self._refresh_router(store)
+        self._refresh_type_history(store)
+
+    def _refresh_router(self, store) -> None:
         if self.router is None:
             return
         folder = store.index_dir / "router"
-        signature = store.routed_signature()
+        signature = store.labelled_signature("department")
         marker = folder / "history.signature"
         from .route import Router
         if marker.exists() and marker.read_text() == signature:
@@ -313,7 +328,7 @@ class Triage:
                 return
             except Exception:
                 log.warning("router history model unreadable; refitting")
-        history = store.routed_history()
+        history = store.labelled_history("department")
         router = Router(self.directory)
         if history:
             history = [{**h, "text": f"{h.get('title') or ''}\n{h['content']}"} for h in history]
@@ -321,6 +336,50 @@ class Triage:
         router.save(folder)
         marker.write_text(signature)
         self.router = router
+
+    def _refresh_type_history(self, store) -> None:
+        """The type history (:mod:`triage.type_history`) of this store and this type model, fitted or reloaded."""
+        self.type_history = None
+        if self.type is None:
+            return
+        from .type_history import NotEnoughHistory, TypeHistory
+
+        folder = store.index_dir / "type-history"
+        signature = f"{store.labelled_signature('type')}|{self.model_version}"
+        marker = folder / "history.signature"
+        if marker.exists() and marker.read_text() == signature:
+            try:
+                fitted = TypeHistory.load(folder)
+                self.type_history = fitted if fitted.active else None
+                return
+            except Exception:
+                log.warning("type history unreadable; refitting")
+        history = store.labelled_history("type")
+        fitted = None
+        if len(history) >= TypeHistory().config.min_letters:
+            texts = [normalise(f"{h['title']}\n{h['content']}" if h.get("title") else h["content"]) for h in history]
+            fields = [(normalise(h.get("title") or ""), normalise(h["content"])) for h in history]
+            vectors = None
+            if self.type.config.embedding_weight > 0:
+                stored = store.get_vectors([h["pk"] for h in history], self.embedder_key)
+                missing = [i for i, h in enumerate(history) if h["pk"] not in stored]
+                if missing:
+                    fresh = self.embedder.encode([texts[i] for i in missing], kind="passage")
+                    stored.update({history[i]["pk"]: v for i, v in zip(missing, np.atleast_2d(fresh))})
+                vectors = np.stack([stored[h["pk"]] for h in history])
+            base = self.type.predict_proba(texts, vectors, fields=fields)
+            try:
+                fitted = TypeHistory().fit(texts, [h["type"] for h in history], base, self.type.labels)
+            except NotEnoughHistory as e:
+                log.info("type history not used: %s", e)
+        if fitted is not None:
+            fitted.save(folder, signature=signature)
+            log.info("type history: %s", fitted.metrics)
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "manifest.json").unlink(missing_ok=True)
+        marker.write_text(signature)
+        self.type_history = fitted if fitted is not None and fitted.active else None
 
     # -- pairs ----------------------------------------------------------------------------------
     def compare(self, a: Letter, b: Letter) -> dict:

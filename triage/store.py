@@ -403,19 +403,34 @@ class Store:
             last = rows[-1][0]
             yield [(r[0], r[1], r[2]) for r in rows]
 
-    def routed_history(self, limit: int | None = None) -> list[dict]:
-        """Stored cases that carry a department: the history the router learns from."""
+    def labelled_history(self, field: str, limit: int | None = None) -> list[dict]:
+        """Live cases whose outcome ``field`` (``department``, ``type``) is filled: what the router and the
+        type history learn from."""
+        column = _LABEL_FIELDS[field]
         with self.session() as s:
-            q = select(Case).where(Case.department.is_not(None), Case.deleted.is_(False)).order_by(Case.pk)
+            q = select(Case).where(column.is_not(None), column != "", Case.deleted.is_(False)).order_by(Case.pk)
             if limit:
                 q = q.limit(limit)
             return [case_record(c, set()) for c in s.scalars(q)]
 
-    def routed_signature(self) -> str:
+    def labelled_signature(self, field: str) -> str:
+        """Changes whenever the cases labelled with ``field`` change (count and newest pk)."""
+        column = _LABEL_FIELDS[field]
         with self.session() as s:
             n, mx = s.execute(select(func.count(Case.pk), func.max(Case.pk))
-                              .where(Case.department.is_not(None), Case.deleted.is_(False))).one()
+                              .where(column.is_not(None), column != "", Case.deleted.is_(False))).one()
         return f"{n}:{mx}"
+
+    def get_vectors(self, pks: Iterable[int], model: str) -> dict[int, np.ndarray]:
+        """Stored vectors of ``model`` for these cases (cases without one are left out)."""
+        pks = list(pks)
+        found: dict[int, np.ndarray] = {}
+        with self.session() as s:
+            for start in range(0, len(pks), 5000):
+                rows = s.execute(select(CaseVector.case_pk, CaseVector.vector)
+                                 .where(CaseVector.case_pk.in_(pks[start:start + 5000]), CaseVector.model == model))
+                found.update({pk: np.frombuffer(v, dtype=np.float16).astype(np.float32) for pk, v in rows})
+        return found
 
     def delete_case(self, ext_id: str) -> int | None:
         with self.session() as s, s.begin():
@@ -685,6 +700,8 @@ class Store:
             return [{"seq": r.seq, "id": r.letter_id, "status": r.status, "created": r.created,
                      "suggestion_id": r.suggestion_id, "error": r.error} for r in rows]
 
+
+_LABEL_FIELDS = {"department": Case.department, "type": Case.type}
 
 _READS: dict[str, Any] = {}
 

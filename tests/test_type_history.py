@@ -1,0 +1,114 @@
+"""A deployment's typed history adapts the type suggestion only where it beats the shipped model out of fold."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from triage.normalise import normalise
+from triage.type_history import NotEnoughHistory, TypeHistory, TypeHistoryConfig
+
+LABELS = ["举报", "咨询", "建议", "投诉"]
+
+
+@pytest.fixture(scope="module")
+def appeals(shared_datasets):
+    with open(shared_datasets / "fuzhou_water" / "appeals.csv", encoding="utf-8-sig", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["性质"] in LABELS and r["投诉件内容"].strip()]
+    return [(normalise(f"{r['标题']}\n{r['投诉件内容']}"), r["性质"], r) for r in rows]
+
+
+def _uniform(n: int) -> np.ndarray:
+    return np.full((n, len(LABELS)), 1 / len(LABELS))
+
+
+def test_too_little_history_is_refused(appeals):
+    texts, types = [t for t, _, _ in appeals[:50]], [y for _, y, _ in appeals[:50]]
+    with pytest.raises(NotEnoughHistory):
+        TypeHistory().fit(texts, types, _uniform(50), LABELS)
+    with pytest.raises(NotEnoughHistory):   # enough letters, one type only
+        TypeHistory().fit(["投诉内容"] * 300, ["投诉"] * 300, _uniform(300), LABELS)
+
+
+def test_a_useless_shipped_model_is_replaced_and_held_out_letters_gain(appeals, tmp_path):
+    """Base = uniform (a model that knows nothing of this deployment): the stack is active, and on letters it
+    never saw it beats the base's macro-F1 (which is that of always answering one type)."""
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(appeals))
+    hist = [appeals[i] for i in order[:500]]
+    test = [appeals[i] for i in order[500:]]
+    th = TypeHistory().fit([t for t, _, _ in hist], [y for _, y, _ in hist], _uniform(len(hist)), LABELS)
+    assert th.active and th.metrics["history_macro_f1_stack_out_of_fold"] > th.metrics["history_macro_f1_shipped_model"]
+    P = th.proba([t for t, _, _ in test], _uniform(len(test)))
+    assert P.shape == (len(test), len(th.labels)) and np.allclose(P.sum(axis=1), 1.0)
+    truth = [y for _, y, _ in test]
+    stacked = f1_score(truth, [th.labels[i] for i in P.argmax(1)], labels=LABELS, average="macro", zero_division=0)
+    constant = f1_score(truth, ["举报"] * len(test), labels=LABELS, average="macro", zero_division=0)
+    assert stacked > constant + 0.15
+    th.save(tmp_path / "th")
+    again = TypeHistory.load(tmp_path / "th")
+    assert again.active and again.labels == th.labels
+    np.testing.assert_array_equal(again.proba([t for t, _, _ in test[:20]], _uniform(20)), P[:20])
+
+
+def test_a_shipped_model_that_already_fits_is_kept(appeals):
+    """Base = the truth, slightly smoothed: the stack cannot beat it out of fold, so it stays inactive."""
+    hist = appeals[:400]
+    base = np.full((len(hist), len(LABELS)), 0.02)
+    for i, (_, y, _) in enumerate(hist):
+        base[i, LABELS.index(y)] = 0.94
+    th = TypeHistory().fit([t for t, _, _ in hist], [y for _, y, _ in hist], base, LABELS)
+    assert not th.active and th.metrics["history_macro_f1_shipped_model"] == 1.0
+
+
+def test_types_only_the_shipped_model_knows_keep_its_probability(appeals):
+    hist = appeals[:300]
+    base_labels = LABELS + ["求助"]
+    base = np.full((len(hist), 5), 0.2)
+    th = TypeHistory(TypeHistoryConfig(min_letters=100)).fit([t for t, _, _ in hist], [y for _, y, _ in hist],
+                                                            base, base_labels)
+    assert "求助" in th.labels and "求助" not in th.head_labels
+    P = th.proba(["请求帮助解决停水问题"], np.array([[0.1, 0.1, 0.1, 0.1, 0.6]]))
+    assert P[0, th.labels.index("求助")] == pytest.approx(0.6) and P.sum() == pytest.approx(1.0)
+
+
+def test_cli_import_of_typed_history_fits_the_type_history(small_models, appeals, tmp_path):
+    """`triage import` of letters with a type fits the store's type history; `run` reads it back."""
+    from triage.store import index_dir_for
+
+    path = tmp_path / "typed.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+        for i, (_, y, r) in enumerate(appeals[:260]):
+            f.write(json.dumps({"id": f"t{i}", "title": r["标题"], "content": r["投诉件内容"], "type": y},
+                               ensure_ascii=False) + "\n")
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    env_models = {"TRIAGE_MODELS_DIR": str(small_models)}
+    import os
+
+    def cli(*args, stdin=None):
+        return subprocess.run([sys.executable, "-m", "triage.cli", *args], input=stdin, capture_output=True,
+                              text=True, env={**os.environ, **env_models}, timeout=600)
+
+    r = cli("import", "--store", store, "--quiet", str(path))
+    assert r.returncode == 0, r.stderr
+    folder = index_dir_for(store) / "type-history"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    from collections import Counter
+
+    counts = Counter(y for _, y, _ in appeals[:260])   # types with fewer than 10 letters get no head score
+    assert manifest["metrics"]["letters"] == sum(n for n in counts.values() if n >= 10)
+    assert manifest["head_labels"] == sorted(t for t, n in counts.items() if n >= 10)
+    marker = (folder / "history.signature").read_text()
+    r = cli("run", "--store", store, stdin=json.dumps({"id": "q", "content": appeals[300][2]["投诉件内容"]},
+                                                       ensure_ascii=False) + "\n")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.splitlines()[0])
+    assert out["type"] and out["type"][0]["label"] in manifest["labels"]
+    assert (folder / "history.signature").read_text() == marker     # reloaded, not refitted

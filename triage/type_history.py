@@ -1,0 +1,192 @@
+"""Step 3b: a deployment's own typed history adapts the petition-type suggestion.
+
+The shipped type model is trained on one city's appeals; what an office files as 咨询, 建议, 投诉 or 举报 differs
+from city to city (a model trained on one source and applied to another measured 0.18 macro-F1 in
+``training/eval_type_history.py``). When the store holds enough imported letters that carry a ``type``,
+:class:`TypeHistory` learns from them:
+
+* a **history head**: character 1–3-gram TF-IDF and a class-balanced linear SVM on the deployment's letters;
+* a **stacker**: a class-balanced multinomial logistic regression over the shipped model's log-probabilities and
+  the head's scores, fitted on *out-of-fold* head scores (k folds over the history), so it learns how far each
+  can be trusted here; its probabilities are the suggestion — **only if** its own out-of-fold macro-F1 on the
+  history beats the shipped model's on the same letters (``active``; both figures go in the manifest). A shipped
+  model that already fits the deployment is kept.
+
+With too little typed history (``min_letters``, ``min_per_type``) nothing is fitted and the shipped model answers
+alone. Labels are the union of the shipped model's and the history's (types the history has too few of keep the
+shipped model's column only).
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .artefact import read_manifest, write_manifest
+
+__all__ = ["TypeHistory", "TypeHistoryConfig", "NotEnoughHistory"]
+
+_FLOOR = 1e-6   # probability given to a type the shipped model does not know
+
+
+def macro_f1(truth: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(truth, predicted, labels=list(labels), average="macro", zero_division=0))
+
+
+class NotEnoughHistory(ValueError):
+    """The typed history is too small (or too one-sided) to learn from."""
+
+
+@dataclass(frozen=True)
+class TypeHistoryConfig:
+    min_letters: int = 200          # typed letters needed before the history is used
+    min_per_type: int = 10          # a type needs this many letters to get a head score
+    folds: int = 5                  # out-of-fold head scores for the stacker
+    C: float = 0.5                  # head SVM regularisation
+    stack_C: float = 1.0            # stacker regularisation
+    ngram_range: tuple[int, int] = (1, 3)
+    min_df: int = 2
+    max_features: int = 200_000
+    max_chars: int = 1000           # text read per letter
+    seed: int = 0
+
+
+class TypeHistory:
+    """``fit(texts, types, base_proba, base_labels)``; ``proba(texts, base_proba)`` → (n, len(labels))."""
+
+    def __init__(self, config: TypeHistoryConfig | None = None) -> None:
+        self.config = config or TypeHistoryConfig()
+        self.labels: list[str] = []
+        self.base_labels: list[str] = []
+        self.head_labels: list[str] = []
+        self._vec = self._head = self._stack = None
+        self.metrics: dict = {}
+        self.active = False         # the stack beat the shipped model out of fold on the history
+
+    # -- features -------------------------------------------------------------------------------
+    def _base_block(self, base_proba: np.ndarray) -> np.ndarray:
+        """The shipped model's probabilities as log-probabilities over ``labels`` (floor for unknown types)."""
+        base_proba = np.atleast_2d(np.asarray(base_proba, dtype=np.float64))
+        out = np.full((base_proba.shape[0], len(self.labels)), np.log(_FLOOR))
+        for j, label in enumerate(self.base_labels):
+            if label in self.labels:
+                out[:, self.labels.index(label)] = np.log(np.maximum(base_proba[:, j], _FLOOR))
+        return out
+
+    def _fit_head(self, texts: Sequence[str], labels: Sequence[str]):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.svm import LinearSVC
+
+        cfg = self.config
+        vec = TfidfVectorizer(analyzer="char", ngram_range=tuple(cfg.ngram_range), sublinear_tf=True,
+                              min_df=cfg.min_df, max_features=cfg.max_features, dtype=np.float32)
+        X = vec.fit_transform([t[: cfg.max_chars] for t in texts])
+        return vec, LinearSVC(C=cfg.C, class_weight="balanced").fit(X, list(labels))
+
+    def _head_block(self, vec, head, texts: Sequence[str]) -> np.ndarray:
+        """Head scores over ``head_labels`` (one column per type the head learnt)."""
+        d = head.decision_function(vec.transform([t[: self.config.max_chars] for t in texts]))
+        if d.ndim == 1:   # two types: sklearn gives the second one's margin
+            d = np.vstack([-d, d]).T
+        out = np.zeros((len(texts), len(self.head_labels)))
+        for j, label in enumerate(head.classes_):
+            out[:, self.head_labels.index(str(label))] = d[:, j]
+        return out
+
+    # -- training and prediction ----------------------------------------------------------------
+    def fit(self, texts: Sequence[str], types: Sequence[str], base_proba: np.ndarray,
+            base_labels: Sequence[str]) -> "TypeHistory":
+        """``base_proba``: the shipped model's probabilities for these texts, columns in ``base_labels`` order."""
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import StratifiedKFold
+
+        cfg = self.config
+        if len(texts) != len(types) or len(texts) != len(base_proba):
+            raise ValueError(f"{len(texts)} texts, {len(types)} types and {len(base_proba)} base rows")
+        counts = Counter(types)
+        learnt = sorted(t for t, n in counts.items() if n >= cfg.min_per_type)
+        if len(texts) < cfg.min_letters or len(learnt) < 2:
+            raise NotEnoughHistory(f"{len(texts)} typed letters, {len(learnt)} types with ≥ {cfg.min_per_type} "
+                                   f"(need {cfg.min_letters} letters and 2 types)")
+        keep = [i for i, t in enumerate(types) if t in learnt]
+        texts = [texts[i] for i in keep]
+        types = [types[i] for i in keep]
+        base_proba = np.asarray(base_proba)[keep]
+        self.base_labels = [str(label) for label in base_labels]
+        self.head_labels = learnt
+        self.labels = sorted(set(self.base_labels) | set(learnt))
+        folds = min(cfg.folds, min(counts[t] for t in learnt))
+        oof = np.zeros((len(texts), len(learnt)))
+        for tr, va in StratifiedKFold(folds, shuffle=True, random_state=cfg.seed).split(texts, types):
+            vec, head = self._fit_head([texts[i] for i in tr], [types[i] for i in tr])
+            oof[va] = self._head_block(vec, head, [texts[i] for i in va])
+        from sklearn.model_selection import cross_val_predict
+
+        base = self._base_block(base_proba)
+        features = np.hstack([base, oof])
+        stacker = LogisticRegression(C=cfg.stack_C, class_weight="balanced", max_iter=5000)
+        stack_oof = cross_val_predict(stacker, features, types,
+                                      cv=StratifiedKFold(folds, shuffle=True, random_state=cfg.seed + 1))
+        self._stack = stacker.fit(features, types)
+        self._vec, self._head = self._fit_head(texts, types)
+        f_base = macro_f1(types, [self.labels[i] for i in base.argmax(1)], learnt)
+        f_stack = macro_f1(types, stack_oof, learnt)
+        # used only where it beats the shipped model on this deployment's own letters, out of fold
+        self.active = bool(f_stack > f_base)
+        self.metrics = {"letters": len(texts), "per_type": dict(sorted(Counter(types).items())),
+                        "history_macro_f1_shipped_model": round(f_base, 4),
+                        "history_macro_f1_head_out_of_fold": round(macro_f1(types, [learnt[i] for i in oof.argmax(1)],
+                                                                            learnt), 4),
+                        "history_macro_f1_stack_out_of_fold": round(f_stack, 4), "active": self.active}
+        return self
+
+    def proba(self, texts: Sequence[str], base_proba: np.ndarray) -> np.ndarray:
+        """Probabilities over :attr:`labels` (a type only the shipped model knows keeps its share of the
+        shipped probability mass the stacker does not claim)."""
+        if self._stack is None:
+            raise RuntimeError("the type history is not fitted; call fit() or load()")
+        base = self._base_block(base_proba)
+        stacked = self._stack.predict_proba(np.hstack([base, self._head_block(self._vec, self._head, texts)]))
+        out = np.zeros((len(texts), len(self.labels)))
+        for j, label in enumerate(self._stack.classes_):
+            out[:, self.labels.index(str(label))] = stacked[:, j]
+        others = [j for j, label in enumerate(self.labels) if label not in self.head_labels]
+        if others:   # types the history cannot score: the shipped model's probability, taken out of the rest
+            share = np.exp(base[:, others])
+            out *= (1.0 - share.sum(axis=1, keepdims=True)).clip(0.0, 1.0)
+            out[:, others] = share
+        return out
+
+    # -- persistence ----------------------------------------------------------------------------
+    def save(self, folder: Path, **manifest_fields) -> dict:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / "model.pkl", "wb") as fh:
+            pickle.dump({"vec": self._vec, "head": self._head, "stack": self._stack}, fh,
+                        protocol=pickle.HIGHEST_PROTOCOL)
+        return write_manifest(folder, "type-history", config=asdict(self.config), labels=self.labels,
+                              base_labels=self.base_labels, head_labels=self.head_labels, metrics=self.metrics,
+                              **manifest_fields)
+
+    @classmethod
+    def load(cls, folder: Path) -> "TypeHistory":
+        folder = Path(folder)
+        manifest = read_manifest(folder, "type-history")
+        config = dict(manifest["config"])
+        config["ngram_range"] = tuple(config["ngram_range"])
+        self = cls(TypeHistoryConfig(**config))
+        self.labels, self.base_labels = list(manifest["labels"]), list(manifest["base_labels"])
+        self.head_labels, self.metrics = list(manifest["head_labels"]), dict(manifest.get("metrics") or {})
+        self.active = bool(self.metrics.get("active"))
+        with open(folder / "model.pkl", "rb") as fh:  # our own artefact, written by save()
+            parts = pickle.load(fh)
+        self._vec, self._head, self._stack = parts["vec"], parts["head"], parts["stack"]
+        self.manifest = manifest
+        return self
