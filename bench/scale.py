@@ -436,7 +436,7 @@ def index_choices(vectors: np.ndarray, queries: np.ndarray, kinds: list[str], k:
                     idx.train(vectors[np.random.default_rng(0).choice(n, min(n, 50_000), replace=False)])
                 for s in range(0, n, 100_000):
                     idx.add(np.arange(s, min(n, s + 100_000)), vectors[s:s + 100_000])
-                search = lambda q: idx.search(q, k)[0]  # noqa: E731
+                search = lambda q, idx=idx: idx.search(q, k)[0]  # noqa: E731
                 nbytes = idx.nbytes()
                 removable = kind != "hnsw"
                 label = {"flat": "flat (IDMap2 Flat IP)", "hnsw": "hnsw (HNSW32 Flat)",
@@ -454,7 +454,7 @@ def index_choices(vectors: np.ndarray, queries: np.ndarray, kinds: list[str], k:
                 else:
                     idx = faiss.IndexIDMap2(base)
                     idx.add_with_ids(vectors, np.arange(n, dtype=np.int64))
-                search = lambda q: idx.search(q[None, :], k)[1][0]  # noqa: E731
+                search = lambda q, idx=idx: idx.search(q[None, :], k)[1][0]  # noqa: E731
                 nbytes = int(faiss.serialize_index(idx).nbytes)
                 removable = "HNSW" not in spec
                 label = spec
@@ -469,7 +469,7 @@ def index_choices(vectors: np.ndarray, queries: np.ndarray, kinds: list[str], k:
             out[label] = {"recall_at_10": round(float(np.mean(rec)), 4), "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99),
                           "build_s": round(build, 1), "bytes_per_vector": round(nbytes / n, 1), "removal": removable}
             say(f"index {label}: {out[label]}")
-            del idx
+            del idx, search   # the index is large: free it before the next kind
             gc.collect()
         except Exception as exc:  # one bad choice must not sink the run
             out[kind] = {"error": f"{type(exc).__name__}: {exc}"}
@@ -611,6 +611,9 @@ def main(argv=None) -> int:
     p.add_argument("--http-concurrency", type=int, default=8)
     p.add_argument("--skip", default="", help="comma list of: http, dedup, indexes, embedders, classifier, core")
     p.add_argument("--rebuild", action="store_true")
+    p.add_argument("--update", action="store_true",
+                   help="keep the parts skipped by this run from the last result.json (listed under "
+                        "kept_from_earlier_run, with when they were measured)")
     p.add_argument("--vectors-only", action="store_true",
                    help="no store, no service: embed the N letters, then compare faiss index choices and the "
                         "near-duplicate lookup at this size (for sizes whose full run does not fit the time)")
@@ -731,6 +734,16 @@ def main(argv=None) -> int:
         result["classifiers"] = classifier_comparison(triage, Path(args.e5_models) if args.e5_models else None)
 
     result["machine"]["load_avg_at_end"] = os.getloadavg()
+    result["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    if args.update and (work / "result.json").exists():
+        # keep the parts this run skipped from the last run, and say which they are and when they were measured
+        earlier = json.loads((work / "result.json").read_text())
+        kept = {}
+        for key, value in earlier.items():
+            if key not in result or (result[key] is None and value is not None):
+                result[key] = value
+                kept[key] = (earlier.get("kept_from_earlier_run") or {}).get(key) or earlier.get("measured_at", "earlier run")
+        result["kept_from_earlier_run"] = kept
     (work / "result.json").write_text(json.dumps(result, ensure_ascii=False, indent=2))
     print(json.dumps(result, ensure_ascii=False))
     return 0
