@@ -491,6 +491,8 @@ class ModelPublic(BaseModel):
     decisions_used: int | None = None
     router: bool
     labels: dict[str, list[str]]
+    type_history: dict | None = Field(None, description="the store's type history, when it answers the type: "
+                                                        "letters, per type, out-of-fold macro-F1 against the shipped model")
 
 
 class AuditEventPublic(BaseModel):

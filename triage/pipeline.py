@@ -354,9 +354,10 @@ class Triage:
                 return
             except Exception:
                 log.warning("type history unreadable; refitting")
-        history = store.labelled_history("type")
+        config = TypeHistory().config
+        history = store.labelled_history("type", limit=config.max_letters)
         fitted = None
-        if len(history) >= TypeHistory().config.min_letters:
+        if len(history) >= config.min_letters:
             texts = [normalise(f"{h['title']}\n{h['content']}" if h.get("title") else h["content"]) for h in history]
             fields = [(normalise(h.get("title") or ""), normalise(h["content"])) for h in history]
             vectors = None

@@ -404,14 +404,15 @@ class Store:
             yield [(r[0], r[1], r[2]) for r in rows]
 
     def labelled_history(self, field: str, limit: int | None = None) -> list[dict]:
-        """Live cases whose outcome ``field`` (``department``, ``type``) is filled: what the router and the
-        type history learn from."""
+        """Live cases whose outcome ``field`` (``department``, ``type``) is filled, oldest first: what the router
+        and the type history learn from. ``limit``: only the newest ``limit`` of them."""
         column = _LABEL_FIELDS[field]
         with self.session() as s:
-            q = select(Case).where(column.is_not(None), column != "", Case.deleted.is_(False)).order_by(Case.pk)
+            q = select(Case).where(column.is_not(None), column != "", Case.deleted.is_(False))
             if limit:
-                q = q.limit(limit)
-            return [case_record(c, set()) for c in s.scalars(q)]
+                q = q.order_by(Case.pk.desc()).limit(limit)
+                return [case_record(c, set()) for c in s.scalars(q)][::-1]
+            return [case_record(c, set()) for c in s.scalars(q.order_by(Case.pk))]
 
     def labelled_signature(self, field: str) -> str:
         """Changes whenever the cases labelled with ``field`` change (count and newest pk)."""

@@ -47,6 +47,7 @@ class NotEnoughHistory(ValueError):
 @dataclass(frozen=True)
 class TypeHistoryConfig:
     min_letters: int = 200          # typed letters needed before the history is used
+    max_letters: int = 5000         # the newest typed letters learnt from (a large store's refit stays ~1 min)
     min_per_type: int = 10          # a type needs this many letters to get a head score
     folds: int = 5                  # out-of-fold head scores for the stacker
     C: float = 0.5                  # head SVM regularisation

@@ -28,4 +28,5 @@ def model(principal: Principal = Depends(require(*ANY_ROLE)), service: Service =
             "components": list(m.get("components") or []), "created": m.get("created"),
             "metrics": m.get("metrics") or {}, "libraries": m.get("libraries") or {},
             "decisions_used": m.get("decisions_used"), "router": service.triage.router is not None,
-            "labels": {part: service.labels(part) for part in ("domain", "type")}}
+            "labels": {part: service.labels(part) for part in ("domain", "type")},
+            "type_history": th.metrics if (th := service.triage.type_history) is not None else None}

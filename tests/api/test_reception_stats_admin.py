@@ -126,6 +126,26 @@ def test_admin_imports_history_that_later_letters_match(client):
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_an_import_with_types_fits_the_store_type_history(client, shared_datasets):
+    """An import job of letters that carry a type fits the store's type history; /v1/model says whether it answers."""
+    import csv
+    import json
+
+    with open(shared_datasets / "fuzhou_water" / "appeals.csv", encoding="utf-8-sig", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["性质"] in ("咨询", "建议", "投诉", "举报") and r["投诉件内容"].strip()]
+    letters = [{"id": f"ty-{i}", "title": r["标题"], "content": r["投诉件内容"], "type": r["性质"]}
+               for i, r in enumerate(rows[:240])]
+    r = client.post("/v1/admin/imports", json={"letters": letters}, headers=headers("admin"))
+    assert r.status_code == 202, r.text
+    assert wait_job(client, r.json()["id"], timeout=600)["status"] == "done"
+    folder = client.app.state.service.store.index_dir / "type-history"
+    metrics = json.loads((folder / "manifest.json").read_text())["metrics"]
+    assert metrics["letters"] >= 200 and set(metrics["per_type"]) <= {"咨询", "建议", "投诉", "举报"}
+    shown = client.get("/v1/model", headers=headers("admin")).json()["type_history"]
+    assert shown == (metrics if metrics["active"] else None)
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_retraining_runs_in_a_child_process_and_can_be_cancelled(client, tmp_path):
     import os
 
