@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -76,3 +77,36 @@ def test_unusable_input_exits_non_zero_with_one_line(small_models, tmp_path, arg
 def test_missing_models_is_a_clear_error(tmp_path):
     r = run_cli(["compare"], tmp_path / "nowhere", stdin='{"a": {"content": "x"}, "b": {"content": "y"}}\n')
     assert r.returncode == 2 and "triage train" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_import_with_worker_processes_stores_what_one_process_stores(small_models, small_triage, tmp_path):
+    """`--workers 2` prepares batches in two processes; the store ends up with the same cases, in the same order,
+    with the same hashes, vectors and matters as a plain import."""
+    from triage.store import Store
+
+    letters = [json.loads(line) for line in (FIXTURES / "letters.jsonl").read_text(encoding="utf-8").splitlines()]
+    path = tmp_path / "many.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(12):
+            for letter in letters:
+                f.write(json.dumps({**letter, "id": f"{letter['id']}-{i}",
+                                    "content": letter["content"] + f"（第{i}次）"}, ensure_ascii=False) + "\n")
+    stores = {}
+    for workers in (1, 2):
+        url = f"sqlite:///{tmp_path / f'w{workers}.db'}"
+        r = run_cli(["import", "--store", url, "--quiet", "--batch", "7", "--workers", str(workers), str(path)],
+                    small_models)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["imported"] == 12 * len(letters)
+        stores[workers] = Store(url).open()
+    one, two = stores[1], stores[2]
+    pks = list(range(1, 12 * len(letters) + 1))
+    a = one.get_candidates(pks, small_triage.embedder_key, "1")
+    b = two.get_candidates(pks, small_triage.embedder_key, "1")
+    assert [a[pk][0]["id"] for pk in pks] == [b[pk][0]["id"] for pk in pks]
+    for pk in pks:
+        assert a[pk][0]["norm_hash"] == b[pk][0]["norm_hash"] and a[pk][2] == b[pk][2]
+        assert a[pk][1] is not None
+        np.testing.assert_array_equal(a[pk][1], b[pk][1])
+    r = run_cli(["import", "--store", "sqlite:///x.db", "--workers", "0", str(path)], small_models, cwd=tmp_path)
+    assert r.returncode != 0 and "workers" in r.stderr

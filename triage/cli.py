@@ -76,6 +76,13 @@ def _open_store(url: str | None):
     return Store(url).open()
 
 
+def _positive(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {n}")
+    return n
+
+
 def _batches(parsed: Iterator, size: int) -> Iterator[list]:
     batch = []
     for item in parsed:
@@ -104,34 +111,25 @@ def cmd_train(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from tqdm import tqdm
-
-    from .records import read_letters
     from .retrieve import CaseIndex
 
     triage = _load_triage(args)
     store = _open_store(args.store)
     index = CaseIndex.open(store, triage.embedder_key, triage.embedder.dim)
     totals = {"read": 0, "imported": 0, "already_present": 0, "bad_lines": 0}
-    for path in args.files:
-        try:
-            parsed = list(read_letters(path))
-        except TriageError as exc:
-            _err(f"error: {exc}")
-            return 2
-        good = [p for p in parsed if p.letter is not None]
-        for p in parsed:
-            if p.error:
-                totals["bad_lines"] += 1
-                _err(f"{path}: {p.error} — skipped")
-        totals["read"] += len(parsed)
-        with tqdm(total=len(good), desc=f"import {Path(path).name}", unit="letter", file=sys.stderr,
-                  disable=args.quiet) as bar:
-            for batch in _batches(iter(good), args.batch):
-                prepared = triage.prepare([p.letter for p in batch])
-                for _, _, created in triage.ingest(prepared, store, index):
-                    totals["imported" if created else "already_present"] += 1
-                bar.update(len(batch))
+    pool = None
+    if args.workers > 1:
+        from .prepare_pool import PreparePool
+
+        pool = PreparePool(triage.config, args.workers)
+    try:
+        _import_files(args, triage, store, index, totals, pool)
+    finally:
+        if pool is not None:
+            pool.close()
+    if totals.get("error"):
+        _err(f"error: {totals.pop('error')}")
+        return 2
     index.save()
     triage.refresh_history(store)
     totals["stored_cases"] = store.count()
@@ -140,6 +138,34 @@ def cmd_import(args) -> int:
         _err("error: no valid letter in the input")
         return 1
     return 0
+
+
+def _import_files(args, triage, store, index, totals: dict, pool) -> None:
+    """Read, prepare (here, or in ``pool``'s worker processes) and store every file's letters."""
+    from tqdm import tqdm
+
+    from .records import read_letters
+
+    for path in args.files:
+        try:
+            parsed = list(read_letters(path))
+        except TriageError as exc:
+            totals["error"] = str(exc)
+            return
+        good = [p for p in parsed if p.letter is not None]
+        for p in parsed:
+            if p.error:
+                totals["bad_lines"] += 1
+                _err(f"{path}: {p.error} — skipped")
+        totals["read"] += len(parsed)
+        with tqdm(total=len(good), desc=f"import {Path(path).name}", unit="letter", file=sys.stderr,
+                  disable=args.quiet) as bar:
+            batches = ([p.letter for p in batch] for batch in _batches(iter(good), args.batch))
+            prepared_batches = pool.prepare(batches) if pool is not None else map(triage.prepare, batches)
+            for prepared in prepared_batches:
+                for _, _, created in triage.ingest(prepared, store, index):
+                    totals["imported" if created else "already_present"] += 1
+                bar.update(len(prepared))
 
 
 def cmd_run(args) -> int:
@@ -276,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--workers", type=_positive, default=1,
+                   help="processes preparing letters while this one stores them (bulk imports on several cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_import)
 
