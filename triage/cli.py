@@ -111,7 +111,18 @@ def cmd_train(args) -> int:
 
 
 def cmd_import(args) -> int:
+    import time
+
     from .retrieve import CaseIndex
+
+    clock = time.perf_counter()
+    seconds: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[name] = round(now - clock, 1)
+        clock = now
 
     triage = _load_triage(args)
     store = _open_store(args.store)
@@ -122,6 +133,7 @@ def cmd_import(args) -> int:
         from .prepare_pool import PreparePool
 
         pool = PreparePool(triage.config, args.workers)
+    lap("load")
     try:
         _import_files(args, triage, store, index, totals, pool)
     finally:
@@ -130,9 +142,13 @@ def cmd_import(args) -> int:
     if totals.get("error"):
         _err(f"error: {totals.pop('error')}")
         return 2
+    lap("read_prepare_store")
     index.save()
+    lap("index_save")
     triage.refresh_history(store)
+    lap("history_refit")
     totals["stored_cases"] = store.count()
+    totals["seconds"] = seconds
     print(_dump(totals))
     if totals["read"] and totals["imported"] + totals["already_present"] == 0:
         _err("error: no valid letter in the input")
