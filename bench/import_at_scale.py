@@ -30,6 +30,7 @@ def main(argv=None) -> int:
     p.add_argument("--cases", type=int, required=True)
     p.add_argument("--letters", type=int, default=20_000)
     p.add_argument("--workers", default="1,2")
+    p.add_argument("--batch", type=int, default=64, help="triage import --batch")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--models", default=str(PROJECT_DIR / "data" / "bench" / "models-static-now"))
     p.add_argument("--work", default=None)
@@ -48,7 +49,7 @@ def main(argv=None) -> int:
             f.write(json.dumps({**case, "id": f"bulk-{i}"}, ensure_ascii=False) + "\n")
     env = {**os.environ, "TRIAGE_MODELS_DIR": args.models, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1"}
-    result = {"stored_before": args.cases, "letters": args.letters, "runs": {}}
+    result = {"stored_before": args.cases, "letters": args.letters, "batch": args.batch, "runs": {}}
     for workers in [int(w) for w in args.workers.split(",")]:
         target = tmp / f"w{workers}"
         target.mkdir()
@@ -56,7 +57,7 @@ def main(argv=None) -> int:
         shutil.copytree(work / "store.db.indexes", target / "store.db.indexes")
         started = time.perf_counter()
         r = subprocess.run([sys.executable, "-m", "triage.cli", "import", "--store", f"sqlite:///{target / 'store.db'}",
-                            "--quiet", "--workers", str(workers), str(letters)], env=env, capture_output=True, text=True)
+                            "--quiet", "--workers", str(workers), "--batch", str(args.batch), str(letters)], env=env, capture_output=True, text=True)
         seconds = time.perf_counter() - started
         if r.returncode != 0:
             raise SystemExit(f"import failed (workers {workers}): {r.stderr[-2000:]}")
