@@ -338,9 +338,10 @@ class Triage:
         self.router = router
 
     def _refresh_type_history(self, store) -> None:
-        """The type history (:mod:`triage.type_history`) of this store and this type model, fitted or reloaded."""
-        self.type_history = None
+        """The type history (:mod:`triage.type_history`) of this store and this type model, fitted or reloaded.
+        The one in use stays until the new one replaces it (suggestions run while a service refits)."""
         if self.type is None:
+            self.type_history = None
             return
         from .type_history import NotEnoughHistory, TypeHistory
 
