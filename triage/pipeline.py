@@ -349,6 +349,9 @@ class Triage:
         signature = f"{store.labelled_signature('type')}|{self.model_version}"
         marker = folder / "history.signature"
         if marker.exists() and marker.read_text() == signature:
+            if not (folder / "manifest.json").exists():   # too little typed history when it was last looked at
+                self.type_history = None
+                return
             try:
                 fitted = TypeHistory.load(folder)
                 self.type_history = fitted if fitted.active else None
