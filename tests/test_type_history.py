@@ -112,3 +112,28 @@ def test_cli_import_of_typed_history_fits_the_type_history(small_models, appeals
     out = json.loads(r.stdout.splitlines()[0])
     assert out["type"] and out["type"][0]["label"] in manifest["labels"]
     assert (folder / "history.signature").read_text() == marker     # reloaded, not refitted
+
+
+def test_too_little_typed_history_is_remembered_until_it_changes(small_triage, appeals, tmp_path, monkeypatch):
+    """Below the minimum nothing is fitted and the shipped model answers; the store is not re-read until its typed
+    history changes."""
+    from triage.records import parse_letter
+    from triage.retrieve import CaseIndex
+    from triage.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 's.db'}").open()
+    index = CaseIndex.open(store, small_triage.embedder_key, small_triage.embedder.dim)
+    letters = [parse_letter({"id": f"few-{i}", "content": r["投诉件内容"], "type": y})
+               for i, (_, y, r) in enumerate(appeals[:30])]
+    small_triage.ingest(small_triage.prepare(letters), store, index)
+    small_triage.refresh_history(store)
+    folder = store.index_dir / "type-history"
+    assert small_triage.type_history is None and (folder / "history.signature").exists()
+    assert not (folder / "manifest.json").exists()
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the typed history was read again although it did not change")
+
+    monkeypatch.setattr(store, "labelled_history", no_reading)
+    small_triage._refresh_type_history(store)
+    assert small_triage.type_history is None
