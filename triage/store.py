@@ -17,6 +17,8 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, bindparam,
                         case as sql_case, create_engine, event, func, insert, select, update)
+from sqlalchemy import inspect as sql_inspect
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from .privacy import hashed_identities, masked_petitioner
@@ -207,7 +209,11 @@ class Store:
             Base.metadata.create_all(self.engine)
             for table in Base.metadata.sorted_tables:   # indexes added since an existing store was created
                 for index in table.indexes:
-                    index.create(self.engine, checkfirst=True)
+                    try:
+                        index.create(self.engine, checkfirst=True)
+                    except SQLAlchemyError:   # another process created it between the check and the create
+                        if not sql_inspect(self.engine).has_index(table.name, index.name):
+                            raise
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         return self
 
