@@ -20,6 +20,7 @@ from triage.dedup import LetterView, make_view, pair_features
 from triage.matter import Matter
 from triage.normalise import normalise
 from triage.privacy import hashed_identities
+from triage.records import letter_text
 
 
 # -- matching ----------------------------------------------------------------------------------------
@@ -88,7 +89,7 @@ class FastMatcher:
             self._views.move_to_end(pk)
             view.identities = {i for i in rec["identities"] if not i.startswith("name:")}
             return view
-        text = normalise(f"{rec['title']}\n{rec['content']}" if rec.get("title") else rec["content"])
+        text = normalise(letter_text(rec.get("title"), rec["content"]))
         stored = Matter.from_dict(rec["matter"]) if rec.get("matter") is not None else None
         view = make_view(rec["id"], text, normalise(rec.get("title") or ""), rec.get("vector"), set(),
                          rec.get("received_at"), self.t.segmenter, matter=stored)

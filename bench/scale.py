@@ -352,9 +352,10 @@ def dedup_vs_datasketch(triage, n: int, seed: int, cases: int, queries: int = 30
 
     from triage.minhash import LSHIndex, jaccard, shingles
     from triage.normalise import normalise
+    from triage.records import letter_text
 
     def text(r):
-        return normalise(f"{r['title']}\n{r['content']}" if r.get("title") else r["content"])
+        return normalise(letter_text(r.get("title"), r["content"]))
 
     cfg = triage.minhasher.config
     say(f"dedup: shingling {cases} stored cases")

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 
 from triage.normalise import normalise
+from triage.records import letter_text
 
 
 def say(msg: str) -> None:
@@ -14,7 +15,7 @@ def say(msg: str) -> None:
 
 
 def text_of(rec: dict) -> str:
-    return normalise(f"{rec['title']}\n{rec['content']}" if rec.get("title") else rec["content"])
+    return normalise(letter_text(rec.get("title"), rec["content"]))
 
 
 def fields_of(rec: dict) -> tuple[str, str]:

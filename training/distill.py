@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from triage.normalise import compact, normalise
+from triage.records import letter_text
 
 from .datasets import PROJECT_DIR, read_csv
 
@@ -50,7 +51,7 @@ def _say(msg: str) -> None:
 
 def _text(title: str, content: str) -> str:
     title, content = (title or "").strip(), (content or "").strip()
-    return normalise(f"{title}\n{content}" if title else content)
+    return normalise(letter_text(title, content))
 
 
 # -- prepare ------------------------------------------------------------------------------------------

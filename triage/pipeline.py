@@ -25,7 +25,7 @@ from .matter import MATTER_VERSION, Matter
 from .minhash import MinHasher
 from .normalise import normalise
 from .privacy import identity_keys
-from .records import Letter
+from .records import Letter, letter_text
 from .retrieve import reply_excerpt
 from .segment import Segmenter
 
@@ -163,7 +163,7 @@ class Triage:
         return out
 
     def _case_view(self, rec: dict, vector: np.ndarray | None, matter: dict | None = None) -> LetterView:
-        text = normalise(f"{rec['title']}\n{rec['content']}" if rec.get("title") else rec["content"])
+        text = normalise(letter_text(rec.get("title"), rec["content"]))
         return make_view(rec["id"], text, normalise(rec.get("title") or ""), vector, set(rec.get("identities") or ()),
                          rec.get("received_at"), self.segmenter,
                          matter=Matter.from_dict(matter) if matter is not None else None)
@@ -362,7 +362,7 @@ class Triage:
         history = store.labelled_history("type", limit=config.max_letters)
         fitted = None
         if len(history) >= config.min_letters:
-            texts = [normalise(f"{h['title']}\n{h['content']}" if h.get("title") else h["content"]) for h in history]
+            texts = [normalise(letter_text(h.get("title"), h["content"])) for h in history]
             fields = [(normalise(h.get("title") or ""), normalise(h["content"])) for h in history]
             vectors = None
             if self.type.config.embedding_weight > 0:

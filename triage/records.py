@@ -37,6 +37,12 @@ COLUMN_ALIASES = {
 }
 
 
+def letter_text(title: str | None, content: str) -> str:
+    """The text every step reads of a letter or stored case: the title, a line break, the content (no title: the
+    content alone)."""
+    return f"{title}\n{content}" if title else content
+
+
 @dataclass
 class Letter:
     """One letter, visit, call or web message."""
@@ -58,7 +64,7 @@ class Letter:
     @property
     def text(self) -> str:
         """Title and content, the text every step reads."""
-        return f"{self.title}\n{self.content}" if self.title else self.content
+        return letter_text(self.title, self.content)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "title": self.title, "content": self.content}

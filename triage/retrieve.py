@@ -16,6 +16,7 @@ import numpy as np
 from .index import VectorIndex, VectorIndexConfig
 from .minhash import LSHIndex, MinHashConfig, MinHasher
 from .normalise import normalise
+from .records import letter_text
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class CaseIndex:
             added += len(pks)
         for rows in store.iter_texts(after_pk=self.lsh_high_water):
             for pk, title, content in rows:
-                text = normalise(f"{title}\n{content}" if title else content)
+                text = normalise(letter_text(title, content))
                 self.lsh.insert(pk, self.minhasher.signature(text))
                 self.lsh_high_water = max(self.lsh_high_water, pk)
             added += len(rows)

@@ -45,6 +45,7 @@ from .directory import Directory
 from .errors import ConfigError, InvalidInput, ModelMissing
 from .normalise import normalise
 from .places import Gazetteer, Place, PlaceConfig, extract_places, level_rank, place_of_name
+from .records import letter_text
 
 __all__ = ["Router", "RouterConfig", "FEATURES", "DEFAULT_WEIGHTS", "department_role", "department_places",
            "department_kind"]
@@ -326,7 +327,7 @@ class _Candidate:
 def _letter_text(letter: dict, max_chars: int) -> str:
     title = str(letter.get("title") or "").strip()
     content = str(letter.get("content") or "").strip()
-    text = f"{title}\n{content}" if title else content
+    text = letter_text(title, content)
     return normalise(text)[:max_chars] if text else ""
 
 
