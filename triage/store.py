@@ -344,8 +344,7 @@ class Store:
             rows = conn.execute(_reads()["candidates"], {"pks": pks, "model": model, "version": matter_version}).all()
             idents = self._identity_keys(conn, pks)
         return {c.pk: (case_record(c, idents.get(c.pk, set())),
-                       np.frombuffer(c._vector, dtype=np.float16).astype(np.float32) if c._vector is not None else None,
-                       c._matter) for c in rows}
+                       _vector(c._vector) if c._vector is not None else None, c._matter) for c in rows}
 
     def get_case(self, ext_id: str) -> dict | None:
         pk = self.pk_for(ext_id)
@@ -374,12 +373,11 @@ class Store:
         kinds = list(dict.fromkeys(k or "" for k, _ in hashes))
         values = list(dict.fromkeys(h for _, h in hashes))
         found: set[int] = set()
-        with self.session() as s:
+        with self._connect() as conn:
             for kind in kinds:
                 for value in values:
-                    q = (select(Identity.case_pk).where(Identity.kind == kind, Identity.hash == value)
-                         .order_by(Identity.case_pk.desc()).limit(limit))
-                    found.update(s.scalars(q))
+                    found.update(conn.execute(_reads()["by_identity"],
+                                              {"kind": kind, "hash": value, "limit": limit}).scalars())
         return sorted(found, reverse=True)[:limit]
 
     def iter_vectors(self, model: str, after_pk: int = 0, batch: int = 5000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -394,7 +392,7 @@ class Store:
             if not rows:
                 return
             pks = np.array([r[0] for r in rows], dtype=np.int64)
-            vecs = np.stack([np.frombuffer(r[1], dtype=np.float16) for r in rows]).astype(np.float32)
+            vecs = np.stack([_vector(r[1]) for r in rows])
             last = int(pks[-1])
             yield pks, vecs
 
@@ -436,7 +434,7 @@ class Store:
             for start in range(0, len(pks), 5000):
                 rows = s.execute(select(CaseVector.case_pk, CaseVector.vector)
                                  .where(CaseVector.case_pk.in_(pks[start:start + 5000]), CaseVector.model == model))
-                found.update({pk: np.frombuffer(v, dtype=np.float16).astype(np.float32) for pk, v in rows})
+                found.update({pk: _vector(v) for pk, v in rows})
         return found
 
     def delete_case(self, ext_id: str) -> int | None:
@@ -710,6 +708,11 @@ class Store:
 
 _LABEL_FIELDS = {"department": Case.department, "type": Case.type}
 
+
+def _vector(blob: bytes) -> np.ndarray:
+    """A stored vector (float16 bytes, :class:`CaseVector`) as float32."""
+    return np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+
 _READS: dict[str, Any] = {}
 
 
@@ -728,6 +731,9 @@ def _reads() -> dict[str, Any]:
                                 .where(Identity.case_pk.in_(bindparam("pks", expanding=True))))
         _READS["by_hash"] = select(case.c.pk).where(case.c.norm_hash == bindparam("hash"), live)
         _READS["pk_for"] = select(case.c.pk).where(case.c.ext_id == bindparam("ext_id"), live)
+        _READS["by_identity"] = (select(Identity.case_pk)
+                                 .where(Identity.kind == bindparam("kind"), Identity.hash == bindparam("hash"))
+                                 .order_by(Identity.case_pk.desc()).limit(bindparam("limit")))
     return _READS
 
 
