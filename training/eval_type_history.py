@@ -52,7 +52,7 @@ def _score(base: TextClassifier, history: list[dict], test: list[dict], vectors:
     except NotEnoughHistory as e:
         return out | {"note": str(e)}
     texts = [text_of(r) for r in test]
-    head = th._head_block(th._vec, th._head, texts)
+    head = th.head_scores(texts)
     out["history head alone"] = macro_f1(truth, [th.head_labels[i] for i in head.argmax(1)], labels)
     out["stack (shipped + history)"] = macro_f1(truth, [th.labels[i] for i in th.proba(texts, base_test).argmax(1)],
                                                 labels)

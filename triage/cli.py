@@ -136,12 +136,12 @@ def cmd_import(args) -> int:
     lap("load")
     try:
         _import_files(args, triage, store, index, totals, pool)
+    except TriageError as exc:   # an unreadable file
+        _err(f"error: {exc}")
+        return 2
     finally:
         if pool is not None:
             pool.close()
-    if totals.get("error"):
-        _err(f"error: {totals.pop('error')}")
-        return 2
     lap("read_prepare_store")
     index.save()
     lap("index_save")
@@ -163,11 +163,7 @@ def _import_files(args, triage, store, index, totals: dict, pool) -> None:
     from .records import read_letters
 
     for path in args.files:
-        try:
-            parsed = list(read_letters(path))
-        except TriageError as exc:
-            totals["error"] = str(exc)
-            return
+        parsed = list(read_letters(path))
         good = [p for p in parsed if p.letter is not None]
         for p in parsed:
             if p.error:

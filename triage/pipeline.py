@@ -343,7 +343,7 @@ class Triage:
         if self.type is None:
             self.type_history = None
             return
-        from .type_history import NotEnoughHistory, TypeHistory
+        from .type_history import NotEnoughHistory, TypeHistory, TypeHistoryConfig
 
         folder = store.index_dir / "type-history"
         signature = f"{store.labelled_signature('type')}|{self.model_version}"
@@ -358,7 +358,7 @@ class Triage:
                 return
             except Exception:
                 log.warning("type history unreadable; refitting")
-        config = TypeHistory().config
+        config = TypeHistoryConfig()
         history = store.labelled_history("type", limit=config.max_letters)
         fitted = None
         if len(history) >= config.min_letters:
@@ -374,7 +374,7 @@ class Triage:
                 vectors = np.stack([stored[h["pk"]] for h in history])
             base = self.type.predict_proba(texts, vectors, fields=fields)
             try:
-                fitted = TypeHistory().fit(texts, [h["type"] for h in history], base, self.type.labels)
+                fitted = TypeHistory(config).fit(texts, [h["type"] for h in history], base, self.type.labels)
             except NotEnoughHistory as e:
                 log.info("type history not used: %s", e)
         if fitted is not None:

@@ -91,6 +91,10 @@ class TypeHistory:
         X = vec.fit_transform([t[: cfg.max_chars] for t in texts])
         return vec, LinearSVC(C=cfg.C, class_weight="balanced").fit(X, list(labels))
 
+    def head_scores(self, texts: Sequence[str]) -> np.ndarray:
+        """The fitted history SVM's scores alone, over :attr:`head_labels` (for comparison with the stack)."""
+        return self._head_block(self._vec, self._head, texts)
+
     def _head_block(self, vec, head, texts: Sequence[str]) -> np.ndarray:
         """Head scores over ``head_labels`` (one column per type the head learnt)."""
         d = head.decision_function(vec.transform([t[: self.config.max_chars] for t in texts]))
