@@ -136,3 +136,16 @@ def test_shared_count_and_overlap_equal_set_arithmetic():
                 assert jaccard(a, b) == overlap(a, b)[0]
             else:
                 assert overlap(a, b) == (0.0, 0.0) and jaccard(a, b) == 0.0
+
+
+def test_shingles_are_the_sorted_unique_hashes_of_every_window():
+    from triage.minhash import shingles_of_codes
+
+    for text in ("", "a", "ab", "abc", "小区停车难小区停车难", "重复重复重复重复", "𠀀𠀁x" * 5):
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        got = shingles_of_codes(codes, 3)
+        assert np.all(got[1:] > got[:-1])           # sorted, unique
+        padded = np.concatenate([codes.astype(np.uint64), np.zeros(max(0, 3 - len(codes)), np.uint64)])
+        windows = {tuple(padded[i:i + 3]) for i in range(len(padded) - 2)} if len(codes) else set()
+        assert len(got) == len(windows)            # one hash per distinct window (no collisions at this size)
+        assert np.array_equal(got, shingles(text, 3, normalised=True))

@@ -92,3 +92,14 @@ def test_normalise_is_idempotent_so_views_skip_a_second_pass(shared_datasets):
         once = normalise(raw)
         assert normalise(once) == once
         assert compact(once, normalised=True) == compact(raw)
+
+
+def test_compact_removes_exactly_whitespace_and_punctuation_of_every_plane():
+    """compact() drops a code point iff it is whitespace or punctuation (Unicode category P*), outside the BMP too."""
+    import unicodedata
+
+    text = "".join(chr(i) for i in range(0x20, 0x110000, 97) if not 0xD800 <= i < 0xE000)
+    text += "𠀀，𝒜、\U0001F600！\u3000\t（）【】…" + "".join(chr(i) for i in (0x1091F, 0x16FE2, 0x1E95E, 0x10100))
+    want = "".join(ch for ch in text if not (ch.isspace() or unicodedata.category(ch).startswith("P")))
+    assert compact(text, normalised=True) == want
+    assert compact("") == "" and compact("，。！ ") == ""

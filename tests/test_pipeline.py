@@ -173,3 +173,28 @@ def test_pair_forest_walk_gives_sklearn_raw_scores(small_triage):
     np.testing.assert_array_equal(forest.raw(X), model._raw_predict(X, n_threads=1))
     with pytest.raises(ValueError):
         forest.raw(X[:, :3])
+
+
+def test_parallel_candidate_reads_equal_the_joined_statement(small_triage, store, fixture_letters):
+    """A SQLite file store reads candidates with one statement per table at once (overlapping page reads); the
+    answer is the joined statement's: live cases only, each with its own identities, vector and matter."""
+    assert store.parallel_reads
+    index = CaseIndex.open(store, small_triage.embedder_key, small_triage.embedder.dim)
+    results = small_triage.ingest(small_triage.prepare(fixture_letters), store, index)
+    pks = [pk for pk, _, _ in results]
+    store.delete_case(results[1][1])
+    for model, version in ((small_triage.embedder_key, "1"), ("another-model", "1"), (small_triage.embedder_key, "0")):
+        store.parallel_reads = True
+        parallel = store.get_candidates(pks + [10_000], model, version)
+        store.parallel_reads = False
+        joined = store.get_candidates(pks + [10_000], model, version)
+        assert parallel.keys() == joined.keys() == set(pks) - {results[1][0]}
+        for pk in joined:
+            (rp, vp, mp), (rj, vj, mj) = parallel[pk], joined[pk]
+            assert rp == rj and mp == mj and (vp is None) == (vj is None)
+            if vj is not None:
+                np.testing.assert_array_equal(vp, vj)
+        assert any(rec["identities"] for rec, _, _ in joined.values())
+        assert all((v is None) == (model != small_triage.embedder_key) for _, v, _ in joined.values())
+        assert all((m is None) == (version != "1") for _, _, m in joined.values())
+    assert not Store("sqlite:///:memory:").parallel_reads

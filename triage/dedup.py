@@ -22,8 +22,8 @@ import numpy as np
 
 from .artefact import read_manifest, write_manifest
 from .matter import Matter, compare_matters, extract_matter
-from .minhash import jaccard, overlap, shingles
-from .normalise import compact, compact_hash
+from .minhash import jaccard, overlap, shingles_of_codes
+from .normalise import compact_codes, compact_hash
 
 VERDICTS = ("duplicate", "related", "unrelated")
 
@@ -54,10 +54,10 @@ def make_view(letter_id, text: str, title: str, vector, identities: set[str], re
             when = dt.datetime.fromisoformat(received_at)
         except ValueError:
             when = None
-    compacted = compact(text, normalised=True)   # once, for the hash and the shingles
-    return LetterView(id=letter_id, text=text, title=title, hash=compact_hash(compacted),
-                      shingles=shingles(compacted, 3, normalised=True),
-                      title_shingles=(shingles(compact(title, normalised=True), 2, normalised=True) if title
+    codes = compact_codes(text, normalised=True)   # once, for the hash and the shingles
+    return LetterView(id=letter_id, text=text, title=title,
+                      hash=compact_hash(codes.tobytes().decode("utf-32-le")), shingles=shingles_of_codes(codes, 3),
+                      title_shingles=(shingles_of_codes(compact_codes(title, normalised=True), 2) if title
                                       else np.zeros(0, np.uint64)),
                       matter=matter if matter is not None else extract_matter(text, segmenter), vector=vector,
                       identities=identities, received_at=when)

@@ -42,22 +42,35 @@ def normalise(text: str) -> str:
             return text
 
 
-_DROP: dict[int, None] = {}   # code points compact() removes (whitespace, punctuation), learnt as they are met
-_SEEN: set[str] = set()
+_DROP_MASK = None   # bool per code point: whitespace or punctuation (what compact() removes), built on first use
+
+
+def _drop_mask():
+    global _DROP_MASK
+    if _DROP_MASK is None:
+        import numpy as np
+
+        mask = np.zeros(0x110000, dtype=bool)
+        category = unicodedata.category
+        mask[[i for i in range(0x110000) if category(chr(i))[0] == "P" or chr(i).isspace()]] = True
+        _DROP_MASK = mask
+    return _DROP_MASK
+
+
+def compact_codes(text: str, *, normalised: bool = False):
+    """The code points (uint32 array) of :func:`compact`'s result: shingles are hashed from these directly."""
+    import numpy as np
+
+    if not normalised:
+        text = normalise(text)
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    return codes[~_drop_mask()[codes]]
 
 
 def compact(text: str, *, normalised: bool = False) -> str:
     """Normalised text with all whitespace and punctuation removed (for hashing and shingles); ``normalised``:
     the text already went through :func:`normalise` (which is idempotent), so it is not normalised again."""
-    if not normalised:
-        text = normalise(text)
-    new = set(text) - _SEEN
-    if new:
-        for ch in new:
-            if ch.isspace() or unicodedata.category(ch).startswith("P"):
-                _DROP[ord(ch)] = None
-        _SEEN.update(new)
-    return text.translate(_DROP)
+    return compact_codes(text, normalised=normalised).tobytes().decode("utf-32-le")
 
 
 def content_hash(text: str) -> str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -187,6 +189,11 @@ class Store:
         self.url = normalise_url(url)
         self.engine = None
         self._sessions = None
+        # A SQLite file: the request path's reads of one letter's candidates run at once, one statement per table
+        # on its own connection, so that their random page reads overlap (35 uncached candidates at 1M cases:
+        # 13.7 → 6.7 ms; +0.4 ms when every page is cached). Elsewhere (PostgreSQL, in memory): one joined
+        # statement, one round trip.
+        self.parallel_reads = self.url.startswith("sqlite:///") and self.url[len("sqlite:///"):] not in ("", ":memory:")
 
     def open(self, create: bool = True) -> "Store":
         if self.url.startswith("sqlite:///"):
@@ -328,23 +335,39 @@ class Store:
     @staticmethod
     def _identity_keys(conn, pks: list[int]) -> dict[int, set[str]]:
         """Hashed identity keys ("kind:hash") of these cases (``conn``: a session or a connection)."""
-        idents: dict[int, set[str]] = {}
-        for case_pk, kind, h in conn.execute(_reads()["identities"], {"pks": pks}).all():
-            idents.setdefault(case_pk, set()).add(f"{kind}:{h}")
-        return idents
+        return _identity_map(conn.execute(_reads()["identities"], {"pks": pks}).all())
 
     def get_candidates(self, pks: Iterable[int], model: str, matter_version: str
                        ) -> dict[int, tuple[dict, np.ndarray | None, dict | None]]:
         """Live cases → (record as :meth:`get_cases`, vector of ``model`` or None, matter of ``matter_version`` or
-        None): what matching reads of each candidate, in two statements on a plain connection."""
+        None): what matching reads of each candidate, on plain connections (see ``parallel_reads``)."""
         pks = list(pks)
         if not pks:
             return {}
-        with self._connect() as conn:
-            rows = conn.execute(_reads()["candidates"], {"pks": pks, "model": model, "version": matter_version}).all()
-            idents = self._identity_keys(conn, pks)
+        if self.parallel_reads:
+            if self.engine is None:
+                self.open()
+            futures = [_read_pool().submit(self._read, name, params) for name, params in (
+                ("cases", {"pks": pks}), ("vectors", {"pks": pks, "model": model}),
+                ("matters", {"pks": pks, "version": matter_version}), ("identities", {"pks": pks}))]
+            rows, vectors, matters, identities = (f.result() for f in futures)
+            vec = dict(vectors)
+            mat = dict(matters)
+        else:
+            with self._connect() as conn:
+                rows = conn.execute(_reads()["candidates"], {"pks": pks, "model": model,
+                                                             "version": matter_version}).all()
+                identities = conn.execute(_reads()["identities"], {"pks": pks}).all()
+            vec = {c.pk: c._vector for c in rows}
+            mat = {c.pk: c._matter for c in rows}
+        idents = _identity_map(identities)
         return {c.pk: (case_record(c, idents.get(c.pk, set())),
-                       _vector(c._vector) if c._vector is not None else None, c._matter) for c in rows}
+                       _vector(vec[c.pk]) if vec.get(c.pk) is not None else None, mat.get(c.pk)) for c in rows}
+
+    def _read(self, name: str, params: dict) -> list:
+        """One request-path read statement on its own connection (run in the read pool)."""
+        with self._connect() as conn:
+            return conn.execute(_reads()[name], params).all()
 
     def get_case(self, ext_id: str) -> dict | None:
         pk = self.pk_for(ext_id)
@@ -727,6 +750,11 @@ def _reads() -> dict[str, Any]:
             .select_from(case.outerjoin(vec, (vec.c.case_pk == case.c.pk) & (vec.c.model == bindparam("model")))
                          .outerjoin(mat, (mat.c.case_pk == case.c.pk) & (mat.c.version == bindparam("version"))))
             .where(case.c.pk.in_(bindparam("pks", expanding=True)), live))
+        _READS["cases"] = select(case).where(case.c.pk.in_(bindparam("pks", expanding=True)), live)
+        _READS["vectors"] = select(vec.c.case_pk, vec.c.vector).where(
+            vec.c.case_pk.in_(bindparam("pks", expanding=True)), vec.c.model == bindparam("model"))
+        _READS["matters"] = select(mat.c.case_pk, mat.c.matter).where(
+            mat.c.case_pk.in_(bindparam("pks", expanding=True)), mat.c.version == bindparam("version"))
         _READS["identities"] = (select(Identity.case_pk, Identity.kind, Identity.hash)
                                 .where(Identity.case_pk.in_(bindparam("pks", expanding=True))))
         _READS["by_hash"] = select(case.c.pk).where(case.c.norm_hash == bindparam("hash"), live)
@@ -735,6 +763,28 @@ def _reads() -> dict[str, Any]:
                                  .where(Identity.kind == bindparam("kind"), Identity.hash == bindparam("hash"))
                                  .order_by(Identity.case_pk.desc()).limit(bindparam("limit")))
     return _READS
+
+
+def _identity_map(rows) -> dict[int, set[str]]:
+    """(case_pk, kind, hash) rows → case pk → {"kind:hash"}."""
+    idents: dict[int, set[str]] = {}
+    for case_pk, kind, h in rows:
+        idents.setdefault(case_pk, set()).add(f"{kind}:{h}")
+    return idents
+
+
+_READ_POOL: list[ThreadPoolExecutor] = []
+_READ_POOL_LOCK = threading.Lock()
+
+
+def _read_pool() -> ThreadPoolExecutor:
+    """The threads that run a SQLite store's request-path reads at once (shared by every store of the process;
+    SQLite releases the GIL while it waits for the disk)."""
+    if not _READ_POOL:
+        with _READ_POOL_LOCK:
+            if not _READ_POOL:
+                _READ_POOL.append(ThreadPoolExecutor(max_workers=4, thread_name_prefix="store-read"))
+    return _READ_POOL[0]
 
 
 def case_record(c: Case, identities: set[str]) -> dict:
