@@ -127,3 +127,26 @@ def _softmax_of(model, X):
     z = d / model.temperature
     e = np.exp(z - z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
+
+
+def test_char_ngrams_counted_in_numpy_equal_the_analyzer_path():
+    """Char n-gram TF-IDF of one letter counted with packed integer keys gives bitwise what the analyzer's strings
+    counted in Python give (whitespace runs, capitals, characters outside the BMP, texts shorter than 3)."""
+    import triage.classify as C
+
+    clf = _train(ClassifierConfig(embedding_weight=0.0, field_blocks=True, min_df=1, calibration_folds=2))
+    texts = ["学校乱收费\n被要求交各种费用，请相关部门核查。", "", "医", "ABC  医院\t\t医院 \n\n医院 ", "İ𠀀𠀁费用",
+             "没有见过的字", "学校" * 40]
+    for vectorizer in (clf._char, clf._title_vec[0], clf._body_vec[0]):
+        assert C._CharNgramVocabulary.applies(vectorizer)
+        fast = [C._one_text_tfidf(vectorizer, t) for t in texts]
+        entry = C._FAST_TFIDF[id(vectorizer)]
+        C._FAST_TFIDF[id(vectorizer)] = (entry[0], entry[1][:-1] + (None,))   # the analyzer's strings instead
+        try:
+            slow = [C._one_text_tfidf(vectorizer, t) for t in texts]
+        finally:
+            C._FAST_TFIDF[id(vectorizer)] = entry
+        for a, b, t in zip(fast, slow, texts):
+            assert np.array_equal(a.indices, b.indices) and np.array_equal(a.data, b.data), t
+            np.testing.assert_allclose(a.toarray(), vectorizer.transform([t]).toarray(), rtol=1e-6, atol=1e-7)
+    assert not C._CharNgramVocabulary.applies(clf._word)

@@ -67,6 +67,64 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 _FAST_TFIDF: dict[int, tuple] = {}
+_SPACES = None
+
+
+class _CharNgramVocabulary:
+    """The char n-gram vocabulary of a fitted ``TfidfVectorizer(analyzer="char")`` as integer keys (each n-gram's code
+    points packed 21 bits apiece; one sorted key array per n), so that one letter's n-grams are counted and looked
+    up with numpy instead of a Python string per n-gram. Same terms, same counts as sklearn's analyzer (tested):
+    lower-cased, runs of two or more whitespace characters made one space, every n-gram for n in ``ngram_range``."""
+
+    def __init__(self, vocabulary: dict[str, int], ngram_range: tuple[int, int]) -> None:
+        self.ngram_range = ngram_range
+        by_n: dict[int, tuple[list[int], list[int]]] = {}
+        for term, col in vocabulary.items():
+            key = 0
+            for ch in term:
+                key = (key << 21) | ord(ch)
+            keys, cols = by_n.setdefault(len(term), ([], []))
+            keys.append(key)
+            cols.append(col)
+        self.tables = {}
+        for n, (keys, cols) in by_n.items():
+            k = np.array(keys, dtype=np.uint64)
+            order = np.argsort(k)
+            self.tables[n] = (k[order], np.array(cols, dtype=np.int64)[order])
+
+    @staticmethod
+    def applies(vectorizer) -> bool:
+        v = vectorizer
+        return (v.analyzer == "char" and v.lowercase and v.strip_accents is None and v.preprocessor is None
+                and v.input == "content" and v.ngram_range[1] <= 3)
+
+    def counts(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(columns, counts) of the known n-grams of ``text``."""
+        global _SPACES
+        if _SPACES is None:
+            import re
+            _SPACES = re.compile(r"\s\s+")   # sklearn's _white_spaces
+        text = _SPACES.sub(" ", text.lower())
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        cols, vals = [], []
+        lo, hi = self.ngram_range
+        for n in range(lo, min(hi, len(codes)) + 1):
+            table = self.tables.get(n)
+            if table is None:
+                continue
+            keys = codes[: len(codes) - n + 1].copy()
+            for j in range(1, n):
+                keys <<= np.uint64(21)
+                keys |= codes[j: len(codes) - n + 1 + j]
+            uniq, cnt = np.unique(keys, return_counts=True)
+            known_keys, known_cols = table
+            pos = np.minimum(np.searchsorted(known_keys, uniq), len(known_keys) - 1)
+            hit = known_keys[pos] == uniq
+            cols.append(known_cols[pos[hit]])
+            vals.append(cnt[hit])
+        if not cols:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.concatenate(cols), np.concatenate(vals)
 
 
 def _one_text_tfidf(vectorizer, text: str) -> sparse.csr_matrix:
@@ -79,19 +137,25 @@ def _one_text_tfidf(vectorizer, text: str) -> sparse.csr_matrix:
         if vectorizer.norm not in ("l2", None) or not vectorizer.use_idf:
             entry = (vectorizer, None)
         else:
+            chars = (_CharNgramVocabulary(vectorizer.vocabulary_, tuple(vectorizer.ngram_range))
+                     if _CharNgramVocabulary.applies(vectorizer) else None)
             entry = (vectorizer, (vectorizer.build_analyzer(), vectorizer.vocabulary_,
                                   np.asarray(vectorizer.idf_, dtype=vectorizer.dtype), vectorizer.sublinear_tf,
-                                  vectorizer.norm, len(vectorizer.vocabulary_)))
+                                  vectorizer.norm, len(vectorizer.vocabulary_), chars))
         _FAST_TFIDF[key] = entry
     if entry[1] is None:
         return vectorizer.transform([text])
-    analyze, vocab, idf, sublinear, norm, width = entry[1]
-    counted = Counter(analyze(text))
-    # vocabulary look-ups in C (map over dict.get), then numpy: a letter has thousands of distinct n-grams
-    cols = np.fromiter(map(vocab.get, counted, repeat(-1)), dtype=np.int64, count=len(counted))
-    vals = np.fromiter(counted.values(), dtype=idf.dtype, count=len(counted))
-    known = cols >= 0
-    cols, vals = cols[known], vals[known]
+    analyze, vocab, idf, sublinear, norm, width, chars = entry[1]
+    if chars is not None:   # char n-grams: counted and looked up in numpy
+        cols, vals = chars.counts(text)
+        vals = vals.astype(idf.dtype)
+    else:
+        counted = Counter(analyze(text))
+        # vocabulary look-ups in C (map over dict.get), then numpy: a letter has thousands of distinct n-grams
+        cols = np.fromiter(map(vocab.get, counted, repeat(-1)), dtype=np.int64, count=len(counted))
+        vals = np.fromiter(counted.values(), dtype=idf.dtype, count=len(counted))
+        known = cols >= 0
+        cols, vals = cols[known], vals[known]
     order = np.argsort(cols, kind="stable")
     cols, vals = cols[order].astype(np.int32), vals[order]
     if sublinear and len(vals):
