@@ -103,3 +103,16 @@ def test_compact_removes_exactly_whitespace_and_punctuation_of_every_plane():
     want = "".join(ch for ch in text if not (ch.isspace() or unicodedata.category(ch).startswith("P")))
     assert compact(text, normalised=True) == want
     assert compact("") == "" and compact("，。！ ") == ""
+
+
+def test_nfkc_shortcut_equals_unicodedata():
+    """normalise()'s NFKC (full-width forms mapped first, then normalised only if still needed) is NFKC."""
+    import unicodedata
+
+    from triage.normalise import _nfkc
+
+    samples = ["ＡＢＣ１２３，。！？（）", "①②㎡ｶﾞﾞ", "Ａ\u0301 e\u0301 \uff21\u0300", "\u3000\u3000两个全角空格",
+               "＂＇＼～", "ﬁ ﬀ Ⅻ ㈱", "𝒜𝔅", "", "普通中文，没有全角字母", "\uff5f\uff60\uff61\uff65\uffe0"]
+    samples.append("".join(chr(i) for i in range(0x20, 0x30000, 7) if not 0xD800 <= i < 0xE000))
+    for text in samples:
+        assert _nfkc(text) == unicodedata.normalize("NFKC", text), text

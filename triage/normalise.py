@@ -30,7 +30,7 @@ def normalise(text: str) -> str:
     """Canonical form of a letter's text for hashing, shingling, segmenting and embedding."""
     if not text:
         return ""
-    text = unicodedata.normalize("NFKC", text)
+    text = _nfkc(text)
     text = text.replace("\u3000", " ").replace("\ufeff", "")
     text = _WS_RE.sub(" ", text).strip()
     # until nothing more comes off (stacked openings: 您好您好…), so normalise(normalise(x)) == normalise(x)
@@ -40,6 +40,23 @@ def normalise(text: str) -> str:
             text = pattern.sub("", text).strip()
         if text == before:
             return text
+
+
+def _nfkc(text: str) -> str:
+    """``unicodedata.normalize("NFKC", text)``, faster for Chinese letters: full-width ASCII forms (U+FF01–FF5E) and
+    the ideographic space are first replaced by what NFKC makes of them (their compatibility decompositions, so
+    the normal form is unchanged); what is then already normal (the usual case) is not normalised again."""
+    import numpy as np
+
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    wide = (codes >= 0xFF01) & (codes <= 0xFF5E)
+    space = codes == 0x3000
+    if wide.any() or space.any():
+        codes = codes.copy()
+        codes[wide] -= 0xFEE0
+        codes[space] = 0x20
+        text = codes.tobytes().decode("utf-32-le")
+    return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
 
 
 _DROP_MASK = None   # bool per code point: whitespace or punctuation (what compact() removes), built on first use
