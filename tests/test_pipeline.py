@@ -175,26 +175,35 @@ def test_pair_forest_walk_gives_sklearn_raw_scores(small_triage):
         forest.raw(X[:, :3])
 
 
-def test_parallel_candidate_reads_equal_the_joined_statement(small_triage, store, fixture_letters):
-    """A SQLite file store reads candidates with one statement per table at once (overlapping page reads); the
-    answer is the joined statement's: live cases only, each with its own identities, vector and matter."""
-    assert store.parallel_reads
+def test_candidate_pages_read_ahead_in_parallel_change_nothing(small_triage, store, fixture_letters, monkeypatch):
+    """A SQLite file store reads a letter's candidates' pages ahead, one table per thread (every table's rows of
+    the live and deleted candidates are counted); the answer is the same as without."""
+    import triage.store as store_module
+
+    assert store.parallel_reads and not Store("sqlite:///:memory:").parallel_reads
     index = CaseIndex.open(store, small_triage.embedder_key, small_triage.embedder.dim)
     results = small_triage.ingest(small_triage.prepare(fixture_letters), store, index)
     pks = [pk for pk, _, _ in results]
     store.delete_case(results[1][1])
+    counted = []
+    touch = store_module._touch
+    monkeypatch.setattr(store_module, "_touch", lambda *a: counted.append((a[1].split()[3], touch(*a))))
     for model, version in ((small_triage.embedder_key, "1"), ("another-model", "1"), (small_triage.embedder_key, "0")):
+        counted.clear()
         store.parallel_reads = True
-        parallel = store.get_candidates(pks + [10_000], model, version)
+        ahead = store.get_candidates(pks + [10_000], model, version)
+        found = dict(counted)
+        assert found["cases"] == len(pks) and found["identities"] > 0
+        assert found["case_vectors"] == len(pks) * (model == small_triage.embedder_key)
+        assert found["case_matters"] == len(pks) * (version == "1")
         store.parallel_reads = False
-        joined = store.get_candidates(pks + [10_000], model, version)
-        assert parallel.keys() == joined.keys() == set(pks) - {results[1][0]}
-        for pk in joined:
-            (rp, vp, mp), (rj, vj, mj) = parallel[pk], joined[pk]
-            assert rp == rj and mp == mj and (vp is None) == (vj is None)
-            if vj is not None:
-                np.testing.assert_array_equal(vp, vj)
-        assert any(rec["identities"] for rec, _, _ in joined.values())
-        assert all((v is None) == (model != small_triage.embedder_key) for _, v, _ in joined.values())
-        assert all((m is None) == (version != "1") for _, _, m in joined.values())
-    assert not Store("sqlite:///:memory:").parallel_reads
+        plain = store.get_candidates(pks + [10_000], model, version)
+        assert ahead.keys() == plain.keys() == set(pks) - {results[1][0]}
+        for pk in plain:
+            (ra, va, ma), (rp, vp, mp) = ahead[pk], plain[pk]
+            assert ra == rp and ma == mp and (va is None) == (vp is None)
+            if vp is not None:
+                np.testing.assert_array_equal(va, vp)
+        assert any(rec["identities"] for rec, _, _ in plain.values())
+        assert all((v is None) == (model != small_triage.embedder_key) for _, v, _ in plain.values())
+        assert all((m is None) == (version != "1") for _, _, m in plain.values())
