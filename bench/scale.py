@@ -234,6 +234,8 @@ def triage_latency(triage, store, index, queries: list[dict], fast: FastMatcher 
     letters = [parse_letter({k: v for k, v in q.items() if k != "planted"}) for q in queries]
     for letter in letters[:5]:  # warm-up
         triage.suggest(letter, store, index)
+    gc.collect()
+    gc.freeze()   # as the service does once it has started (api/service.py)
     timer.totals.clear()
     if fast is not None:
         fast.timings.clear()
