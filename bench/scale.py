@@ -743,6 +743,8 @@ def main(argv=None) -> int:
         earlier = json.loads((work / "result.json").read_text())
         kept = {}
         for key, value in earlier.items():
+            if key == "kept_from_earlier_run":
+                continue
             if key not in result or (result[key] is None and value is not None):
                 result[key] = value
                 kept[key] = (earlier.get("kept_from_earlier_run") or {}).get(key) or earlier.get("measured_at", "earlier run")
