@@ -207,3 +207,21 @@ def test_candidate_pages_read_ahead_in_parallel_change_nothing(small_triage, sto
         assert any(rec["identities"] for rec, _, _ in plain.values())
         assert all((v is None) == (model != small_triage.embedder_key) for _, v, _ in plain.values())
         assert all((m is None) == (version != "1") for _, _, m in plain.values())
+
+
+def test_cached_views_belong_to_their_store(small_triage, tmp_path, fixture_letters):
+    """One Triage serving two stores: the same pk is another case in each, and a view cached from the first store
+    is never used for the second (it once was: a repeat was then judged against another letter's text)."""
+    a = Store(f"sqlite:///{tmp_path}/a.db").open()
+    b = Store(f"sqlite:///{tmp_path}/b.db").open()
+    first, second = fixture_letters[0], fixture_letters[4]
+    ia = CaseIndex.open(a, small_triage.embedder_key, small_triage.embedder.dim)
+    ib = CaseIndex.open(b, small_triage.embedder_key, small_triage.embedder.dim)
+    small_triage.ingest(small_triage.prepare([first, second]), a, ia)
+    small_triage.ingest(small_triage.prepare([second, first]), b, ib)
+    assert a.pk_for(first.id) == b.pk_for(second.id)
+    query = small_triage.prepare([parse_letter({**first.to_dict(), "id": "again"})])[0]
+    for store, index in ((a, ia), (b, ib), (a, ia)):
+        duplicates, similar, _ = small_triage.match(query, store, index)
+        assert duplicates["matches"][0]["case_id"] == first.id and duplicates["matches"][0]["score"] > 0.9
+        assert second.id not in [m["case_id"] for m in duplicates["matches"] if m["verdict"] == "duplicate"]

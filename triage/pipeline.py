@@ -88,7 +88,7 @@ class Triage:
         self.pairs: PairModel | None = None
         self.router = None
         self.directory = None
-        self._views: "OrderedDict[tuple[str, int], LetterView]" = OrderedDict()  # stored cases never change
+        self._views: "OrderedDict[tuple[str, str, int], LetterView]" = OrderedDict()  # stored cases never change
         self._views_lock = threading.Lock()
 
     # -- loading --------------------------------------------------------------------------------
@@ -168,16 +168,17 @@ class Triage:
                          rec.get("received_at"), self.segmenter,
                          matter=Matter.from_dict(matter) if matter is not None else None)
 
-    def _case_views(self, records: dict[int, dict], stored: dict[int, tuple]) -> dict[int, LetterView]:
+    def _case_views(self, records: dict[int, dict], stored: dict[int, tuple], scope: str = "") -> dict[int, LetterView]:
         """Pair views of stored cases, from the LRU cache or built once (text, shingles, matter, vector);
-        ``stored``: pk → (vector, matter), read with the records (:meth:`Store.get_candidates`)."""
-        key = self.embedder_key
+        ``stored``: pk → (vector, matter), read with the records (:meth:`Store.get_candidates`); ``scope``: the
+        store they come from (one Triage may serve several stores, whose pks mean different cases). A cached view
+        is used only for the case it was built from (same id)."""
         out: dict[int, LetterView] = {}
         with self._views_lock:
-            for pk in records:
-                view = self._views.get((key, pk))
-                if view is not None:
-                    self._views.move_to_end((key, pk))
+            for pk, rec in records.items():
+                view = self._views.get((scope, self.embedder_key, pk))
+                if view is not None and view.id == rec["id"]:
+                    self._views.move_to_end((scope, self.embedder_key, pk))
                     out[pk] = view
         missing = [pk for pk in records if pk not in out]
         if missing:
@@ -185,15 +186,15 @@ class Triage:
             out.update(built)
             with self._views_lock:
                 for pk, view in built.items():
-                    self._views[(key, pk)] = view
+                    self._views[(scope, self.embedder_key, pk)] = view
                 while len(self._views) > self.config.view_cache:
                     self._views.popitem(last=False)
         return out
 
-    def forget(self, pk: int) -> None:
+    def forget(self, pk: int, store) -> None:
         """Drop a stored case's cached view (after it was updated or deleted)."""
         with self._views_lock:
-            self._views.pop((self.embedder_key, pk), None)
+            self._views.pop((_scope(store), self.embedder_key, pk), None)
 
     # -- the suggestion -------------------------------------------------------------------------
     def classify(self, p: Prepared) -> dict:
@@ -228,7 +229,7 @@ class Triage:
         cand.pop(self_pk, None)
         rows = store.get_candidates(cand.keys(), self.embedder_key, MATTER_VERSION)
         records = {pk: row[0] for pk, row in rows.items() if row[0]["id"] != p.letter.id}
-        views = self._case_views(records, {pk: row[1:] for pk, row in rows.items()})
+        views = self._case_views(records, {pk: row[1:] for pk, row in rows.items()}, _scope(store))
         scored = []
         for pk, rec in records.items():
             view = views[pk]
@@ -396,6 +397,11 @@ class Triage:
                 "probabilities": {"duplicate": round(float(probs[0, 0]), 4), "related": round(float(probs[0, 1]), 4),
                                   "unrelated": round(float(probs[0, 2]), 4)},
                 "reasons": reasons(evidence, verdict)}
+
+
+def _scope(store) -> str:
+    """Which store a cached view belongs to: its URL (a Store), else the object's identity."""
+    return str(getattr(store, "url", None) or id(store)) if store is not None else ""
 
 
 def _passes(rec: dict, filters: dict) -> bool:
