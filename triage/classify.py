@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -67,7 +68,7 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 _FAST_TFIDF: dict[int, tuple] = {}
-_SPACES = None
+_SPACES = re.compile(r"\s\s+")   # sklearn's _white_spaces: the char analyzer makes such runs one space
 
 
 class _CharNgramVocabulary:
@@ -100,10 +101,6 @@ class _CharNgramVocabulary:
 
     def counts(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(columns, counts) of the known n-grams of ``text``."""
-        global _SPACES
-        if _SPACES is None:
-            import re
-            _SPACES = re.compile(r"\s\s+")   # sklearn's _white_spaces
         text = _SPACES.sub(" ", text.lower())
         codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
         cols, vals = [], []

@@ -7,10 +7,13 @@ of a letter taken down by different clerks hash alike.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
 import unicodedata
+
+import numpy as np
 
 # Openings and closings that carry no matter: intake formulae of 12345 clerks and letter courtesies.
 _BOILERPLATE = [
@@ -46,8 +49,6 @@ def _nfkc(text: str) -> str:
     """``unicodedata.normalize("NFKC", text)``, faster for Chinese letters: full-width ASCII forms (U+FF01–FF5E) and
     the ideographic space are first replaced by what NFKC makes of them (their compatibility decompositions, so
     the normal form is unchanged); what is then already normal (the usual case) is not normalised again."""
-    import numpy as np
-
     codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
     wide = (codes >= 0xFF01) & (codes <= 0xFF5E)
     space = codes == 0x3000
@@ -59,25 +60,17 @@ def _nfkc(text: str) -> str:
     return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
 
 
-_DROP_MASK = None   # bool per code point: whitespace or punctuation (what compact() removes), built on first use
+@functools.cache
+def _drop_mask() -> np.ndarray:
+    """One bool per code point: whitespace or punctuation, what compact() removes (built on first use)."""
+    mask = np.zeros(0x110000, dtype=bool)
+    category = unicodedata.category
+    mask[[i for i in range(0x110000) if category(chr(i))[0] == "P" or chr(i).isspace()]] = True
+    return mask
 
 
-def _drop_mask():
-    global _DROP_MASK
-    if _DROP_MASK is None:
-        import numpy as np
-
-        mask = np.zeros(0x110000, dtype=bool)
-        category = unicodedata.category
-        mask[[i for i in range(0x110000) if category(chr(i))[0] == "P" or chr(i).isspace()]] = True
-        _DROP_MASK = mask
-    return _DROP_MASK
-
-
-def compact_codes(text: str, *, normalised: bool = False):
+def compact_codes(text: str, *, normalised: bool = False) -> np.ndarray:
     """The code points (uint32 array) of :func:`compact`'s result: shingles are hashed from these directly."""
-    import numpy as np
-
     if not normalised:
         text = normalise(text)
     codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)

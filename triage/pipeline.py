@@ -401,7 +401,7 @@ class Triage:
 
 def _scope(store) -> str:
     """Which store a cached view belongs to: its URL (a Store), else the object's identity."""
-    return str(getattr(store, "url", None) or id(store)) if store is not None else ""
+    return str(getattr(store, "url", None) or id(store))
 
 
 def _passes(rec: dict, filters: dict) -> bool:

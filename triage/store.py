@@ -9,6 +9,7 @@ The vector and MinHash indexes live beside the store and are rebuilt from it (se
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import os
 import threading
@@ -163,12 +164,20 @@ _RECORD_KEYS = frozenset({"id", "title", "content", "channel", "received_at", "p
                           "petitioner_masked", "extra", "matter", "matter_version"})
 
 
-def index_dir_for(url: str) -> Path:
-    """Where the indexes of a store live: beside a SQLite file, else under ``data/indexes/<hash>``."""
+def sqlite_file(url: str) -> str | None:
+    """The file of a SQLite-file URL (``sqlite:///path``); None for any other store (in memory, PostgreSQL)."""
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///"):]
         if path and path != ":memory:":
-            return Path(path + ".indexes")
+            return path
+    return None
+
+
+def index_dir_for(url: str) -> Path:
+    """Where the indexes of a store live: beside a SQLite file, else under ``data/indexes/<hash>``."""
+    path = sqlite_file(url)
+    if path:
+        return Path(path + ".indexes")
     digest = hashlib.sha1(url.encode()).hexdigest()[:12]
     return Path(os.environ.get("TRIAGE_DATA_DIR", "data")) / "indexes" / digest
 
@@ -192,13 +201,12 @@ class Store:
         # A SQLite file: the pages of a letter's candidates are first read at once, one table per thread (see
         # _prefetch). At 1M cases, whose file the page cache does not hold: suggestion p50 35.6 → 27.1 ms, p99
         # 89 → 61 ms; at 100k (all cached) +0.6 ms mean. Elsewhere (PostgreSQL, in memory) no need.
-        self.parallel_reads = self.url.startswith("sqlite:///") and self.url[len("sqlite:///"):] not in ("", ":memory:")
+        self.parallel_reads = sqlite_file(self.url) is not None
 
     def open(self, create: bool = True) -> "Store":
-        if self.url.startswith("sqlite:///"):
-            path = self.url[len("sqlite:///"):]
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_file(self.url)
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
         kwargs: dict[str, Any] = {}
         if self.url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 60}
@@ -334,7 +342,10 @@ class Store:
     @staticmethod
     def _identity_keys(conn, pks: list[int]) -> dict[int, set[str]]:
         """Hashed identity keys ("kind:hash") of these cases (``conn``: a session or a connection)."""
-        return _identity_map(conn.execute(_reads()["identities"], {"pks": pks}).all())
+        idents: dict[int, set[str]] = {}
+        for case_pk, kind, h in conn.execute(_reads()["identities"], {"pks": pks}).all():
+            idents.setdefault(case_pk, set()).add(f"{kind}:{h}")
+        return idents
 
     def get_candidates(self, pks: Iterable[int], model: str, matter_version: str
                        ) -> dict[int, tuple[dict, np.ndarray | None, dict | None]]:
@@ -348,12 +359,9 @@ class Store:
             self._prefetch(pks, model, matter_version)
         with self._connect() as conn:
             rows = conn.execute(_reads()["candidates"], {"pks": pks, "model": model, "version": matter_version}).all()
-            identities = conn.execute(_reads()["identities"], {"pks": pks}).all()
-        vec = {c.pk: c._vector for c in rows}
-        mat = {c.pk: c._matter for c in rows}
-        idents = _identity_map(identities)
+            idents = self._identity_keys(conn, pks)
         return {c.pk: (case_record(c, idents.get(c.pk, set())),
-                       _vector(vec[c.pk]) if vec.get(c.pk) is not None else None, mat.get(c.pk)) for c in rows}
+                       _vector(c._vector) if c._vector is not None else None, c._matter) for c in rows}
 
     def _prefetch(self, pks: list[int], model: str, matter_version: str) -> None:
         """Read the pages of these cases' rows in every table at once, one plain read-only sqlite3 connection per
@@ -361,7 +369,7 @@ class Store:
         :meth:`get_candidates` then find the pages cached. Each statement returns one row, so SQLite reads every
         page without going back to Python (and its lock) in between; ``typeof`` of a row's last column reads the
         row's page and record header and builds no value."""
-        path = self.url[len("sqlite:///"):]
+        path = sqlite_file(self.url)
         marks = ",".join("?" * len(pks))
         jobs = ((f"SELECT count(typeof(extra)) FROM cases WHERE pk IN ({marks})", pks),
                 (f"SELECT count(typeof(vector)) FROM case_vectors WHERE case_pk IN ({marks}) AND model = ?",
@@ -753,11 +761,6 @@ def _reads() -> dict[str, Any]:
             .select_from(case.outerjoin(vec, (vec.c.case_pk == case.c.pk) & (vec.c.model == bindparam("model")))
                          .outerjoin(mat, (mat.c.case_pk == case.c.pk) & (mat.c.version == bindparam("version"))))
             .where(case.c.pk.in_(bindparam("pks", expanding=True)), live))
-        _READS["cases"] = select(case).where(case.c.pk.in_(bindparam("pks", expanding=True)), live)
-        _READS["vectors"] = select(vec.c.case_pk, vec.c.vector).where(
-            vec.c.case_pk.in_(bindparam("pks", expanding=True)), vec.c.model == bindparam("model"))
-        _READS["matters"] = select(mat.c.case_pk, mat.c.matter).where(
-            mat.c.case_pk.in_(bindparam("pks", expanding=True)), mat.c.version == bindparam("version"))
         _READS["identities"] = (select(Identity.case_pk, Identity.kind, Identity.hash)
                                 .where(Identity.case_pk.in_(bindparam("pks", expanding=True))))
         _READS["by_hash"] = select(case.c.pk).where(case.c.norm_hash == bindparam("hash"), live)
@@ -768,26 +771,11 @@ def _reads() -> dict[str, Any]:
     return _READS
 
 
-def _identity_map(rows) -> dict[int, set[str]]:
-    """(case_pk, kind, hash) rows → case pk → {"kind:hash"}."""
-    idents: dict[int, set[str]] = {}
-    for case_pk, kind, h in rows:
-        idents.setdefault(case_pk, set()).add(f"{kind}:{h}")
-    return idents
-
-
-_READ_POOL: list[ThreadPoolExecutor] = []
-_READ_POOL_LOCK = threading.Lock()
-
-
+@functools.cache
 def _read_pool() -> ThreadPoolExecutor:
     """The threads that read a SQLite store's pages ahead (shared by every store of the process; SQLite releases
     the GIL while it waits for the disk)."""
-    if not _READ_POOL:
-        with _READ_POOL_LOCK:
-            if not _READ_POOL:
-                _READ_POOL.append(ThreadPoolExecutor(max_workers=4, thread_name_prefix="store-read"))
-    return _READ_POOL[0]
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="store-read")
 
 
 _TOUCH = threading.local()
