@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from triage.normalise import mask_pii
+from triage.store import UNFINISHED_JOB_STATUSES
 
 from .errors import Conflict
 from .settings import PROJECT_DIR, Principal
@@ -34,6 +35,19 @@ QUEUED_KINDS = ("presort", "import")
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def _alive(pid) -> bool:
+    """Whether process ``pid`` runs on this machine (the service's workers share one machine and one store)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def new_job_id() -> str:
@@ -54,9 +68,14 @@ class JobRunner:
         self._cancelled: set[str] = set()
 
     # -- lifecycle --------------------------------------------------------------------------------
-    def start(self) -> None:
+    def lead(self) -> None:
+        """Start working the queue (the process that leads the service's workers, see ``api.service.Leadership``)."""
         store = self.service.store
-        for job in store.unfinished_jobs(("retrain",)):  # its process died with the previous server
+        for job in store.unfinished_jobs(("retrain",)):
+            pid = (job.get("params") or {}).get("worker_pid")
+            if pid != os.getpid() and _alive(pid):
+                continue   # watched by another worker of this service
+            # its process died with the server that started it
             store.update_job(job["id"], status="interrupted", finished_at=_now(),
                              error="the service stopped while retraining; start it again")
         resumed = store.unfinished_jobs(QUEUED_KINDS)
@@ -168,6 +187,12 @@ class JobRunner:
         for item, (pk, _, created) in zip(items, results):
             store.finish_item(job["id"], item["seq"], "done", case_pk=pk, created=created)
 
+    def _cancel_requested(self, job_id: str) -> bool:
+        try:
+            return self.service.store.get_job(job_id)["status"] == "cancelling"
+        except Exception:   # a read that failed is asked again half a second later
+            return False
+
     def results(self, job_id: str, offset: int, limit: int) -> list[dict]:
         """Items of a job with their suggestions (presort) — what a client collects after the progress."""
         store = self.service.store
@@ -185,7 +210,7 @@ class JobRunner:
                 raise Conflict("a retraining job is already running; wait for it (GET /v1/jobs/{id})", field=None)
             job_id = new_job_id()
             out = Path(self.service.settings.retrain_dir) / job_id
-            params = {**params, "out": str(out)}
+            params = {**params, "out": str(out), "worker_pid": os.getpid()}
             job = store.create_job(job_id, "retrain", principal.actor, principal.role, params, [])
             store.add_audit(principal.actor, principal.role, "job.retrain", job_id, params)
             self._retrain = threading.Thread(target=self._run_retrain, args=(job_id, out, params),
@@ -200,14 +225,16 @@ class JobRunner:
         if job["kind"] != "retrain":
             raise Conflict("only retraining jobs can be cancelled; a batch or import always completes",
                            field="job_id")
-        if job["status"] not in ("queued", "running"):
+        if job["status"] not in ("queued", "running", "cancelling"):
             raise Conflict(f"the job is already {job['status']}", field="job_id")
         self._cancelled.add(job_id)
+        # the worker that watches the training process may be another one: it reads this status (_run_retrain)
+        store.update_job(job_id, status="cancelling")
         proc = self._retrain_proc
         if proc is not None and proc.poll() is None:
             proc.terminate()
         deadline = time.time() + 30
-        while time.time() < deadline and store.get_job(job_id)["status"] in ("queued", "running"):
+        while time.time() < deadline and store.get_job(job_id)["status"] in UNFINISHED_JOB_STATUSES:
             time.sleep(0.1)
         return store.get_job(job_id)
 
@@ -230,15 +257,23 @@ class JobRunner:
         if job_id in self._cancelled:
             store.update_job(job_id, status="cancelled", finished_at=_now(), error="cancelled by an admin")
             return
+        outfile = out.parent / f"{job_id}.out"
         try:
-            with open(logfile, "w", encoding="utf-8") as log_fh:
-                proc = subprocess.Popen(cmd, cwd=str(PROJECT_DIR), env=env, stdout=subprocess.PIPE,
+            with open(logfile, "w", encoding="utf-8") as log_fh, open(outfile, "w+", encoding="utf-8") as out_fh:
+                proc = subprocess.Popen(cmd, cwd=str(PROJECT_DIR), env=env, stdout=out_fh,
                                         stderr=log_fh, stdin=subprocess.DEVNULL, text=True)
                 self._retrain_proc = proc
-                if job_id in self._cancelled:  # cancelled while starting
-                    proc.terminate()
-                stdout, _ = proc.communicate()
+                while proc.poll() is None:
+                    if job_id in self._cancelled or self._cancel_requested(job_id):
+                        self._cancelled.add(job_id)
+                        proc.terminate()
+                        proc.wait()
+                        break
+                    time.sleep(0.5)
                 code = proc.returncode
+                out_fh.seek(0)
+                stdout = out_fh.read()
+            outfile.unlink(missing_ok=True)
         except Exception as exc:
             store.update_job(job_id, status="failed", finished_at=_now(), error=f"could not start training: {exc}")
             return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import uuid
 from contextlib import asynccontextmanager
@@ -160,13 +161,21 @@ def _openapi(app: FastAPI, settings: Settings) -> dict:
     return app.openapi_schema
 
 
-def serve(store: str | None = None, host: str = "127.0.0.1", port: int = 8000) -> int:
-    """``triage serve``: check settings and models, then run one uvicorn worker (the index lives in memory)."""
+def serve(store: str | None = None, host: str = "127.0.0.1", port: int = 8000, workers: int | None = None,
+          factory: str = "api.main:app_from_env") -> int:
+    """``triage serve``: check settings and models, then run uvicorn with ``workers`` processes.
+
+    Each worker holds the models and the index in memory and reads and writes the one store; the workers take in
+    each other's cases before matching (``Service.sync_index``), and one of them leads: it runs the job queue and
+    saves the index (``api.service.Leadership``). ``factory``: the app factory the workers import (the bench
+    serves its fast tier through its own)."""
     import uvicorn
 
     from triage.pipeline import TriageConfig
 
-    overrides = {"store": store} if store else {}
+    overrides: dict = {"store": store} if store else {}
+    if workers is not None:
+        overrides["workers"] = workers
     try:
         settings = Settings(**overrides)
         settings.check()
@@ -183,13 +192,23 @@ def serve(store: str | None = None, host: str = "127.0.0.1", port: int = 8000) -
         print(f"error: no trained models at {models_dir}; run `make models` (or `triage train --out {models_dir}`)",
               file=sys.stderr)
         return 2
+    if settings.workers == 1 and factory == "api.main:app_from_env":
+        app = app_from_env(settings)
+    else:   # the worker processes build the app themselves, from the same TRIAGE_* settings
+        os.environ["TRIAGE_STORE"] = settings.store
+        os.environ["TRIAGE_WORKERS"] = str(settings.workers)
+        app = factory
+    uvicorn.run(app, host=host, port=port, log_config=log_config(settings.log_level), workers=settings.workers,
+                factory=isinstance(app, str), timeout_graceful_shutdown=10, server_header=False)
+    return 0
+
+
+def app_from_env(settings: Settings | None = None) -> FastAPI:
+    """The app of one serving process (uvicorn's factory with ``--workers``), settings from ``TRIAGE_*``."""
     # One BLAS thread: the request path's matrix products are small, and BLAS threads spinning on a busy
     # 2-core machine turned a 0.5 s p99 into 6.6 s in bench/scale.py ("thread oversubscription",
     # docs/benchmarks.md). torch (the embedder) keeps its own threads.
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1, user_api="blas")
-    app = create_app(settings)
-    uvicorn.run(app, host=host, port=port, log_config=log_config(settings.log_level), workers=1,
-                timeout_graceful_shutdown=10, server_header=False)
-    return 0
+    return create_app(settings)

@@ -22,6 +22,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -30,7 +31,7 @@ from triage.errors import InvalidLetter, NotFound
 from triage.normalise import mask_pii
 from triage.privacy import hashed_identities, identity_keys, masked_petitioner
 from triage.records import Letter, parse_letter
-from triage.store import CONCLUDED_STATUSES, Store
+from triage.store import CONCLUDED_STATUSES, Store, index_dir_for
 
 from .errors import Conflict
 from .settings import DEFAULT_IDENTITY_KEY, Principal, Settings
@@ -205,6 +206,59 @@ class ReadWriteLock:
             self.release_read()
 
 
+@contextmanager
+def exclusive(path: Path):
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) while the block runs: one process at a time."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class Leadership:
+    """Which of several processes serving one store leads: runs the queued jobs and saves the index beside the
+    store. An exclusive ``flock`` on ``<index dir>/leader.lock``, held for the life of the process; the kernel
+    releases it when the holder dies, and a follower's sync loop takes it over. A single process always leads."""
+
+    def __init__(self, folder) -> None:
+        self.path = Path(folder) / "leader.lock"
+        self._fh = None
+
+    @property
+    def held(self) -> bool:
+        return self._fh is not None
+
+    def acquire(self) -> bool:
+        if self._fh is not None:
+            return True
+        import fcntl
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(self.path, "a+")
+        except OSError as exc:   # no writable folder beside the store: nobody can share it, so lead
+            log.warning("cannot open %s (%s); leading without a lock", self.path, type(exc).__name__)
+            self._fh = True
+            return True
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            return False
+        self._fh = fh
+        return True
+
+    def release(self) -> None:
+        fh, self._fh = self._fh, None
+        if fh is not None and fh is not True:
+            fh.close()   # closing the file drops the lock
+
+
 class Service:
     """Loaded once in the lifespan (:meth:`start`), closed at shutdown (:meth:`stop`)."""
 
@@ -220,6 +274,8 @@ class Service:
         self._dirty = False
         self._stop = threading.Event()
         self._saver: threading.Thread | None = None
+        self._syncer: threading.Thread | None = None
+        self.leadership: Leadership | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> "Service":
@@ -236,7 +292,8 @@ class Service:
             log.warning("identity hashes use the development key; set TRIAGE_IDENTITY_KEY outside development")
         t0 = time.time()
         if s.migrate:
-            self.revision = migrate.upgrade(s.store)
+            with exclusive(index_dir_for(s.store) / "migrate.lock"):   # the workers of one service start together
+                self.revision = migrate.upgrade(s.store)
         self.store = Store(s.store).open(create=not s.migrate)
         if self.triage is None:
             config = TriageConfig()
@@ -245,8 +302,11 @@ class Service:
             if s.profile:
                 config.profile = s.profile
             self.triage = Triage(config).load()
-        self.index = CaseIndex.open(self.store, self.triage.embedder_key, self.triage.embedder.dim)
-        self.triage.refresh_history(self.store)
+        self.leadership = Leadership(self.store.index_dir)
+        leader = self.leadership.acquire()
+        self.index = CaseIndex.open(self.store, self.triage.embedder_key, self.triage.embedder.dim, save=leader)
+        # Only the leader fits what learns from history; the other workers load what it saved (see _sync_loop).
+        self.triage.refresh_history(self.store, refit=leader)
         if s.warm_up:
             self.triage.warm_up()
         # Models, router and indexes live as long as the process: out of the cyclic collector's sight, a full
@@ -255,21 +315,61 @@ class Service:
         gc.collect()
         gc.freeze()
         self.jobs = JobRunner(self)
-        self.jobs.start()
+        if leader:
+            self._lead()
+        self._syncer = threading.Thread(target=self._sync_loop, name="index-sync", daemon=True)
+        self._syncer.start()
+        self.started_at = time.time()
+        log.info("service ready in %.1fs: models %s, store %s (revision %s), %d indexed cases, %s",
+                 time.time() - t0, self.triage.model_version, s.store_kind, self.revision, len(self.index),
+                 "leading (jobs, index saving)" if leader else "following (another worker runs jobs)")
+        return self
+
+    def _lead(self) -> None:
+        """This process became the leader: it runs the queued jobs and saves the index."""
+        self.jobs.lead()
         self._saver = threading.Thread(target=self._save_loop, name="index-saver", daemon=True)
         self._saver.start()
-        self.started_at = time.time()
-        log.info("service ready in %.1fs: models %s, store %s (revision %s), %d indexed cases",
-                 time.time() - t0, self.triage.model_version, s.store_kind, self.revision, len(self.index))
-        return self
+
+    @property
+    def leader(self) -> bool:
+        return self.leadership is not None and self.leadership.held
+
+    def sync_index(self) -> None:
+        """Take in the cases other processes stored (other workers, a `triage import` beside the service) before
+        matching reads the index: a count on the store when nothing is new, the write lock only when it is."""
+        if self.index.behind(self.store):
+            with self.lock:
+                self.index.sync(self.store)
+
+    def _sync_loop(self) -> None:
+        """Every ``sync_seconds``: take in other processes' cases (so the floor settles and the saved index is
+        whole), follow the leader's refitted history models, and take over the lead when its holder is gone."""
+        while not self._stop.wait(self.settings.sync_seconds):
+            try:
+                if self.index.due(self.store):
+                    with self.lock:
+                        self.index.sync(self.store)
+                if not self.leader:
+                    if self.leadership.acquire():
+                        log.info("took over the lead: running the job queue and saving the index")
+                        self.triage.refresh_history(self.store)
+                        self._lead()
+                    else:
+                        self.triage.refresh_history(self.store, refit=False)
+            except Exception:
+                log.exception("index sync failed; retrying")
 
     def stop(self) -> None:
         self._stop.set()
         if self.jobs is not None:
             self.jobs.stop()
-        if self._saver is not None:
-            self._saver.join(timeout=5)
-        self.save_index()
+        for thread in (self._saver, self._syncer):
+            if thread is not None:
+                thread.join(timeout=5)
+        if self.leader:
+            self.save_index()
+            self.leadership.release()
         if self.store is not None and self.store.engine is not None:
             self.store.engine.dispose()
 
@@ -326,6 +426,8 @@ class Service:
         and ``created``; a different letter under a stored id is a :class:`Conflict`."""
         p = prepared if prepared is not None else self.prepare([sealed])[0]
         with self.lock:
+            if self.index.behind(self.store):
+                self.index.sync(self.store)
             existing = self.store.get_case(sealed.id)
             if existing is not None or self.store.pk_for(sealed.id) is not None:
                 return self._replay(existing, p, principal, k, job_id)
@@ -376,6 +478,7 @@ class Service:
 
     def dry_run(self, sealed: Sealed, principal: Principal, k: int, filters: dict | None) -> dict:
         p = self.prepare([sealed])[0]
+        self.sync_index()
         with self.lock.read():
             suggestion = self._suggest(p, k, filters)
         sid = self.store.add_suggestion(None, self.model_version, suggestion)
@@ -400,6 +503,7 @@ class Service:
     def matches_of_case(self, case_id: str, k: int, filters: dict | None = None) -> tuple[dict, list[dict]]:
         case = self.case(case_id)
         p = self.prepare_case(case)
+        self.sync_index()
         with self.lock.read():
             duplicates, similar, _ = self.triage.match(p, self.store, self.index, k=k, filters=filters)
         return mask_deep(duplicates), mask_deep(similar)
@@ -419,6 +523,7 @@ class Service:
         matter_out = None
         if matter:
             p = self.triage.prepare([Letter(id=None, content=matter.strip(), petitioner=dict(identity))])[0]
+            self.sync_index()
             with self.lock.read():
                 duplicates, _, _ = self.triage.match(p, self.store, self.index, k=limit)
             cases = []

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     default_k: int = Field(10, ge=0, le=50)
     job_chunk: int = Field(16, ge=1, le=256)
     index_save_seconds: float = Field(60.0, gt=0)
+    sync_seconds: float = Field(1.0, gt=0)   # how often each worker takes in cases other processes stored
+    workers: int = Field(1, ge=1, le=64)     # `triage serve` processes sharing the store (TRIAGE_WORKERS)
     warm_up: bool = True
     migrate: bool = True                    # run `alembic upgrade head` at start
     retrain_dir: Path = PROJECT_DIR / "models" / "candidates"

@@ -289,7 +289,7 @@ def cmd_serve(args) -> int:
     except ImportError as exc:
         _err(f"error: the HTTP service is not available ({exc})")
         return 2
-    return serve(store=args.store, host=args.host, port=args.port) or 0
+    return serve(store=args.store, host=args.host, port=args.port, workers=args.workers) or 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -341,6 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default=None)
     p.add_argument("--host", default=os.environ.get("TRIAGE_HOST", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("TRIAGE_PORT", "8000")))
+    p.add_argument("--workers", type=int, default=None,
+                   help="serving processes sharing the store (default TRIAGE_WORKERS, else 1); one per core")
     p.set_defaults(func=cmd_serve)
     return parser
 

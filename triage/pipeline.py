@@ -88,6 +88,7 @@ class Triage:
         self.pairs: PairModel | None = None
         self.router = None
         self.directory = None
+        self._history_loaded: dict[str, str] = {}   # "router"/"type" → signature of the history model in use
         self._views: "OrderedDict[tuple[str, str, int], LetterView]" = OrderedDict()  # stored cases never change
         self._views_lock = threading.Lock()
 
@@ -308,24 +309,48 @@ class Triage:
                       np.stack([p.signature for _, p in new]))
         return results
 
-    def refresh_history(self, store) -> None:
+    def refresh_history(self, store, refit: bool = True) -> None:
         """Refit what learns from the store's history when it changed (after an import): the router's history
-        model (letters with a ``department``) and the type history (letters with a ``type``)."""
-        self._refresh_router(store)
-        self._refresh_type_history(store)
+        model (letters with a ``department``) and the type history (letters with a ``type``).
 
-    def _refresh_router(self, store) -> None:
+        ``refit=False`` (a service worker that does not lead): never fit, only load what the leader last saved
+        beside the store, when its marker differs from what this process has; no query on the store."""
+        self._refresh_router(store, refit)
+        self._refresh_type_history(store, refit)
+
+    def _saved_history(self, folder: Path, name: str) -> str | None:
+        """The signature the leader saved in ``folder`` when it differs from the one this process has loaded."""
+        marker = folder / "history.signature"
+        try:
+            saved = marker.read_text()
+        except OSError:
+            return None
+        return saved if saved and saved != self._history_loaded.get(name) else None
+
+    def _refresh_router(self, store, refit: bool = True) -> None:
         if self.router is None:
             return
         folder = store.index_dir / "router"
-        signature = store.labelled_signature("department")
         marker = folder / "history.signature"
         from .route import Router
+        if not refit:
+            saved = self._saved_history(folder, "router")
+            if saved is not None:
+                try:
+                    router = Router.load(folder)
+                except Exception:   # being written: the next look finds it whole
+                    return
+                if self.directory is not None:
+                    router.directory = self.directory
+                self.router, self._history_loaded["router"] = router, saved
+            return
+        signature = store.labelled_signature("department")
         if marker.exists() and marker.read_text() == signature:
             try:
                 self.router = Router.load(folder)
                 if self.directory is not None:
                     self.router.directory = self.directory
+                self._history_loaded["router"] = signature
                 return
             except Exception:
                 log.warning("router history model unreadable; refitting")
@@ -337,8 +362,9 @@ class Triage:
         router.save(folder)
         marker.write_text(signature)
         self.router = router
+        self._history_loaded["router"] = signature
 
-    def _refresh_type_history(self, store) -> None:
+    def _refresh_type_history(self, store, refit: bool = True) -> None:
         """The type history (:mod:`triage.type_history`) of this store and this type model, fitted or reloaded.
         The one in use stays until the new one replaces it (suggestions run while a service refits)."""
         if self.type is None:
@@ -347,9 +373,20 @@ class Triage:
         from .type_history import NotEnoughHistory, TypeHistory, TypeHistoryConfig
 
         folder = store.index_dir / "type-history"
-        signature = f"{store.labelled_signature('type')}|{self.model_version}"
         marker = folder / "history.signature"
+        if not refit:
+            saved = self._saved_history(folder, "type")
+            if saved is not None and saved.endswith(f"|{self.model_version}"):
+                try:
+                    fitted = TypeHistory.load(folder) if (folder / "manifest.json").exists() else None
+                except Exception:   # being written: the next look finds it whole
+                    return
+                self.type_history = fitted if fitted is not None and fitted.active else None
+                self._history_loaded["type"] = saved
+            return
+        signature = f"{store.labelled_signature('type')}|{self.model_version}"
         if marker.exists() and marker.read_text() == signature:
+            self._history_loaded["type"] = signature
             if not (folder / "manifest.json").exists():   # too little typed history when it was last looked at
                 self.type_history = None
                 return
@@ -385,6 +422,7 @@ class Triage:
             folder.mkdir(parents=True, exist_ok=True)
             (folder / "manifest.json").unlink(missing_ok=True)
         marker.write_text(signature)
+        self._history_loaded["type"] = signature
         self.type_history = fitted if fitted is not None and fitted.active else None
 
     # -- pairs ----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +34,20 @@ class CaseIndex:
         self.minhasher = MinHasher(minhash_config)
         self.lsh = LSHIndex(minhash_config)
         self.lsh_high_water = 0
+        # Cases another process stores (a second worker of `triage serve`, a `triage import` beside the service)
+        # reach this index through sync(): every case pk ≤ ``floor`` has been taken in (or was deleted), and
+        # ``recent`` maps the pks above it that have been, to when (time.monotonic()). The floor trails the
+        # newest case by ``settle_seconds``: a PostgreSQL sequence hands out pks before their transactions
+        # commit, so a lower pk may become visible after a higher one.
+        self.floor = 0
+        self.recent: dict[int, float] = {}
+        self.settle_seconds = 30.0
 
     @classmethod
     def open(cls, store, model: str, dim: int, vector_config: VectorIndexConfig | None = None,
-             progress: bool = False) -> "CaseIndex":
-        """Load the indexes beside ``store`` (or start empty), then add every stored case they miss."""
+             progress: bool = False, save: bool = True) -> "CaseIndex":
+        """Load the indexes beside ``store`` (or start empty), then add every stored case they miss (and save them
+        unless ``save`` is false: a service worker that does not lead leaves the files to the leader)."""
         folder = store.index_dir
         requested = vector_config or VectorIndexConfig.from_env()   # None: whatever kind is on disk (else flat)
         self = cls(folder, model, dim, requested)
@@ -64,8 +74,18 @@ class CaseIndex:
             log.warning("index at %s unreadable (%s); rebuilding from the store", folder, type(exc).__name__)
             shutil.rmtree(folder, ignore_errors=True)
             self = cls(folder, model, dim, vector_config)
-        added = self.catch_up(store, progress=progress)
-        if added:
+        if self.vectors.high_water == self.lsh_high_water and (lsh_dir / "manifest.json").exists():
+            import json
+            # saved by sync-aware code: the floor and the cases taken in above it
+            recent = json.loads((lsh_dir / "manifest.json").read_text()).get("recent", [])
+            self.floor = self.lsh_high_water
+            self.recent = dict.fromkeys((int(pk) for pk in recent), time.monotonic())
+            self.lsh_high_water = max([self.floor, *self.recent])
+            added = self.sync(store, progress=progress)
+        else:   # a fresh index, or one saved with the two high-water marks apart: catch each up on its own
+            added = self.catch_up(store, progress=progress)
+            self.floor = max(self.vectors.high_water, self.lsh_high_water)
+        if added and save:
             self.save()
         return self
 
@@ -87,18 +107,67 @@ class CaseIndex:
 
     def add(self, pks: list[int], vecs: np.ndarray, sigs: np.ndarray) -> None:
         self.vectors.add(np.asarray(pks, np.int64), vecs)
+        now = time.monotonic()
         for pk, sig in zip(pks, sigs):
             self.lsh.insert(int(pk), sig)
             self.lsh_high_water = max(self.lsh_high_water, int(pk))
+            if int(pk) > self.floor:
+                self.recent[int(pk)] = now
+        self._settle()
 
-    def remove(self, pk: int) -> None:
-        """Forget a case. A graph index (hnsw*) cannot remove: its entry stays until the next rebuild and is never
-        answered, because the store marks the case deleted and matching reads only live cases."""
-        try:
-            self.vectors.remove([pk])
-        except NotImplementedError:
-            log.info("vector index %s keeps case %d until it is rebuilt", self.vectors.config.kind, pk)
-        self.lsh.remove(pk)
+    # -- cases stored by other processes ----------------------------------------------------------
+    def behind(self, store) -> bool:
+        """Whether the store holds cases above the floor that this index has not taken in: one range count, cheap
+        enough to ask before every suggestion. Reads only; call :meth:`sync` (which writes) when it says so."""
+        count, _ = store.tail(self.floor)
+        return count != len(self.recent)
+
+    def due(self, store) -> bool:
+        """:meth:`behind`, or the floor can rise: whether :meth:`sync` has anything to do."""
+        if self.recent and next(iter(self.recent.values())) <= time.monotonic() - self.settle_seconds:
+            return True
+        return self.behind(store)
+
+    def sync(self, store, progress: bool = False) -> int:
+        """Take in the cases stored above the floor that this index does not hold (by any process), then raise
+        the floor past what has settled. Returns how many cases were added. Call under the owner's write lock."""
+        added = 0
+        count, _ = store.tail(self.floor)
+        if count != len(self.recent):
+            missing = [pk for pk in store.pks_after(self.floor) if pk not in self.recent]
+            now = time.monotonic()
+            for start in range(0, len(missing), 5000):
+                chunk = missing[start:start + 5000]
+                rows = store.index_rows(chunk, self.model)
+                with_vec = [(pk, vec) for pk, vec, _, _ in rows if vec is not None]
+                if with_vec:
+                    self.vectors.add(np.array([pk for pk, _ in with_vec], np.int64), np.stack([v for _, v in with_vec]))
+                for pk, _, title, content in rows:
+                    self.lsh.insert(pk, self.minhasher.signature(normalise(letter_text(title, content))))
+                    self.lsh_high_water = max(self.lsh_high_water, pk)
+                added += len(rows)
+                self.recent.update(dict.fromkeys(chunk, now))   # deleted ones too: they stay out, and are counted
+                if progress:
+                    log.info("index: took in %d of %d cases stored elsewhere", min(start + 5000, len(missing)),
+                             len(missing))
+        self._settle()
+        return added
+
+    def _settle(self) -> None:
+        """Raise the floor to the highest pk taken in at least ``settle_seconds`` ago. A pk below it that the store
+        never showed is given up on: a transaction that held a pk that long without committing, or rolled back."""
+        cutoff = time.monotonic() - self.settle_seconds
+        floor = self.floor
+        while self.recent:
+            pk, t = next(iter(self.recent.items()))   # oldest first: entries are made in time order
+            if t > cutoff:
+                break
+            del self.recent[pk]
+            floor = max(floor, pk)
+        if floor > self.floor:
+            self.floor = floor
+            if self.recent and min(self.recent) <= floor:
+                self.recent = {pk: t for pk, t in self.recent.items() if pk > floor}
 
     def candidates(self, vec: np.ndarray | None, sig: np.ndarray, k: int = 50,
                    lsh_limit: int | None = None) -> dict[int, float]:
@@ -114,11 +183,13 @@ class CaseIndex:
 
     def save(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.vectors.high_water = self.floor   # the saved marks are the floor: sync() re-reads what lies above it
         self.vectors.save(self.folder / "vectors", self.model)
         self.lsh.save(self.folder / "lsh")
         import json
         manifest = json.loads((self.folder / "lsh" / "manifest.json").read_text())
-        manifest["high_water"] = self.lsh_high_water
+        manifest["high_water"] = self.floor
+        manifest["recent"] = sorted(self.recent)
         (self.folder / "lsh" / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2))
 
     def __len__(self) -> int:

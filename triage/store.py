@@ -27,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from .privacy import hashed_identities, masked_petitioner
 
 DEFAULT_STORE_URL = "sqlite:///data/triage.db"
+UNFINISHED_JOB_STATUSES = ("queued", "running", "cancelling")
 
 
 class Base(DeclarativeBase):
@@ -124,7 +125,9 @@ class Job(Base):
     __tablename__ = "jobs"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))            # presort | import | retrain
-    status: Mapped[str] = mapped_column(String(20), index=True)  # queued | running | done | failed | interrupted
+    # queued | running | cancelling (a retraining an admin cancelled, whose process has not ended yet) | done | failed |
+    # interrupted | cancelled
+    status: Mapped[str] = mapped_column(String(20), index=True)
     actor: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(30))
     params: Mapped[dict | None] = mapped_column(JSON, nullable=True)
@@ -430,6 +433,35 @@ class Store:
             last = int(pks[-1])
             yield pks, vecs
 
+    def tail(self, floor: int) -> tuple[int, int]:
+        """(how many cases, the highest pk) above ``floor``, deleted ones included: what another process may have
+        stored since an index last looked (:meth:`CaseIndex.sync`). One range count on the primary key."""
+        with self._connect() as conn:
+            n, top = conn.execute(select(func.count(Case.pk), func.max(Case.pk)).where(Case.pk > floor)).one()
+        return int(n or 0), int(top or 0)
+
+    def pks_after(self, floor: int) -> list[int]:
+        """Every case pk above ``floor`` (deleted ones included), ascending."""
+        with self._connect() as conn:
+            return list(conn.execute(select(Case.pk).where(Case.pk > floor).order_by(Case.pk)).scalars())
+
+    def index_rows(self, pks: Iterable[int], model: str) -> list[tuple[int, np.ndarray | None, str, str]]:
+        """(pk, vector of ``model`` or None, title, content) of the live cases among ``pks``: what an index needs to
+        take in cases that another process stored."""
+        pks = list(pks)
+        out = []
+        with self._connect() as conn:
+            for start in range(0, len(pks), 5000):
+                rows = conn.execute(
+                    select(Case.pk, CaseVector.vector, Case.title, Case.content)
+                    .select_from(Case.__table__.outerjoin(CaseVector.__table__, (CaseVector.case_pk == Case.pk)
+                                                          & (CaseVector.model == model)))
+                    .where(Case.pk.in_(pks[start:start + 5000]), Case.deleted.is_(False))
+                    .order_by(Case.pk)).all()
+                out.extend((int(pk), _vector(v) if v is not None else None, title, content)
+                           for pk, v, title, content in rows)
+        return out
+
     def iter_texts(self, after_pk: int = 0, batch: int = 5000) -> Iterator[list[tuple[int, str, str]]]:
         last = after_pk
         while True:
@@ -702,7 +734,7 @@ class Store:
 
     def unfinished_jobs(self, kinds: tuple[str, ...]) -> list[dict]:
         with self.session() as s:
-            rows = s.scalars(select(Job).where(Job.kind.in_(kinds), Job.status.in_(["queued", "running"]))
+            rows = s.scalars(select(Job).where(Job.kind.in_(kinds), Job.status.in_(UNFINISHED_JOB_STATUSES))
                              .order_by(Job.created_at, Job.id)).all()
             return [_job_record(j) for j in rows]
 

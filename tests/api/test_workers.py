@@ -1,0 +1,95 @@
+"""Several serving processes on one store (`triage serve --workers N`): each sees the cases the others stored,
+exactly one leads (job queue, index saving) and another takes over when it stops; a retraining started through
+one worker can be cancelled through another. In process (two apps on one SQLite file) and over real HTTP."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from apitest import fixture_letters, headers, wait_job
+
+
+def _repeat(letter: dict, new_id: str) -> dict:
+    return {**letter, "id": new_id}
+
+
+def _wait(predicate, timeout: float = 15.0) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_two_workers_see_each_others_cases_and_one_leads(make_client, sqlite_url):
+    a, b = make_client(sqlite_url, sync_seconds=0.2), make_client(sqlite_url, sync_seconds=0.2)
+    sa, sb = a.app.state.service, b.app.state.service
+    assert [sa.leader, sb.leader] == [True, False]
+    first = fixture_letters()[0]
+    assert a.post("/v1/letters", json=first, headers=headers("intake")).status_code == 201
+    # at once, before any background sync: b matches against what a stored a moment ago
+    r = b.post("/v1/triage", json=_repeat(first, "again-1"), headers=headers("intake"))
+    assert r.status_code == 200, r.text
+    assert r.json()["duplicates"]["verdict"] == "duplicate"
+    assert r.json()["duplicates"]["matches"][0]["case_id"] == first["id"]
+    # and the other way round, through the reception desk
+    second = fixture_letters()[1]
+    assert b.post("/v1/letters", json=second, headers=headers("intake")).status_code == 201
+    r = a.post("/v1/reception/check", json={"phone": "13812345678", "matter": second["content"]},
+               headers=headers("reception"))
+    assert r.status_code == 200 and second["id"] in [c["case_id"] for c in r.json()["matter"]["cases"]]
+    assert len(sa.index) == len(sb.index) == 2
+
+
+def test_jobs_sent_to_a_follower_are_run_by_the_leader_and_the_lead_passes_on(make_client, sqlite_url):
+    a, b = make_client(sqlite_url, sync_seconds=0.2), make_client(sqlite_url, sync_seconds=0.2)
+    sa, sb = a.app.state.service, b.app.state.service
+    assert sa.leader and not sb.leader and sb.jobs._thread is None   # a follower runs no queue
+    letters = [{**l, "id": f"h-{l['id']}"} for l in fixture_letters()]
+    r = b.post("/v1/admin/imports", json={"letters": letters}, headers=headers("admin"))
+    assert r.status_code == 202, r.text
+    assert wait_job(b, r.json()["id"])["status"] == "done"
+    assert _wait(lambda: len(sb.index) == len(letters))               # b takes in what the leader imported
+    a.__exit__(None, None, None)                                      # the leader stops
+    assert not sa.leader
+    assert _wait(lambda: sb.leader), "the follower did not take over the lead"
+    r = b.post("/v1/batches", json={"letters": [_repeat(fixture_letters()[0], "batch-1")]},
+               headers=headers("intake"))
+    assert r.status_code == 202, r.text
+    job = wait_job(b, r.json()["id"], role="intake")
+    assert job["status"] == "done" and job["result"]["stored"] == 1
+    assert (sb.store.index_dir / "vectors" / "manifest.json").exists()
+
+
+def test_a_retraining_started_through_one_worker_is_cancelled_through_another(make_client, sqlite_url, tmp_path):
+    a, b = make_client(sqlite_url, sync_seconds=0.2), make_client(sqlite_url, sync_seconds=0.2)
+    sa = a.app.state.service
+    sa.settings.retrain_dir = tmp_path / "candidates"
+    r = a.post("/v1/admin/retrain", headers=headers("admin"))
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert _wait(lambda: sa.jobs._retrain_proc is not None, 30)
+    child = sa.jobs._retrain_proc
+    assert b.post("/v1/admin/retrain", json={}, headers=headers("admin")).status_code == 409   # one at a time
+    r = b.delete(f"/v1/jobs/{job['id']}", headers=headers("admin"))
+    assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
+    assert _wait(lambda: child.poll() is not None, 10)
+
+
+@pytest.mark.parametrize("store_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_real_server_with_two_workers(make_server, store_url):
+    """The whole HTTP flow of test_server.py, its requests spread over two processes by the kernel."""
+    from test_server import flow
+
+    server = make_server(store_url, TRIAGE_WORKERS=2).start()
+    flow(server)
+    client = server.client("intake")
+    letter = fixture_letters()[2]
+    for i in range(12):   # whichever worker answers, the stored case is found
+        r = client.post("/v1/triage", json=_repeat(letter, f"probe-{i}"))
+        assert r.status_code == 200 and letter["id"] in [m["case_id"] for m in r.json()["duplicates"]["matches"]]
+    server.stop()
+    log = server.log_text()
+    assert log.count("leading (jobs, index saving)") == 1 and log.count("following (another worker") == 1

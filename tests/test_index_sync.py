@@ -1,0 +1,98 @@
+"""Several processes on one store (workers of `triage serve`, a `triage import` beside it): each index takes in
+the cases the others stored (:meth:`CaseIndex.sync`), never twice, and keeps what it knows across a restart."""
+
+import pytest
+
+from triage.records import parse_letter
+from triage.retrieve import CaseIndex
+from triage.store import Store
+
+
+@pytest.fixture
+def store(tmp_path):
+    return Store(f"sqlite:///{tmp_path}/t.db").open()
+
+
+def _open(triage, store, **kw) -> CaseIndex:
+    return CaseIndex.open(store, triage.embedder_key, triage.embedder.dim, **kw)
+
+
+def _copy(letter, new_id):
+    return parse_letter({**letter.to_dict(), "id": new_id})
+
+
+def _ids(index: CaseIndex) -> list[int]:
+    """Every pk the vector index holds, with repeats (a case taken in twice shows twice)."""
+    import faiss
+
+    inner = index.vectors._index
+    return sorted(int(i) for i in faiss.vector_to_array(inner.id_map))
+
+
+def test_a_second_index_takes_in_what_the_first_stored(small_triage, store, fixture_letters):
+    a, b = _open(small_triage, store), _open(small_triage, store)
+    small_triage.ingest(small_triage.prepare(fixture_letters), store, a)
+    assert not a.behind(store)          # its own cases
+    assert b.behind(store) and len(b) == 0
+    assert b.sync(store) == len(fixture_letters)
+    assert not b.behind(store) and _ids(b) == _ids(a)
+    # b now finds a's case as the duplicate of a copy under a new id
+    s = small_triage.suggest(_copy(fixture_letters[0], "copy-1"), store, b)
+    assert s["duplicates"]["verdict"] == "duplicate" and s["duplicates"]["matches"][0]["case_id"] == "fx-1"
+    assert b.sync(store) == 0           # nothing new: nothing read twice
+
+
+def test_a_case_stored_below_ones_own_is_not_skipped(small_triage, store, fixture_letters):
+    """b stores a case after a did, without having synced: b's own higher pk must not hide a's lower one."""
+    a, b = _open(small_triage, store), _open(small_triage, store)
+    small_triage.ingest(small_triage.prepare(fixture_letters[:1]), store, a)
+    small_triage.ingest(small_triage.prepare(fixture_letters[1:2]), store, b)
+    assert b.lsh_high_water == store.max_pk()   # b's own case is the newest ...
+    assert b.behind(store)                      # ... and still b knows it misses a's
+    b.sync(store)
+    assert _ids(b) == sorted(store.pks_after(0))
+
+
+def test_deleted_cases_are_counted_but_never_taken_in(small_triage, store, fixture_letters):
+    a, b = _open(small_triage, store), _open(small_triage, store)
+    small_triage.ingest(small_triage.prepare(fixture_letters[:3]), store, a)
+    gone = store.delete_case("fx-2")
+    b.sync(store)
+    assert gone not in _ids(b) and len(b) == 2 and not b.behind(store)
+
+
+def test_the_floor_settles_and_a_restart_neither_loses_nor_repeats(small_triage, store, fixture_letters):
+    a = _open(small_triage, store)
+    small_triage.ingest(small_triage.prepare(fixture_letters[:2]), store, a)
+    a.save()                                    # saved while its cases are still above the floor
+    assert a.floor == 0 and len(a.recent) == 2
+    small_triage.ingest(small_triage.prepare(fixture_letters[2:]), store, _open(small_triage, store))
+    reopened = _open(small_triage, store)       # takes in the other index's cases, not its own again
+    assert _ids(reopened) == sorted(store.pks_after(0))
+    assert reopened.lsh_high_water == store.max_pk()
+    reopened.settle_seconds = 0
+    reopened.sync(store)
+    assert reopened.floor == store.max_pk() and reopened.recent == {}
+    assert not reopened.behind(store)
+    reopened.save()
+    again = _open(small_triage, store)
+    assert _ids(again) == sorted(store.pks_after(0)) and again.floor == store.max_pk()
+
+
+def test_a_pk_that_appears_late_is_still_taken_in_before_the_floor_passes_it(small_triage, store, fixture_letters,
+                                                                               monkeypatch):
+    """PostgreSQL hands out pks before commit, so pk n may show after pk n+1: the unsettled window covers it."""
+    small_triage.ingest(small_triage.prepare(fixture_letters[:3]), store, _open(small_triage, store))
+    late = store.pk_for("fx-2")
+    b = CaseIndex(store.index_dir, small_triage.embedder_key, small_triage.embedder.dim)
+    tail, after = store.tail, store.pks_after
+    with monkeypatch.context() as m:            # fx-2's transaction has not committed yet
+        m.setattr(store, "tail", lambda floor: (tail(floor)[0] - (late > floor), tail(floor)[1]))
+        m.setattr(store, "pks_after", lambda floor: [pk for pk in after(floor) if pk != late])
+        assert b.sync(store) == 2 and late not in _ids(b)
+        assert not b.behind(store)
+    assert b.behind(store)                      # now it shows, above the floor
+    assert b.sync(store) == 1 and _ids(b) == sorted(after(0))
+    b.settle_seconds = 0
+    b.sync(store)
+    assert b.floor == store.max_pk()
