@@ -470,6 +470,13 @@ class IndexPublic(BaseModel):
     high_water: int
 
 
+class WorkerPublic(BaseModel):
+    """The serving process that answered (`triage serve --workers N` runs several on one store)."""
+
+    pid: int
+    leader: bool = Field(description="runs the job queue and saves the index for all workers")
+
+
 class HealthPublic(BaseModel):
     status: Literal["ok"]
     api_version: str
@@ -478,6 +485,7 @@ class HealthPublic(BaseModel):
     schema_revision: str | None
     cases: int
     index: IndexPublic
+    worker: WorkerPublic
     uptime_seconds: float
 
 

@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     index_save_seconds: float = Field(60.0, gt=0)
     sync_seconds: float = Field(1.0, gt=0)   # how often each worker takes in cases other processes stored
     workers: int = Field(1, ge=1, le=64)     # `triage serve` processes sharing the store (TRIAGE_WORKERS)
+    suggest_threads: int = Field(2, ge=1, le=64)   # suggestions one process computes at once; others queue
     warm_up: bool = True
     migrate: bool = True                    # run `alembic upgrade head` at start
     retrain_dir: Path = PROJECT_DIR / "models" / "candidates"

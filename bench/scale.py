@@ -268,31 +268,36 @@ def _free_port() -> int:
 
 
 def http_load(work: Path, models_dir: Path, queries: list[dict], seconds: float, concurrency: int,
-              fast: bool, timeout: float = 600) -> dict:
-    """Start the service on the bench store, warm it, then ``concurrency`` clients POST /v1/triage for ``seconds``."""
+              fast: bool, timeout: float = 600, workers: int = 1) -> dict:
+    """Start the service (``workers`` processes) on the bench store, wait until every worker answers, warm it,
+    then ``concurrency`` clients POST /v1/triage for ``seconds``."""
     import http.client
 
     port = _free_port()
     env = dict(os.environ, TRIAGE_STORE=f"sqlite:///{work / 'store.db'}", TRIAGE_MODELS_DIR=str(models_dir),
                TRIAGE_ENV="development", TRIAGE_LOG_LEVEL="WARNING", PYTHONPATH=str(PROJECT_DIR))
-    cmd = [sys.executable, str(PROJECT_DIR / "bench" / "serve_static.py"), "--port", str(port)] + (["--fast"] if fast else [])
-    log = open(work / f"serve{'-fast' if fast else ''}.log", "w")
+    cmd = [sys.executable, str(PROJECT_DIR / "bench" / "serve_static.py"), "--port", str(port),
+           "--workers", str(workers)] + (["--fast"] if fast else [])
+    log = open(work / f"serve{'-fast' if fast else ''}-w{workers}.log", "w")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(PROJECT_DIR))
     started = time.time()
     try:
-        while True:
+        seen: set[int] = set()   # worker pids that answered: the load starts once every worker is up
+        while len(seen) < workers:
             if proc.poll() is not None:
                 return {"error": f"the service exited with {proc.returncode}; see {log.name}"}
             try:
                 c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
                 c.request("GET", "/v1/health")
-                if c.getresponse().status == 200:
-                    break
+                r = c.getresponse()
+                if r.status == 200:
+                    seen.add(int(json.loads(r.read())["worker"]["pid"]))
+                    continue
             except OSError:
                 pass
             if time.time() - started > timeout:
                 return {"error": "the service did not become ready"}
-            time.sleep(1)
+            time.sleep(0.2 if seen else 1)
         ready_s = time.time() - started
         bodies = [json.dumps({k: v for k, v in q.items() if k not in ("planted", "id")}, ensure_ascii=False).encode()
                   for q in queries]
@@ -323,7 +328,7 @@ def http_load(work: Path, models_dir: Path, queries: list[dict], seconds: float,
                     else:
                         errors[0] += 1
 
-        for b in bodies[:5]:  # warm-up
+        for b in bodies[:5 * workers]:  # warm-up
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             conn.request("POST", "/v1/triage", body=b, headers=headers)
             conn.getresponse().read()
@@ -335,6 +340,7 @@ def http_load(work: Path, models_dir: Path, queries: list[dict], seconds: float,
             t.join()
         wall = time.time() - t0
         return {"requests": len(lat), "errors": errors[0], "seconds": round(wall, 1), "concurrency": concurrency,
+                "workers": workers,
                 "req_per_s": round(len(lat) / wall, 1), "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99),
                 "service_ready_s": round(ready_s, 1), "endpoint": "POST /v1/triage (dry run: suggestion + audit row)"}
     finally:
@@ -612,6 +618,8 @@ def main(argv=None) -> int:
     p.add_argument("--dedup-cases", type=int, default=None, help="default: min(cases, 200000)")
     p.add_argument("--http-seconds", type=float, default=30)
     p.add_argument("--http-concurrency", type=int, default=8)
+    p.add_argument("--http-workers", type=int, default=2,
+                   help="also load `triage serve --workers N` (1: only the one-worker run); default 2, one per core")
     p.add_argument("--skip", default="", help="comma list of: http, dedup, indexes, embedders, classifier, core")
     p.add_argument("--rebuild", action="store_true")
     p.add_argument("--update", action="store_true",
@@ -697,14 +705,22 @@ def main(argv=None) -> int:
     # 3. HTTP ---------------------------------------------------------------------------------
     result["http_p99_ms"] = result["http_req_per_s"] = None
     if "http" not in skip:
-        for label, use_fast in (("http_core", False), ("http_with_proposed_patches", True)):
-            say(f"HTTP load ({label}): {args.http_concurrency} clients × {args.http_seconds:.0f}s")
-            h = http_load(work, models, queries, args.http_seconds, args.http_concurrency, use_fast)
+        runs = [("http_core", False, 1), ("http_core_workers", False, args.http_workers),
+                ("http_with_proposed_patches", True, 1)]
+        for label, use_fast, workers in runs if args.http_workers > 1 else [runs[0], runs[2]]:
+            say(f"HTTP load ({label}): {workers} worker(s), {args.http_concurrency} clients × {args.http_seconds:.0f}s")
+            h = http_load(work, models, queries, args.http_seconds, args.http_concurrency, use_fast, workers=workers)
             result[label] = h
             say(f"{label}: {h}")
         h = result["http_core"]
         if "error" not in h:
             result["http_p99_ms"], result["http_req_per_s"] = h["p99_ms"], h["req_per_s"]
+        w = result.get("http_core_workers") or {}
+        if "error" not in h and w and "error" not in w:
+            # the same load against `triage serve --workers N`, measured in the same run as the one worker
+            result["http_workers"] = w["workers"]
+            result["http_workers_p99_ms"], result["http_workers_req_per_s"] = w["p99_ms"], w["req_per_s"]
+            result["http_workers_vs_one"] = round(w["req_per_s"] / h["req_per_s"], 2) if h["req_per_s"] else None
 
     # 4. dedup vs datasketch ------------------------------------------------------------------
     result["dedup_speedup_vs_datasketch"] = None

@@ -3,12 +3,13 @@
 (``--fast``) in place of ``Triage.match``. Settings come from ``TRIAGE_*`` variables as for ``triage serve``.
 
     TRIAGE_STORE=sqlite:///data/bench/N10000/store.db TRIAGE_MODELS_DIR=data/bench/models-static-… \\
-        python bench/serve_static.py --port 8765 [--fast]
+        python bench/serve_static.py --port 8765 [--fast] [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -55,13 +56,24 @@ def main(argv=None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--fast", action="store_true", help="use bench.fastpath.FastMatcher for matching")
+    p.add_argument("--workers", type=int, default=1, help="serving processes (triage serve --workers)")
     args = p.parse_args(argv)
-    install_static_name()
     if args.fast:
-        install_fast_matcher()
+        os.environ["BENCH_FAST_MATCHER"] = "1"
     from api.main import serve
 
-    return serve(host=args.host, port=args.port) or 0
+    # the worker processes import app_factory, which installs the same changes in each of them
+    return serve(host=args.host, port=args.port, workers=args.workers, factory="bench.serve_static:app_factory") or 0
+
+
+def app_factory():
+    """The app of one serving process, with the static embedder name (and the fast matcher) installed."""
+    install_static_name()
+    if os.environ.get("BENCH_FAST_MATCHER") == "1":
+        install_fast_matcher()
+    from api.main import app_from_env
+
+    return app_from_env()
 
 
 if __name__ == "__main__":

@@ -437,7 +437,7 @@ class Store:
         """(how many cases, the highest pk) above ``floor``, deleted ones included: what another process may have
         stored since an index last looked (:meth:`CaseIndex.sync`). One range count on the primary key."""
         with self._connect() as conn:
-            n, top = conn.execute(select(func.count(Case.pk), func.max(Case.pk)).where(Case.pk > floor)).one()
+            n, top = conn.execute(_reads()["tail"], {"floor": floor}).one()
         return int(n or 0), int(top or 0)
 
     def pks_after(self, floor: int) -> list[int]:
@@ -795,6 +795,7 @@ def _reads() -> dict[str, Any]:
             .where(case.c.pk.in_(bindparam("pks", expanding=True)), live))
         _READS["identities"] = (select(Identity.case_pk, Identity.kind, Identity.hash)
                                 .where(Identity.case_pk.in_(bindparam("pks", expanding=True))))
+        _READS["tail"] = select(func.count(case.c.pk), func.max(case.c.pk)).where(case.c.pk > bindparam("floor"))
         _READS["by_hash"] = select(case.c.pk).where(case.c.norm_hash == bindparam("hash"), live)
         _READS["pk_for"] = select(case.c.pk).where(case.c.ext_id == bindparam("ext_id"), live)
         _READS["by_identity"] = (select(Identity.case_pk)

@@ -57,3 +57,38 @@ def test_the_writer_may_reenter_and_read():
         pass
     with pytest.raises(RuntimeError):
         lock.release()
+
+
+@pytest.mark.parametrize("slots", [1, 2])
+def test_no_more_suggestions_at_once_than_the_process_has_slots_for(make_client, sqlite_url, monkeypatch, slots):
+    """TRIAGE_SUGGEST_THREADS: request threads beyond it wait their turn (GIL-bound work does not interleave)."""
+    from apitest import fixture_letters, headers
+
+    client = make_client(sqlite_url, suggest_threads=slots)
+    triage = client.app.state.service.triage
+    original, active, peak, guard = triage.suggest_prepared, [0], [0], threading.Lock()
+
+    def counting(*args, **kwargs):
+        with guard:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.05)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            with guard:
+                active[0] -= 1
+
+    monkeypatch.setattr(triage, "suggest_prepared", counting)
+    letter = fixture_letters()[0]
+    codes = []
+
+    def post(i):
+        codes.append(client.post("/v1/triage", json={**letter, "id": f"slot-{i}"}, headers=headers("intake")).status_code)
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [200] * 6 and peak[0] == slots
