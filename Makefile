@@ -9,6 +9,8 @@ MODELS := models/default
 STORE  ?= sqlite:///data/triage.db
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# serving processes on the one store (docs/api.md, "Several workers"): one per core
+WORKERS ?= 2
 export TRIAGE_E5_DIR ?= $(CURDIR)/$(E5_DIR)
 export TRIAGE_MODELS_DIR ?= $(CURDIR)/$(MODELS)
 export TRIAGE_SHARED_DIR ?= $(abspath $(CURDIR)/../shared)
@@ -36,7 +38,7 @@ models: embedder
 
 run: setup
 	mkdir -p data
-	$(VENV)/bin/triage serve --store $(STORE) --host $(HOST) --port $(PORT)
+	$(VENV)/bin/triage serve --store $(STORE) --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 # The API suite also runs against a real PostgreSQL (Debian's, on loopback); the browser tests need Debian's
 # chromium and a CJK font. Both are installed on first use by the scripts below.

@@ -2,7 +2,8 @@
 its lifespan (migrations, models, indexes, warm-up, job worker); :func:`serve` runs it under uvicorn.
 
     triage serve --store sqlite:///data/triage.db --port 8000
-    uvicorn --factory api.main:create_app          # the same app, settings from TRIAGE_* variables
+    triage serve --store sqlite:///data/triage.db --workers 2
+    uvicorn --factory api.main:app_from_env --workers 2   # the same app, settings from TRIAGE_* variables
 """
 
 from __future__ import annotations
@@ -211,4 +212,7 @@ def app_from_env(settings: Settings | None = None) -> FastAPI:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1, user_api="blas")
+    workers = (settings or get_settings()).workers
+    if workers > 1:   # the workers share the cores: torch (e5 embedding) takes its share, not all of them
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
     return create_app(settings)
