@@ -490,10 +490,10 @@ class Service:
             self.sync_index()
             with self.lock.read():
                 suggestion = self._suggest(p, k, filters)
-        sid = self.store.add_suggestion(None, self.model_version, suggestion)
-        self.store.add_audit(principal.actor, principal.role, "suggestion.served", sealed.id,
-                             {**self._audit_detail(suggestion, stored=False), "suggestion_id": sid, "dry_run": True},
-                             self.model_version)
+        audit = {"actor": principal.actor, "role": principal.role, "action": "suggestion.served", "target": sealed.id,
+                 "detail": {**self._audit_detail(suggestion, stored=False), "dry_run": True},
+                 "model_version": self.model_version}
+        sid = self.store.add_suggestion(None, self.model_version, suggestion, audit=audit)   # one transaction
         return {**suggestion, "suggestion_id": sid, "created": False}
 
     def compare(self, a: Letter, b: Letter, principal: Principal) -> dict:

@@ -512,11 +512,15 @@ class Store:
             return case.pk
 
     # -- suggestions, decisions, audit ----------------------------------------------------------
-    def add_suggestion(self, case_pk: int | None, model_version: str, payload: dict) -> int:
+    def add_suggestion(self, case_pk: int | None, model_version: str, payload: dict, audit: dict | None = None) -> int:
+        """Store a suggestion; with ``audit`` (``actor, role, action, target, detail, model_version``) also the audit
+        event that served it, in the same transaction, its detail naming the new ``suggestion_id``."""
         with self.session() as s, s.begin():
             sug = Suggestion(case_pk=case_pk, model_version=model_version, payload=payload)
             s.add(sug)
             s.flush()
+            if audit is not None:
+                s.add(AuditEvent(**{**audit, "detail": {**(audit.get("detail") or {}), "suggestion_id": sug.id}}))
             return sug.id
 
     def add_audit(self, actor: str, role: str, action: str, target: str | None = None, detail: dict | None = None,

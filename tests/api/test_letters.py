@@ -61,6 +61,7 @@ def test_dry_run_stores_no_case(client):
     assert client.get("/v1/cases/dry-1", headers=headers("admin")).status_code == 404
     audit = client.get("/v1/admin/audit?action=suggestion.served", headers=headers("admin")).json()["events"]
     assert audit[0]["target"] == "dry-1" and audit[0]["detail"]["dry_run"] is True
+    assert audit[0]["detail"]["suggestion_id"] == r.json()["suggestion_id"]   # written with the suggestion
 
 
 def test_compare_same_verdict_rules_as_the_cli(client, api_triage):
