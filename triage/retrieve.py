@@ -169,6 +169,15 @@ class CaseIndex:
             if self.recent and min(self.recent) <= floor:
                 self.recent = {pk: t for pk, t in self.recent.items() if pk > floor}
 
+    def remove(self, pk: int) -> None:
+        """Forget a case. A graph index (hnsw*) cannot remove: its entry stays until the next rebuild and is never
+        answered, because the store marks the case deleted and matching reads only live cases."""
+        try:
+            self.vectors.remove([pk])
+        except NotImplementedError:
+            log.info("vector index %s keeps case %d until it is rebuilt", self.vectors.config.kind, pk)
+        self.lsh.remove(pk)
+
     def candidates(self, vec: np.ndarray | None, sig: np.ndarray, k: int = 50,
                    lsh_limit: int | None = None) -> dict[int, float]:
         """Candidate pks → embedding score (0 when found only by MinHash): the ``k`` nearest vectors and up to
