@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from triage.errors import InvalidLetter, NotFound
+from triage.locks import exclusive
 from triage.normalise import mask_pii
 from triage.privacy import hashed_identities, identity_keys, masked_petitioner
 from triage.records import Letter, parse_letter
@@ -204,20 +205,6 @@ class ReadWriteLock:
             yield self
         finally:
             self.release_read()
-
-
-@contextmanager
-def exclusive(path: Path):
-    """Hold an exclusive ``flock`` on ``path`` (created if missing) while the block runs: one process at a time."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 class Leadership:
@@ -434,8 +421,7 @@ class Service:
     def _submit(self, sealed: Sealed, principal: Principal, k: int, prepared, job_id: str | None) -> dict:
         p = prepared if prepared is not None else self.prepare([sealed])[0]
         with self.lock:
-            if self.index.behind(self.store):
-                self.index.sync(self.store)
+            self.index.sync(self.store)   # cases other processes stored: one count when there are none
             existing = self.store.get_case(sealed.id)
             if existing is not None or self.store.pk_for(sealed.id) is not None:
                 return self._replay(existing, p, principal, k, job_id)

@@ -85,9 +85,9 @@ def test_a_pk_that_appears_late_is_still_taken_in_before_the_floor_passes_it(sma
     small_triage.ingest(small_triage.prepare(fixture_letters[:3]), store, _open(small_triage, store))
     late = store.pk_for("fx-2")
     b = CaseIndex(store.index_dir, small_triage.embedder_key, small_triage.embedder.dim)
-    tail, after = store.tail, store.pks_after
+    count, after = store.count_after, store.pks_after
     with monkeypatch.context() as m:            # fx-2's transaction has not committed yet
-        m.setattr(store, "tail", lambda floor: (tail(floor)[0] - (late > floor), tail(floor)[1]))
+        m.setattr(store, "count_after", lambda floor: count(floor) - (late > floor))
         m.setattr(store, "pks_after", lambda floor: [pk for pk in after(floor) if pk != late])
         assert b.sync(store) == 2 and late not in _ids(b)
         assert not b.behind(store)

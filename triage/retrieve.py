@@ -99,11 +99,14 @@ class CaseIndex:
             added += len(pks)
         for rows in store.iter_texts(after_pk=self.lsh_high_water):
             for pk, title, content in rows:
-                text = normalise(letter_text(title, content))
-                self.lsh.insert(pk, self.minhasher.signature(text))
+                self.lsh.insert(pk, self._signature(title, content))
                 self.lsh_high_water = max(self.lsh_high_water, pk)
             added += len(rows)
         return added
+
+    def _signature(self, title: str | None, content: str) -> np.ndarray:
+        """The MinHash signature of a stored case, from its text as the store keeps it."""
+        return self.minhasher.signature(normalise(letter_text(title, content)))
 
     def add(self, pks: list[int], vecs: np.ndarray, sigs: np.ndarray) -> None:
         self.vectors.add(np.asarray(pks, np.int64), vecs)
@@ -119,8 +122,7 @@ class CaseIndex:
     def behind(self, store) -> bool:
         """Whether the store holds cases above the floor that this index has not taken in: one range count, cheap
         enough to ask before every suggestion. Reads only; call :meth:`sync` (which writes) when it says so."""
-        count, _ = store.tail(self.floor)
-        return count != len(self.recent)
+        return store.count_after(self.floor) != len(self.recent)
 
     def due(self, store) -> bool:
         """:meth:`behind`, or the floor can rise: whether :meth:`sync` has anything to do."""
@@ -132,8 +134,7 @@ class CaseIndex:
         """Take in the cases stored above the floor that this index does not hold (by any process), then raise
         the floor past what has settled. Returns how many cases were added. Call under the owner's write lock."""
         added = 0
-        count, _ = store.tail(self.floor)
-        if count != len(self.recent):
+        if self.behind(store):
             missing = [pk for pk in store.pks_after(self.floor) if pk not in self.recent]
             now = time.monotonic()
             for start in range(0, len(missing), 5000):
@@ -143,7 +144,7 @@ class CaseIndex:
                 if with_vec:
                     self.vectors.add(np.array([pk for pk, _ in with_vec], np.int64), np.stack([v for _, v in with_vec]))
                 for pk, _, title, content in rows:
-                    self.lsh.insert(pk, self.minhasher.signature(normalise(letter_text(title, content))))
+                    self.lsh.insert(pk, self._signature(title, content))
                     self.lsh_high_water = max(self.lsh_high_water, pk)
                 added += len(rows)
                 self.recent.update(dict.fromkeys(chunk, now))   # deleted ones too: they stay out, and are counted

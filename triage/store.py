@@ -433,12 +433,11 @@ class Store:
             last = int(pks[-1])
             yield pks, vecs
 
-    def tail(self, floor: int) -> tuple[int, int]:
-        """(how many cases, the highest pk) above ``floor``, deleted ones included: what another process may have
-        stored since an index last looked (:meth:`CaseIndex.sync`). One range count on the primary key."""
+    def count_after(self, floor: int) -> int:
+        """How many cases have a pk above ``floor``, deleted ones included: what another process may have stored
+        since an index last looked (:meth:`CaseIndex.sync`). One range count on the primary key."""
         with self._connect() as conn:
-            n, top = conn.execute(_reads()["tail"], {"floor": floor}).one()
-        return int(n or 0), int(top or 0)
+            return int(conn.execute(_reads()["count_after"], {"floor": floor}).scalar() or 0)
 
     def pks_after(self, floor: int) -> list[int]:
         """Every case pk above ``floor`` (deleted ones included), ascending."""
@@ -447,20 +446,15 @@ class Store:
 
     def index_rows(self, pks: Iterable[int], model: str) -> list[tuple[int, np.ndarray | None, str, str]]:
         """(pk, vector of ``model`` or None, title, content) of the live cases among ``pks``: what an index needs to
-        take in cases that another process stored."""
-        pks = list(pks)
-        out = []
+        take in cases that another process stored. One statement: callers pass a few thousand pks at a time."""
         with self._connect() as conn:
-            for start in range(0, len(pks), 5000):
-                rows = conn.execute(
-                    select(Case.pk, CaseVector.vector, Case.title, Case.content)
-                    .select_from(Case.__table__.outerjoin(CaseVector.__table__, (CaseVector.case_pk == Case.pk)
-                                                          & (CaseVector.model == model)))
-                    .where(Case.pk.in_(pks[start:start + 5000]), Case.deleted.is_(False))
-                    .order_by(Case.pk)).all()
-                out.extend((int(pk), _vector(v) if v is not None else None, title, content)
-                           for pk, v, title, content in rows)
-        return out
+            rows = conn.execute(
+                select(Case.pk, CaseVector.vector, Case.title, Case.content)
+                .select_from(Case.__table__.outerjoin(CaseVector.__table__, (CaseVector.case_pk == Case.pk)
+                                                      & (CaseVector.model == model)))
+                .where(Case.pk.in_(list(pks)), Case.deleted.is_(False))
+                .order_by(Case.pk)).all()
+        return [(int(pk), _vector(v) if v is not None else None, title, content) for pk, v, title, content in rows]
 
     def iter_texts(self, after_pk: int = 0, batch: int = 5000) -> Iterator[list[tuple[int, str, str]]]:
         last = after_pk
@@ -799,7 +793,7 @@ def _reads() -> dict[str, Any]:
             .where(case.c.pk.in_(bindparam("pks", expanding=True)), live))
         _READS["identities"] = (select(Identity.case_pk, Identity.kind, Identity.hash)
                                 .where(Identity.case_pk.in_(bindparam("pks", expanding=True))))
-        _READS["tail"] = select(func.count(case.c.pk), func.max(case.c.pk)).where(case.c.pk > bindparam("floor"))
+        _READS["count_after"] = select(func.count(case.c.pk)).where(case.c.pk > bindparam("floor"))
         _READS["by_hash"] = select(case.c.pk).where(case.c.norm_hash == bindparam("hash"), live)
         _READS["pk_for"] = select(case.c.pk).where(case.c.ext_id == bindparam("ext_id"), live)
         _READS["by_identity"] = (select(Identity.case_pk)
