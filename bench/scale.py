@@ -224,7 +224,7 @@ def triage_latency(triage, store, index, queries: list[dict], fast: FastMatcher 
         timer.wrap(index, "candidates", "match: index candidates (faiss + LSH)")
         timer.wrap(store, "get_candidates", "match: store.get_candidates (records, vectors, matters)")
         timer.wrap(store, "pks_by_hash", "match: store.pks_by_hash")
-        timer.wrap(triage, "_case_view", "match: candidate views (stored matter)")
+        timer.wrap(triage, "_case_views", "match: candidate views (stored matter)")
         timer.wrap(triage, "route", "route (department)")
     else:
         triage.match = fast.match

@@ -149,3 +149,35 @@ def test_shingles_are_the_sorted_unique_hashes_of_every_window():
         windows = {tuple(padded[i:i + 3]) for i in range(len(padded) - 2)} if len(codes) else set()
         assert len(got) == len(windows)            # one hash per distinct window (no collisions at this size)
         assert np.array_equal(got, shingles(text, 3, normalised=True))
+
+
+def test_shingles_of_many_texts_are_each_texts_own():
+    """Hashed in one pass over the texts joined, the shingles of each text are those of the text alone: the same
+    multiply-xorshift hash of each of its own windows (written out here per window, in plain integers), sorted and
+    unique; windows across two texts never leak into either."""
+    from triage.minhash import shingles_of_codes, shingles_of_many
+
+    def reference(codes, k):
+        codes = [int(c) for c in codes] + [0] * (max(0, k - len(codes)) if len(codes) else 0)
+        out = set()
+        for s in range(len(codes) - k + 1):
+            h = 0
+            for c in codes[s:s + k]:
+                h = ((h ^ c) * 0x9E3779B97F4A7C15) % 2**64
+                h ^= h >> 29
+            out.add(h)
+        return np.array(sorted(out), dtype=np.uint64)
+
+    rng = np.random.default_rng(0)
+    texts = ["", "a", "小区", "小区停车难小区停车难", "重复重复重复重复"]
+    lists = [[np.frombuffer(t.encode("utf-32-le"), dtype=np.uint32) for t in texts]]
+    lists += [[rng.integers(0x4E00, 0x4E20, size=rng.integers(0, 15)).astype(np.uint32) for _ in range(rng.integers(0, 7))]
+              for _ in range(60)]
+    for codes_list in lists:
+        for k in (1, 2, 3):
+            got = shingles_of_many(codes_list, k)
+            assert len(got) == len(codes_list)
+            for codes, g in zip(codes_list, got):
+                assert g.dtype == np.uint64 and np.array_equal(g, reference(codes, k)), (codes, k)
+                assert np.array_equal(g, shingles_of_codes(codes, k))
+    assert shingles_of_many([], 3) == []

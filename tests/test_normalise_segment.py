@@ -112,7 +112,8 @@ def test_nfkc_shortcut_equals_unicodedata():
     from triage.normalise import _nfkc
 
     samples = ["ＡＢＣ１２３，。！？（）", "①②㎡ｶﾞﾞ", "Ａ\u0301 e\u0301 \uff21\u0300", "\u3000\u3000两个全角空格",
-               "＂＇＼～", "ﬁ ﬀ Ⅻ ㈱", "𝒜𝔅", "", "普通中文，没有全角字母", "\uff5f\uff60\uff61\uff65\uffe0"]
+               "＂＇＼～", "ﬁ ﬀ Ⅻ ㈱", "𝒜𝔅", "", "普通中文，没有全角字母", "\uff5f\uff60\uff61\uff65\uffe0",
+               "不间断\xa0空格\xa0\u0301，省略号……\u0301结束…", "…", "\xa0", "ＡＢ\xa0…①"]
     samples.append("".join(chr(i) for i in range(0x20, 0x30000, 7) if not 0xD800 <= i < 0xE000))
     for text in samples:
         assert _nfkc(text) == unicodedata.normalize("NFKC", text), text

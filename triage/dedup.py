@@ -22,7 +22,7 @@ import numpy as np
 
 from .artefact import read_manifest, write_manifest
 from .matter import Matter, compare_matters, extract_matter
-from .minhash import jaccard, overlap, shingles_of_codes
+from .minhash import jaccard, overlap, shingles_of_many
 from .normalise import compact_codes, compact_hash
 
 VERDICTS = ("duplicate", "related", "unrelated")
@@ -48,19 +48,32 @@ def make_view(letter_id, text: str, title: str, vector, identities: set[str], re
               segmenter=None, matter: Matter | None = None) -> LetterView:
     """``text`` and ``title`` are normalised (:func:`~triage.normalise.normalise`); ``matter``: the letter's stored
     matter, when it was extracted before (else extracted here)."""
-    when = None
-    if received_at:
-        try:
-            when = dt.datetime.fromisoformat(received_at)
-        except ValueError:
-            when = None
-    codes = compact_codes(text, normalised=True)   # once, for the hash and the shingles
-    return LetterView(id=letter_id, text=text, title=title,
-                      hash=compact_hash(codes.tobytes().decode("utf-32-le")), shingles=shingles_of_codes(codes, 3),
-                      title_shingles=(shingles_of_codes(compact_codes(title, normalised=True), 2) if title
-                                      else np.zeros(0, np.uint64)),
-                      matter=matter if matter is not None else extract_matter(text, segmenter), vector=vector,
-                      identities=identities, received_at=when)
+    return make_views([(letter_id, text, title, vector, identities, received_at, matter)], segmenter)[0]
+
+
+def make_views(items: list[tuple], segmenter=None) -> list[LetterView]:
+    """:func:`make_view` of many letters, each given as ``(letter_id, text, title, vector, identities, received_at,
+    matter)``: their text and title shingles are hashed in one pass each (a letter's candidates, a batch)."""
+    codes, title_codes = [], []
+    for _, text, title, *_ in items:
+        codes.append(compact_codes(text, normalised=True))   # once, for the hash and the shingles
+        title_codes.append(compact_codes(title, normalised=True) if title else np.zeros(0, np.uint32))
+    text_shingles = shingles_of_many(codes, 3)
+    title_shingles = shingles_of_many(title_codes, 2)
+    out = []
+    for (letter_id, text, title, vector, identities, received_at, matter), c, sh, tsh in zip(
+            items, codes, text_shingles, title_shingles):
+        when = None
+        if received_at:
+            try:
+                when = dt.datetime.fromisoformat(received_at)
+            except ValueError:
+                when = None
+        out.append(LetterView(id=letter_id, text=text, title=title, hash=compact_hash(c.tobytes().decode("utf-32-le")),
+                              shingles=sh, title_shingles=tsh if title else np.zeros(0, np.uint64),
+                              matter=matter if matter is not None else extract_matter(text, segmenter),
+                              vector=vector, identities=identities, received_at=when))
+    return out
 
 
 FEATURES = ("exact", "jaccard3", "containment3", "title_jaccard", "has_titles", "cosine", "specific_overlap",

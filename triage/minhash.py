@@ -57,25 +57,40 @@ def shingles(text: str, k: int = 3, *, normalised: bool = False) -> np.ndarray:
 
 def shingles_of_codes(codes: np.ndarray, k: int = 3) -> np.ndarray:
     """:func:`shingles` of a compact text given as its code points (:func:`~triage.normalise.compact_codes`)."""
-    if len(codes) == 0:
-        return np.zeros(0, dtype=np.uint64)
-    codes = codes.astype(np.uint64)
-    if len(codes) < k:
-        codes = np.concatenate([codes, np.zeros(k - len(codes), np.uint64)])
-    h = np.zeros(len(codes) - k + 1, dtype=np.uint64)
+    return shingles_of_many([codes], k)[0]
+
+
+def shingles_of_many(codes_list: list[np.ndarray], k: int = 3) -> list[np.ndarray]:
+    """``[shingles_of_codes(codes, k) for codes in codes_list]``, the shingles of all texts hashed in one numpy pass
+    over their concatenation (a letter's ~40 candidates: ~3× faster than one text at a time; the windows that
+    straddle two texts are hashed too and never used). A text shorter than ``k`` is padded with zeros."""
+    texts = []
+    for codes in codes_list:
+        codes = np.asarray(codes).astype(np.uint64)
+        if 0 < len(codes) < k:
+            codes = np.concatenate([codes, np.zeros(k - len(codes), np.uint64)])
+        texts.append(codes)
+    lengths = [len(c) for c in texts]
+    joined = np.concatenate(texts) if texts else np.zeros(0, np.uint64)
+    windows = len(joined) - k + 1
+    h = np.zeros(max(windows, 0), dtype=np.uint64)
     mult = np.uint64(0x9E3779B97F4A7C15)
     with np.errstate(over="ignore"):
         for i in range(k):
-            h = (h ^ codes[i : len(codes) - k + 1 + i]) * mult
+            h = (h ^ joined[i: i + windows]) * mult
             h ^= h >> np.uint64(29)
-    # sorted unique: a sort and a neighbour comparison (np.unique hashes first, twice the time at letter sizes)
-    h.sort()
-    if len(h) > 1:
-        keep = np.empty(len(h), dtype=bool)
-        keep[0] = True
-        np.not_equal(h[1:], h[:-1], out=keep[1:])
-        h = h[keep]
-    return h
+    out, start = [], 0
+    for n in lengths:
+        # sorted unique: a sort and a neighbour comparison (np.unique hashes first, twice the time at letter sizes)
+        own = np.sort(h[start: start + n - k + 1]) if n else np.zeros(0, np.uint64)
+        start += n
+        if len(own) > 1:
+            keep = np.empty(len(own), dtype=bool)
+            keep[0] = True
+            np.not_equal(own[1:], own[:-1], out=keep[1:])
+            own = own[keep]
+        out.append(own)
+    return out
 
 
 def shared_count(a: np.ndarray, b: np.ndarray) -> int:

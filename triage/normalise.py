@@ -46,12 +46,16 @@ def normalise(text: str) -> str:
 
 
 def _nfkc(text: str) -> str:
-    """``unicodedata.normalize("NFKC", text)``, faster for Chinese letters: full-width ASCII forms (U+FF01–FF5E) and
-    the ideographic space are first replaced by what NFKC makes of them (their compatibility decompositions, so
-    the normal form is unchanged); what is then already normal (the usual case) is not normalised again."""
+    """``unicodedata.normalize("NFKC", text)``, faster for Chinese letters: the full-width ASCII forms (U+FF01–FF5E),
+    the ideographic space, the no-break space and the ellipsis … are first replaced by what NFKC makes of them
+    (their compatibility decompositions, so the normal form is unchanged); what is then already normal (the usual
+    case) is not normalised again. Before the last two were mapped, one letter in six went through the full
+    normalisation (~60 µs) for them alone."""
+    if "\u2026" in text:
+        text = text.replace("\u2026", "...")
     codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
     wide = (codes >= 0xFF01) & (codes <= 0xFF5E)
-    space = codes == 0x3000
+    space = (codes == 0x3000) | (codes == 0xA0)
     if wide.any() or space.any():
         codes = codes.copy()
         codes[wide] -= 0xFEE0

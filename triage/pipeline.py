@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .classify import TextClassifier
-from .dedup import LetterView, PairModel, make_view, pair_features, reasons
+from .dedup import LetterView, PairModel, make_views, pair_features, reasons
 from .embed import EmbedderConfig, get_embedder
 from .errors import ModelMissing
 from .matter import MATTER_VERSION, Matter
@@ -155,19 +155,18 @@ class Triage:
         vectors = self.embedder.encode(texts, kind="passage", **({"show_progress": show_progress}
                                        if show_progress and hasattr(self.embedder, "config") else {}))
         vectors = np.atleast_2d(vectors) if len(letters) else np.zeros((0, self.embedder.dim), np.float32)
-        out = []
-        for letter, text, vec in zip(letters, texts, vectors):
-            view = make_view(letter.id, text, normalise(letter.title), vec, identity_keys(letter.petitioner),
-                             letter.received_at, self.segmenter)
-            sig = self.minhasher.signature_of_shingles(view.shingles)
-            out.append(Prepared(letter=letter, text=text, vector=vec, signature=sig, view=view))
-        return out
+        views = make_views([(letter.id, text, normalise(letter.title), vec, identity_keys(letter.petitioner),
+                             letter.received_at, None) for letter, text, vec in zip(letters, texts, vectors)],
+                           self.segmenter)
+        return [Prepared(letter=letter, text=text, vector=vec, signature=self.minhasher.signature_of_shingles(view.shingles),
+                         view=view) for letter, text, vec, view in zip(letters, texts, vectors, views)]
 
-    def _case_view(self, rec: dict, vector: np.ndarray | None, matter: dict | None = None) -> LetterView:
-        text = normalise(letter_text(rec.get("title"), rec["content"]))
-        return make_view(rec["id"], text, normalise(rec.get("title") or ""), vector, set(rec.get("identities") or ()),
-                         rec.get("received_at"), self.segmenter,
-                         matter=Matter.from_dict(matter) if matter is not None else None)
+    def _case_view_items(self, records: dict[int, dict], stored: dict[int, tuple]) -> list[tuple]:
+        """The :func:`make_views` items of stored cases (``stored``: pk → (vector, stored matter or None))."""
+        return [(rec["id"], normalise(letter_text(rec.get("title"), rec["content"])), normalise(rec.get("title") or ""),
+                 stored[pk][0], set(rec.get("identities") or ()), rec.get("received_at"),
+                 Matter.from_dict(stored[pk][1]) if stored[pk][1] is not None else None)
+                for pk, rec in records.items()]
 
     def _case_views(self, records: dict[int, dict], stored: dict[int, tuple], scope: str = "") -> dict[int, LetterView]:
         """Pair views of stored cases, from the LRU cache or built once (text, shingles, matter, vector);
@@ -183,7 +182,8 @@ class Triage:
                     out[pk] = view
         missing = [pk for pk in records if pk not in out]
         if missing:
-            built = {pk: self._case_view(records[pk], *stored[pk]) for pk in missing}
+            items = self._case_view_items({pk: records[pk] for pk in missing}, stored)
+            built = dict(zip(missing, make_views(items, self.segmenter)))
             out.update(built)
             with self._views_lock:
                 for pk, view in built.items():

@@ -8,9 +8,11 @@ The vector and MinHash indexes live beside the store and are rebuilt from it (se
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import hashlib
+import json
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
-from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, bindparam,
+from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
                         case as sql_case, create_engine, event, func, insert, select, update)
 from sqlalchemy import inspect as sql_inspect
 from sqlalchemy.exc import SQLAlchemyError
@@ -232,13 +234,39 @@ class Store:
                         if not sql_inspect(self.engine).has_index(table.name, index.name):
                             raise
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        paramstyle = self.engine.dialect.paramstyle
+        if paramstyle not in ("qmark", "format", "pyformat"):
+            raise ValueError(f"unsupported database driver for {self.engine.dialect.name}: its parameters are "
+                             f"written {paramstyle!r} (SQLite and PostgreSQL are supported)")
+        self._mark = "?" if paramstyle == "qmark" else "%s"
         return self
 
     def _connect(self):
-        """A plain connection, for the request path's reads (no session, no identity map)."""
+        """A plain connection (no session, no identity map)."""
         if self.engine is None:
             self.open()
         return self.engine.connect()
+
+    @contextlib.contextmanager
+    def _driver(self) -> Iterator[Any]:
+        """A cursor of the database driver itself on a pooled connection, for the request path's reads: the same
+        rows as SQLAlchemy statements would give, without their per-call compiling and per-row type processing
+        (reading 37 candidates at 1M cases: ~3.6 → ~1.5 ms). Their SQL is written with :meth:`_marks`."""
+        if self.engine is None:
+            self.open()
+        raw = self.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
+        finally:
+            raw.close()
+
+    def _marks(self, n: int) -> str:
+        """``n`` parameter placeholders in the driver's style, comma-separated."""
+        return ",".join([self._mark] * n)
 
     def session(self) -> Session:
         if self._sessions is None:
@@ -329,8 +357,9 @@ class Store:
         return pks[p["id"]]
 
     def pk_for(self, ext_id: str) -> int | None:
-        with self._connect() as conn:
-            return conn.execute(_reads()["pk_for"], {"ext_id": ext_id}).scalar()
+        with self._driver() as cur:
+            row = cur.execute(f"SELECT pk FROM cases WHERE ext_id = {self._mark} AND NOT deleted", (ext_id,)).fetchone()
+        return row[0] if row else None
 
     def get_cases(self, pks: Iterable[int]) -> dict[int, dict]:
         pks = list(pks)
@@ -346,25 +375,36 @@ class Store:
     def _identity_keys(conn, pks: list[int]) -> dict[int, set[str]]:
         """Hashed identity keys ("kind:hash") of these cases (``conn``: a session or a connection)."""
         idents: dict[int, set[str]] = {}
-        for case_pk, kind, h in conn.execute(_reads()["identities"], {"pks": pks}).all():
+        for case_pk, kind, h in conn.execute(select(Identity.case_pk, Identity.kind, Identity.hash)
+                                             .where(Identity.case_pk.in_(pks))).all():
             idents.setdefault(case_pk, set()).add(f"{kind}:{h}")
         return idents
 
     def get_candidates(self, pks: Iterable[int], model: str, matter_version: str
                        ) -> dict[int, tuple[dict, np.ndarray | None, dict | None]]:
         """Live cases → (record as :meth:`get_cases`, vector of ``model`` or None, matter of ``matter_version`` or
-        None): what matching reads of each candidate, in two statements on a plain connection (pages read ahead
+        None): what matching reads of each candidate, in two statements on the driver's cursor (pages read ahead
         first, see ``parallel_reads``)."""
         pks = list(pks)
         if not pks:
             return {}
         if self.parallel_reads:
             self._prefetch(pks, model, matter_version)
-        with self._connect() as conn:
-            rows = conn.execute(_reads()["candidates"], {"pks": pks, "model": model, "version": matter_version}).all()
-            idents = self._identity_keys(conn, pks)
-        return {c.pk: (case_record(c, idents.get(c.pk, set())),
-                       _vector(c._vector) if c._vector is not None else None, c._matter) for c in rows}
+        marks = self._marks(len(pks))
+        with self._driver() as cur:
+            rows = cur.execute(
+                f"SELECT {_DRIVER_CASE_COLUMNS}, v.vector, m.matter FROM cases c "
+                f"LEFT JOIN case_vectors v ON v.case_pk = c.pk AND v.model = {self._mark} "
+                f"LEFT JOIN case_matters m ON m.case_pk = c.pk AND m.version = {self._mark} "
+                f"WHERE c.pk IN ({marks}) AND NOT c.deleted", (model, matter_version, *pks)).fetchall()
+            idents: dict[int, set[str]] = {}
+            for case_pk, kind, h in cur.execute(f"SELECT case_pk, kind, hash FROM identities WHERE case_pk IN ({marks})",
+                                                tuple(pks)).fetchall():
+                idents.setdefault(case_pk, set()).add(f"{kind}:{h}")
+        n = len(CASE_RECORD_COLUMNS)
+        return {row[0]: (_driver_record(row, idents.get(row[0], set())),
+                         _vector(bytes(row[n])) if row[n] is not None else None, _driver_json(row[n + 1]))
+                for row in rows}
 
     def _prefetch(self, pks: list[int], model: str, matter_version: str) -> None:
         """Read the pages of these cases' rows in every table at once, one plain read-only sqlite3 connection per
@@ -396,8 +436,9 @@ class Store:
             return int(s.scalar(select(func.max(Case.pk))) or 0)
 
     def pks_by_hash(self, norm_hash: str) -> list[int]:
-        with self._connect() as conn:
-            return list(conn.execute(_reads()["by_hash"], {"hash": norm_hash}).scalars())
+        with self._driver() as cur:
+            return [r[0] for r in cur.execute(f"SELECT pk FROM cases WHERE norm_hash = {self._mark} AND NOT deleted",
+                                              (norm_hash,)).fetchall()]
 
     def pks_by_identity(self, hashes: list[tuple[str, str]], limit: int = 50) -> list[int]:
         """The newest ``limit`` cases holding any of these (kind, hash) identity keys, newest first.
@@ -410,11 +451,12 @@ class Store:
         kinds = list(dict.fromkeys(k or "" for k, _ in hashes))
         values = list(dict.fromkeys(h for _, h in hashes))
         found: set[int] = set()
-        with self._connect() as conn:
+        sql = (f"SELECT case_pk FROM identities WHERE kind = {self._mark} AND hash = {self._mark} "
+               f"ORDER BY case_pk DESC LIMIT {int(limit)}")
+        with self._driver() as cur:
             for kind in kinds:
                 for value in values:
-                    found.update(conn.execute(_reads()["by_identity"],
-                                              {"kind": kind, "hash": value, "limit": limit}).scalars())
+                    found.update(r[0] for r in cur.execute(sql, (kind, value)).fetchall())
         return sorted(found, reverse=True)[:limit]
 
     def iter_vectors(self, model: str, after_pk: int = 0, batch: int = 5000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -436,8 +478,8 @@ class Store:
     def count_after(self, floor: int) -> int:
         """How many cases have a pk above ``floor``, deleted ones included: what another process may have stored
         since an index last looked (:meth:`CaseIndex.sync`). One range count on the primary key."""
-        with self._connect() as conn:
-            return int(conn.execute(_reads()["count_after"], {"floor": floor}).scalar() or 0)
+        with self._driver() as cur:
+            return int(cur.execute(f"SELECT count(pk) FROM cases WHERE pk > {self._mark}", (floor,)).fetchone()[0] or 0)
 
     def pks_after(self, floor: int) -> list[int]:
         """Every case pk above ``floor`` (deleted ones included), ascending."""
@@ -777,29 +819,33 @@ def _vector(blob: bytes) -> np.ndarray:
     """A stored vector (float16 bytes, :class:`CaseVector`) as float32."""
     return np.frombuffer(blob, dtype=np.float16).astype(np.float32)
 
-_READS: dict[str, Any] = {}
+# What a stored case's record holds (:func:`case_record`), in this order in the request path's driver-level reads.
+CASE_RECORD_COLUMNS = ("pk", "ext_id", "title", "content", "norm_hash", "channel", "received_at", "region", "domain",
+                       "type", "department", "reply", "status", "petitioner_masked", "created_at", "extra")
+_DRIVER_CASE_COLUMNS = ", ".join(f"c.{c}" for c in CASE_RECORD_COLUMNS)
 
 
-def _reads() -> dict[str, Any]:
-    """The request path's read statements, built once and bound per call (building a statement costs more than
-    SQLite takes to answer it)."""
-    if not _READS:
-        case, vec, mat = Case.__table__, CaseVector.__table__, CaseMatter.__table__
-        live = case.c.deleted.is_(False)
-        _READS["candidates"] = (
-            select(case, vec.c.vector.label("_vector"), mat.c.matter.label("_matter"))
-            .select_from(case.outerjoin(vec, (vec.c.case_pk == case.c.pk) & (vec.c.model == bindparam("model")))
-                         .outerjoin(mat, (mat.c.case_pk == case.c.pk) & (mat.c.version == bindparam("version"))))
-            .where(case.c.pk.in_(bindparam("pks", expanding=True)), live))
-        _READS["identities"] = (select(Identity.case_pk, Identity.kind, Identity.hash)
-                                .where(Identity.case_pk.in_(bindparam("pks", expanding=True))))
-        _READS["count_after"] = select(func.count(case.c.pk)).where(case.c.pk > bindparam("floor"))
-        _READS["by_hash"] = select(case.c.pk).where(case.c.norm_hash == bindparam("hash"), live)
-        _READS["pk_for"] = select(case.c.pk).where(case.c.ext_id == bindparam("ext_id"), live)
-        _READS["by_identity"] = (select(Identity.case_pk)
-                                 .where(Identity.kind == bindparam("kind"), Identity.hash == bindparam("hash"))
-                                 .order_by(Identity.case_pk.desc()).limit(bindparam("limit")))
-    return _READS
+def _driver_time(value) -> str | None:
+    """A DateTime column as the driver gives it (SQLite: SQLAlchemy's text form; PostgreSQL: a datetime) → ISO."""
+    if value is None:
+        return None
+    return (dt.datetime.fromisoformat(value) if isinstance(value, str) else value).isoformat()
+
+
+def _driver_json(value):
+    """A JSON column as the driver gives it (SQLite: text; PostgreSQL: already decoded)."""
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+def _driver_record(row, identities: set[str]) -> dict:
+    """:func:`case_record` of a row read by the driver (:data:`CASE_RECORD_COLUMNS` first)."""
+    (pk, ext_id, title, content, norm_hash, channel, received_at, region, domain, type_, department, reply, status,
+     petitioner_masked, created_at, extra) = row[:len(CASE_RECORD_COLUMNS)]
+    return {"pk": pk, "id": ext_id, "title": title, "content": content, "norm_hash": norm_hash, "channel": channel,
+            "received_at": _driver_time(received_at), "region": region, "domain": domain, "type": type_,
+            "department": department, "reply": reply, "status": status,
+            "petitioner_masked": _driver_json(petitioner_masked), "identities": identities,
+            "created_at": _driver_time(created_at), "extra": _driver_json(extra)}
 
 
 @functools.cache

@@ -1,0 +1,65 @@
+"""The request path's reads (driver-level SQL in triage/store.py) give what the SQLAlchemy reads give, on SQLite and
+on PostgreSQL: records, vectors, matters, identities; deleted cases left out where they must be."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from triage.store import Store
+
+
+def _cases() -> list[dict]:
+    rng = np.random.default_rng(3)
+    out = []
+    for i in range(1, 8):
+        case = {"id": f"r{i}", "title": "" if i == 2 else f"标题{i}", "content": f"第{i}封信，反映小区停车问题。",
+                "norm_hash": "same" if i in (3, 4) else f"h{i}", "vector": rng.standard_normal(8).astype(np.float32),
+                "matter": {"objects": {"estate": [f"小区{i}"]}, "demands": ["停车"], "places": []},
+                "matter_version": "v1"}
+        if i % 2:
+            case.update(received_at=f"2020-0{i}-0{i}T08:30:1{i}", channel="网站", region="A2区", domain="城乡建设",
+                        type="投诉", department="A2区住建局", reply=f"答复{i}", status="closed",
+                        petitioner={"name": "张三", "phone": f"1380000000{i % 3}", "account": f"acc{i % 2}"},
+                        extra={"河流": "洋里溪", "n": i})
+        out.append(case)
+    return out
+
+
+def test_driver_reads_match_the_orm_reads(store_url):
+    store = Store(store_url).open()
+    try:
+        results = store.add_cases(_cases(), "m")
+        pks = {ext_id: pk for pk, ext_id, _ in results}
+        store.delete_case("r5")
+        live = [pks[f"r{i}"] for i in (1, 2, 3, 4, 6, 7)]
+        everyone = live + [pks["r5"], 10_000]
+        orm = store.get_cases(everyone)
+        read = store.get_candidates(everyone, "m", "v1")
+        assert set(read) == set(orm) == set(live)   # the deleted case and an unknown pk are not read
+        for i, case in enumerate(_cases(), start=1):
+            if i == 5:
+                continue
+            pk = pks[case["id"]]
+            record, vector, matter = read[pk]
+            assert record == orm[pk]
+            assert record["received_at"] == (case["received_at"] if "received_at" in case else None)
+            assert record["extra"] == case.get("extra") and matter == case["matter"]
+            np.testing.assert_allclose(vector, case["vector"], atol=1e-2)
+            if "petitioner" in case:
+                assert record["petitioner_masked"]["phone"].startswith("138****")
+                assert {k.split(":")[0] for k in record["identities"]} == {"name", "phone", "account"}
+            else:
+                assert record["identities"] == set() and record["petitioner_masked"] is None
+        other = store.get_candidates(live, "another-model", "v0")   # no vector or matter of that model / version
+        assert all(v is None and m is None and r == orm[pk] for pk, (r, v, m) in other.items())
+        assert store.get_candidates([], "m", "v1") == {}
+
+        assert store.pk_for("r1") == pks["r1"] and store.pk_for("r5") is None and store.pk_for("nobody") is None
+        assert sorted(store.pks_by_hash("same")) == sorted([pks["r3"], pks["r4"]]) and store.pks_by_hash("h5") == []
+        assert store.count_after(0) == 7 and store.count_after(pks["r6"]) == 1   # deleted cases are counted
+        phone = next(k for k in read[pks["r1"]][0]["identities"] if k.startswith("phone:")).split(":", 1)[1]
+        assert store.pks_by_identity([("phone", phone)]) == sorted(
+            [pks[f"r{i}"] for i in (1, 7)], reverse=True)   # r1 and r7 share a phone (r4 has none)
+        assert store.pks_by_identity([("phone", phone)], limit=1) == [pks["r7"]]
+    finally:
+        store.engine.dispose()
