@@ -180,7 +180,7 @@ def test_candidate_pages_read_ahead_in_parallel_change_nothing(small_triage, sto
     the live and deleted candidates are counted); the answer is the same as without."""
     import triage.store as store_module
 
-    assert store.parallel_reads and not Store("sqlite:///:memory:").parallel_reads
+    assert store.parallel_reads == "auto" and not Store("sqlite:///:memory:").parallel_reads
     index = CaseIndex.open(store, small_triage.embedder_key, small_triage.embedder.dim)
     results = small_triage.ingest(small_triage.prepare(fixture_letters), store, index)
     pks = [pk for pk, _, _ in results]
@@ -207,6 +207,31 @@ def test_candidate_pages_read_ahead_in_parallel_change_nothing(small_triage, sto
         assert any(rec["identities"] for rec, _, _ in plain.values())
         assert all((v is None) == (model != small_triage.embedder_key) for _, v, _ in plain.values())
         assert all((m is None) == (version != "1") for _, _, m in plain.values())
+
+
+def test_read_ahead_follows_whichever_way_reads_faster(small_triage, store, fixture_letters):
+    """"auto": both ways are timed first, then the faster is used, and every 10th read the other, so that a change
+    (the page cache warming up, the file outgrowing it) turns the choice within a few reads."""
+    from triage.store import ReadAhead
+
+    ra = ReadAhead(explore=10)
+    assert [ra.choose() for _ in range(2)] == [True, True]       # nothing timed: read ahead first
+    ra.record(True, 3e-4)
+    assert ra.choose() is False                                 # then the other way
+    ra.record(False, 1e-4)                                      # which is faster (a cached file)
+    picks = [ra.choose() for _ in range(40)]
+    assert picks.count(True) == 4 and all(picks[i] == ((ra.reads - 39 + i) % 10 == 0) for i in range(40))
+    for _ in range(30):                                         # the file no longer fits: reading ahead wins
+        ra.record(False, 6e-4)
+    picks = [ra.choose() for _ in range(20)]
+    assert picks.count(False) == 2
+
+    index = CaseIndex.open(store, small_triage.embedder_key, small_triage.embedder.dim)
+    pks = [pk for pk, _, _ in small_triage.ingest(small_triage.prepare(fixture_letters), store, index)]
+    answers = [store.get_candidates(pks, small_triage.embedder_key, "1") for _ in range(12)]
+    for a in answers[1:]:
+        assert a.keys() == answers[0].keys() and all(a[pk][0] == answers[0][pk][0] for pk in a)
+    assert store.read_ahead.reads == 12 and None not in store.read_ahead.average.values()
 
 
 def test_cached_views_belong_to_their_store(small_triage, tmp_path, fixture_letters):

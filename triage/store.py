@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -169,6 +170,35 @@ _RECORD_KEYS = frozenset({"id", "title", "content", "channel", "received_at", "p
                           "petitioner_masked", "extra", "matter", "matter_version"})
 
 
+class ReadAhead:
+    """Whether reading a letter's candidates' pages ahead (``Store._prefetch``) pays, learnt from the reads' own times.
+
+    Each way keeps a moving average of the time per candidate of the reads that used it; the faster way is used, and
+    every ``explore``-th read uses the other one so that its average follows the page cache as it warms up (or as the
+    file outgrows it). Until both ways have been timed, they take turns."""
+
+    def __init__(self, explore: int = 10, weight: float = 0.1) -> None:
+        self.explore, self.weight = explore, weight
+        self.average: dict[bool, float | None] = {True: None, False: None}
+        self.reads = 0
+        self._lock = threading.Lock()
+
+    def choose(self) -> bool:
+        with self._lock:
+            self.reads += 1
+            on, off = self.average[True], self.average[False]
+            if on is None or off is None:
+                return on is None
+            faster = on < off
+            return (not faster) if self.reads % self.explore == 0 else faster
+
+    def record(self, ahead: bool, seconds_per_case: float) -> None:
+        with self._lock:
+            last = self.average[ahead]
+            self.average[ahead] = seconds_per_case if last is None else (
+                last + self.weight * (seconds_per_case - last))
+
+
 def sqlite_file(url: str) -> str | None:
     """The file of a SQLite-file URL (``sqlite:///path``); None for any other store (in memory, PostgreSQL)."""
     if url.startswith("sqlite:///"):
@@ -203,10 +233,13 @@ class Store:
         self.url = normalise_url(url)
         self.engine = None
         self._sessions = None
-        # A SQLite file: the pages of a letter's candidates are first read at once, one table per thread (see
-        # _prefetch). At 1M cases, whose file the page cache does not hold: suggestion p50 35.6 → 27.1 ms, p99
-        # 89 → 61 ms; at 100k (all cached) +0.6 ms mean. Elsewhere (PostgreSQL, in memory) no need.
-        self.parallel_reads = sqlite_file(self.url) is not None
+        # A SQLite file: the pages of a letter's candidates may first be read at once, one table per thread (see
+        # _prefetch). It pays while the page cache does not hold the file (1M cases after a cold start: suggestion
+        # p50 35.6 → 27.1 ms, p99 89 → 61 ms) and costs once it does (1M cases, file cached: p50 21.7 → 24.1 ms,
+        # mean 23.8 → 28.9). "auto" learns which holds from the reads' own times (ReadAhead); True / False force
+        # it. Elsewhere (PostgreSQL, in memory) never.
+        self.parallel_reads: bool | str = "auto" if sqlite_file(self.url) is not None else False
+        self.read_ahead = ReadAhead()
 
     def open(self, create: bool = True) -> "Store":
         path = sqlite_file(self.url)
@@ -388,7 +421,10 @@ class Store:
         pks = list(pks)
         if not pks:
             return {}
-        if self.parallel_reads:
+        auto = self.parallel_reads == "auto"
+        ahead = self.read_ahead.choose() if auto else bool(self.parallel_reads)
+        started = time.perf_counter()
+        if ahead:
             self._prefetch(pks, model, matter_version)
         marks = self._marks(len(pks))
         with self._driver() as cur:
@@ -401,6 +437,8 @@ class Store:
             for case_pk, kind, h in cur.execute(f"SELECT case_pk, kind, hash FROM identities WHERE case_pk IN ({marks})",
                                                 tuple(pks)).fetchall():
                 idents.setdefault(case_pk, set()).add(f"{kind}:{h}")
+        if auto:
+            self.read_ahead.record(ahead, (time.perf_counter() - started) / len(pks))
         n = len(CASE_RECORD_COLUMNS)
         return {row[0]: (_driver_record(row, idents.get(row[0], set())),
                          _vector(bytes(row[n])) if row[n] is not None else None, _driver_json(row[n + 1]))
