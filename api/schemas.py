@@ -477,6 +477,15 @@ class WorkerPublic(BaseModel):
     leader: bool = Field(description="runs the job queue and saves the index for all workers")
 
 
+class StorePagesPublic(BaseModel):
+    """Whether the leader has read the SQLite store's file into the page cache at start (``TRIAGE_WARM_STORE``)."""
+
+    state: Literal["warming", "done", "skipped", "stopped", "failed"]
+    bytes: int | None = None
+    seconds: float | None = None
+    reason: str | None = None
+
+
 class HealthPublic(BaseModel):
     status: Literal["ok"]
     api_version: str
@@ -486,6 +495,7 @@ class HealthPublic(BaseModel):
     cases: int
     index: IndexPublic
     worker: WorkerPublic
+    store_pages: StorePagesPublic
     uptime_seconds: float
 
 

@@ -266,6 +266,8 @@ class Service:
         self._stop = threading.Event()
         self._saver: threading.Thread | None = None
         self._syncer: threading.Thread | None = None
+        self._warmer: threading.Thread | None = None
+        self.store_pages: dict = {"state": "skipped", "reason": "not started"}
         self.leadership: Leadership | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -308,6 +310,8 @@ class Service:
         self.jobs = JobRunner(self)
         if leader:
             self._lead()
+        else:
+            self.store_pages = {"state": "skipped", "reason": "the leading worker reads them"}
         self._syncer = threading.Thread(target=self._sync_loop, name="index-sync", daemon=True)
         self._syncer.start()
         self.started_at = time.time()
@@ -317,10 +321,31 @@ class Service:
         return self
 
     def _lead(self) -> None:
-        """This process became the leader: it runs the queued jobs and saves the index."""
+        """This process became the leader: it runs the queued jobs, saves the index and warms the store's pages."""
         self.jobs.lead()
         self._saver = threading.Thread(target=self._save_loop, name="index-saver", daemon=True)
         self._saver.start()
+        if self.settings.warm_store and self._warmer is None:
+            self.store_pages = {"state": "warming"}
+            self._warmer = threading.Thread(target=self._warm_pages, name="store-pages", daemon=True)
+            self._warmer.start()
+        elif not self.settings.warm_store:
+            self.store_pages = {"state": "skipped", "reason": "TRIAGE_WARM_STORE is off"}
+
+    def _warm_pages(self) -> None:
+        """Read the store's file into the page cache (Store.warm_pages), once, beside the requests (the page cache is
+        the system's: one worker warming serves them all)."""
+        try:
+            self.store_pages = self.store.warm_pages(stop=self._stop)
+        except OSError as exc:
+            log.warning("could not read the store's pages ahead: %s", type(exc).__name__)
+            self.store_pages = {"state": "failed", "reason": type(exc).__name__}
+            return
+        pages = self.store_pages
+        if pages["state"] == "done":
+            log.info("store pages read into the page cache: %.1f MB in %.1fs", pages["bytes"] / 1e6, pages["seconds"])
+        else:
+            log.info("store pages not read ahead (%s)", pages.get("reason", pages["state"]))
 
     @property
     def leader(self) -> bool:
@@ -355,7 +380,7 @@ class Service:
         self._stop.set()
         if self.jobs is not None:
             self.jobs.stop()
-        for thread in (self._saver, self._syncer):
+        for thread in (self._saver, self._syncer, self._warmer):
             if thread is not None:
                 thread.join(timeout=5)
         if self.leader:
@@ -666,5 +691,5 @@ class Service:
         return {"status": "ok", "api_version": API_VERSION, "model_version": self.model_version,
                 "store": self.settings.store_kind, "schema_revision": self.revision, "cases": self.store.count(),
                 "index": {"vectors": vectors, "high_water": high},
-                "worker": {"pid": os.getpid(), "leader": self.leader},
+                "worker": {"pid": os.getpid(), "leader": self.leader}, "store_pages": self.store_pages,
                 "uptime_seconds": round(time.time() - (self.started_at or time.time()), 1)}

@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1, le=64)     # `triage serve` processes sharing the store (TRIAGE_WORKERS)
     suggest_threads: int = Field(2, ge=1, le=64)   # suggestions one process computes at once; others queue
     warm_up: bool = True
+    warm_store: bool = True                 # the leader reads a SQLite store's file into the page cache at start
     migrate: bool = True                    # run `alembic upgrade head` at start
     retrain_dir: Path = PROJECT_DIR / "models" / "candidates"
     retrain_embedder: str | None = None     # None → the embedder of the loaded models

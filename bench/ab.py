@@ -10,6 +10,10 @@ Whole ``bench/scale.py`` runs move by several ms between runs on shared cores; t
 * ``--alternate-read-ahead``: in one process, the store's read-ahead (``Store.parallel_reads``) on for every
   other letter and off for the rest, so both see the same machine state.
 
+The store's file is first read into the page cache (``Store.warm_pages``, as the service's leader does at start)
+unless ``--cold``; a checkout without ``warm_pages`` skips it (the page cache is the system's, so run the newer
+checkout first, or ``cat`` the file, for a fair comparison).
+
 The store, indexes and fast-tier models are those built by ``bench/scale.py`` (``<data>/N<cases>``,
 ``<data>/models-static-now``). Prints one JSON object.
 """
@@ -37,6 +41,8 @@ def main(argv=None) -> int:
     p.add_argument("--queries", type=int, default=300)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--alternate-read-ahead", action="store_true")
+    p.add_argument("--cold", action="store_true",
+                   help="do not read the store into the page cache first (the service does, at start)")
     args = p.parse_args(argv)
 
     from bench.models import load_triage
@@ -55,6 +61,8 @@ def main(argv=None) -> int:
     index = CaseIndex.open(store, triage.embedder_key, triage.embedder.dim, _index_config(kind, args.cases, static.dim))
     queries = query_letters(store, args.cases, args.queries, args.seed)
     out = {"code": str(PROJECT_DIR), "cases": args.cases, "seed": args.seed}
+    if not args.cold and hasattr(store, "warm_pages"):   # older checkouts have no warm_pages
+        out["store_pages"] = store.warm_pages()
     if not args.alternate_read_ahead:
         out.update(triage_latency(triage, store, index, queries))
     else:

@@ -282,8 +282,9 @@ def http_load(work: Path, models_dir: Path, queries: list[dict], seconds: float,
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(PROJECT_DIR))
     started = time.time()
     try:
-        seen: set[int] = set()   # worker pids that answered: the load starts once every worker is up
-        while len(seen) < workers:
+        seen: set[int] = set()   # worker pids that answered: the load starts once every worker is up …
+        warming = True           # … and the leader has read the store into the page cache (TRIAGE_WARM_STORE)
+        while len(seen) < workers or warming:
             if proc.poll() is not None:
                 return {"error": f"the service exited with {proc.returncode}; see {log.name}"}
             try:
@@ -291,7 +292,10 @@ def http_load(work: Path, models_dir: Path, queries: list[dict], seconds: float,
                 c.request("GET", "/v1/health")
                 r = c.getresponse()
                 if r.status == 200:
-                    seen.add(int(json.loads(r.read())["worker"]["pid"]))
+                    health = json.loads(r.read())
+                    seen.add(int(health["worker"]["pid"]))
+                    if health["worker"]["leader"]:
+                        warming = health["store_pages"]["state"] == "warming"
                     continue
             except OSError:
                 pass
@@ -687,6 +691,9 @@ def main(argv=None) -> int:
 
     # 2. in-process triage --------------------------------------------------------------------
     queries = query_letters(store, n, args.queries, args.seed)
+    say("the store's file into the page cache, as the service's leader does at start (Store.warm_pages)")
+    result["store_pages"] = store.warm_pages()
+    say(f"store pages: {result['store_pages']}")
     say("in-process triage, current core code")
     core = triage_latency(triage, store, index, queries)
     say(f"core: {json.dumps(core, ensure_ascii=False)}")

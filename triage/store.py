@@ -170,6 +170,21 @@ _RECORD_KEYS = frozenset({"id", "title", "content", "channel", "received_at", "p
                           "petitioner_masked", "extra", "matter", "matter_version"})
 
 
+def _available_memory() -> int | None:
+    """Bytes of memory the system can give without swapping (Linux ``MemAvailable``), or None when unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 class ReadAhead:
     """Whether reading a letter's candidates' pages ahead (``Store._prefetch``) pays, learnt from the reads' own times.
 
@@ -512,6 +527,33 @@ class Store:
             vecs = np.stack([_vector(r[1]) for r in rows])
             last = int(pks[-1])
             yield pks, vecs
+
+    def warm_pages(self, max_share: float = 0.5, stop: threading.Event | None = None,
+                   chunk: int = 8 << 20) -> dict:
+        """Read a SQLite store's file (and its write-ahead log) once from start to end, so that the operating system's
+        page cache holds it, as PostgreSQL's ``pg_prewarm`` does for its tables: a letter's ~40 candidates are then
+        read from memory instead of ~40 random disk reads (1M cases, 3.3 GB file, fresh letters: suggestion p50
+        28.8 → 16.8 ms, p99 88 → 48 ms; docs/benchmarks.md). Done only when the files take at most ``max_share``
+        of the memory the system has available (more would only push other pages out); ``stop`` ends it early.
+        Returns what was done: ``{"state": "done" | "skipped" | "stopped", …}``."""
+        path = sqlite_file(self.url)
+        if path is None or not Path(path).exists():
+            return {"state": "skipped", "reason": "not a SQLite file"}
+        files = [Path(path)] + [p for p in (Path(path + "-wal"),) if p.exists()]
+        size = sum(p.stat().st_size for p in files)
+        available = _available_memory()
+        if available is None or size > max_share * available:
+            return {"state": "skipped", "bytes": size, "reason": "larger than "
+                    f"{max_share:.0%} of the available memory" if available else "available memory unknown"}
+        started, done = time.perf_counter(), 0
+        buffer = bytearray(chunk)
+        for file in files:
+            with open(file, "rb", buffering=0) as fh:
+                while (n := fh.readinto(buffer)) > 0:   # the GIL is released while the disk reads
+                    done += n
+                    if stop is not None and stop.is_set():
+                        return {"state": "stopped", "bytes": done, "seconds": round(time.perf_counter() - started, 2)}
+        return {"state": "done", "bytes": done, "seconds": round(time.perf_counter() - started, 2)}
 
     def count_after(self, floor: int) -> int:
         """How many cases have a pk above ``floor``, deleted ones included: what another process may have stored

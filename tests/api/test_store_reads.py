@@ -63,3 +63,49 @@ def test_driver_reads_match_the_orm_reads(store_url):
         assert store.pks_by_identity([("phone", phone)], limit=1) == [pks["r7"]]
     finally:
         store.engine.dispose()
+
+
+def test_warm_pages_reads_a_sqlite_file_whole_only_when_it_fits(tmp_path):
+    """The store's file (and its write-ahead log) is read from start to end; nothing is read when the files would
+    take more than the given share of the available memory, when asked to stop, or when there is no file."""
+    import threading
+    from pathlib import Path
+
+    from triage.store import _available_memory
+
+    store = Store(f"sqlite:///{tmp_path}/s.db").open()
+    store.add_cases(_cases(), "m")
+    files = [Path(f"{tmp_path}/s.db")] + [p for p in (Path(f"{tmp_path}/s.db-wal"),) if p.exists()]
+    size = sum(p.stat().st_size for p in files)
+    out = store.warm_pages(chunk=4096)
+    assert out["state"] == "done" and out["bytes"] == size > 4096 and out["seconds"] >= 0
+    available = _available_memory()
+    assert available and available > size
+    small = store.warm_pages(max_share=size / available / 2)
+    assert small["state"] == "skipped" and small["bytes"] == size and "available memory" in small["reason"]
+    stop = threading.Event()
+    stop.set()
+    stopped = store.warm_pages(stop=stop, chunk=4096)
+    assert stopped["state"] == "stopped" and stopped["bytes"] == 4096
+    assert Store("sqlite://").open().warm_pages()["state"] == "skipped"
+    store.engine.dispose()
+
+
+def test_health_says_whether_the_leader_warmed_the_store(make_client, store_url, tmp_path):
+    """The leader reads a SQLite store into the page cache at start, and /v1/health says so; a second worker
+    leaves it to the leader; TRIAGE_WARM_STORE=false turns it off."""
+    import time
+
+    client = make_client(store_url)
+    deadline = time.time() + 30
+    while (pages := client.get("/v1/health").json()["store_pages"])["state"] == "warming" and time.time() < deadline:
+        time.sleep(0.05)
+    if store_url.startswith("sqlite"):
+        path = store_url.split("sqlite:///", 1)[1]
+        assert pages["state"] == "done" and pages["bytes"] >= __import__("os").path.getsize(path)
+    else:
+        assert pages == {"state": "skipped", "reason": "not a SQLite file", "bytes": None, "seconds": None}
+    follower = make_client(store_url).get("/v1/health").json()
+    assert not follower["worker"]["leader"] and follower["store_pages"]["state"] == "skipped"
+    off = make_client(f"sqlite:///{tmp_path}/other.db", warm_store=False).get("/v1/health").json()["store_pages"]
+    assert off["state"] == "skipped" and "TRIAGE_WARM_STORE" in off["reason"]
