@@ -61,6 +61,8 @@ def main(argv=None) -> int:
     index = CaseIndex.open(store, triage.embedder_key, triage.embedder.dim, _index_config(kind, args.cases, static.dim))
     queries = query_letters(store, args.cases, args.queries, args.seed)
     out = {"code": str(PROJECT_DIR), "cases": args.cases, "seed": args.seed}
+    triage.refresh_history(store, refit=False)   # the type history / router the service saved beside the store
+    out["type_history_active"] = triage.type_history is not None
     if not args.cold and hasattr(store, "warm_pages"):   # older checkouts have no warm_pages
         out["store_pages"] = store.warm_pages()
     if not args.alternate_read_ahead:

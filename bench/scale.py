@@ -691,6 +691,12 @@ def main(argv=None) -> int:
 
     # 2. in-process triage --------------------------------------------------------------------
     queries = query_letters(store, n, args.queries, args.seed)
+    # what the service's leader does at start: the history models of this store (type history, router), fitted
+    # once and saved beside it, so that the suggestion timed here is the one the service serves
+    triage.refresh_history(store)
+    result["history_models"] = {"type_history_active": triage.type_history is not None,
+                                "router_departments": len(getattr(triage.router, "departments", None) or [])}
+    say(f"history models: {result['history_models']}")
     say("the store's file into the page cache, as the service's leader does at start (Store.warm_pages)")
     result["store_pages"] = store.warm_pages()
     say(f"store pages: {result['store_pages']}")

@@ -56,6 +56,8 @@ def test_a_useless_shipped_model_is_replaced_and_held_out_letters_gain(appeals, 
     again = TypeHistory.load(tmp_path / "th")
     assert again.active and again.labels == th.labels
     np.testing.assert_array_equal(again.proba([t for t, _, _ in test[:20]], _uniform(20)), P[:20])
+    for i in range(20):   # one letter (the request path's own TF-IDF) as in a batch (sklearn's transform)
+        np.testing.assert_allclose(th.proba([test[i][0]], _uniform(1))[0], P[i], rtol=1e-5, atol=1e-6)
 
 
 def test_a_shipped_model_that_already_fits_is_kept(appeals):

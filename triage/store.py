@@ -631,13 +631,16 @@ class Store:
     def add_suggestion(self, case_pk: int | None, model_version: str, payload: dict, audit: dict | None = None) -> int:
         """Store a suggestion; with ``audit`` (``actor, role, action, target, detail, model_version``) also the audit
         event that served it, in the same transaction, its detail naming the new ``suggestion_id``."""
-        with self.session() as s, s.begin():
-            sug = Suggestion(case_pk=case_pk, model_version=model_version, payload=payload)
-            s.add(sug)
-            s.flush()
+        # Core statements, not the ORM's unit of work: this is every dry run's write (~1 ms less a request).
+        if self.engine is None:
+            self.open()
+        with self.engine.begin() as conn:
+            sid = conn.execute(insert(Suggestion).returning(Suggestion.id),
+                               {"case_pk": case_pk, "model_version": model_version, "payload": payload}).scalar_one()
             if audit is not None:
-                s.add(AuditEvent(**{**audit, "detail": {**(audit.get("detail") or {}), "suggestion_id": sug.id}}))
-            return sug.id
+                conn.execute(insert(AuditEvent), {"target": None, "model_version": None, **audit,
+                                                  "detail": {**(audit.get("detail") or {}), "suggestion_id": sid}})
+            return sid
 
     def add_audit(self, actor: str, role: str, action: str, target: str | None = None, detail: dict | None = None,
                   model_version: str | None = None) -> None:

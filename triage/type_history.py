@@ -97,7 +97,13 @@ class TypeHistory:
 
     def _head_block(self, vec, head, texts: Sequence[str]) -> np.ndarray:
         """Head scores over ``head_labels`` (one column per type the head learnt)."""
-        d = head.decision_function(vec.transform([t[: self.config.max_chars] for t in texts]))
+        texts = [t[: self.config.max_chars] for t in texts]
+        if len(texts) == 1:   # one letter on the request path: TF-IDF and margins without sklearn's validation
+            from .classify import _linear_decision, _one_text_tfidf
+
+            d = _linear_decision(head, _one_text_tfidf(vec, texts[0]))
+        else:
+            d = head.decision_function(vec.transform(texts))
         if d.ndim == 1:   # two types: sklearn gives the second one's margin
             d = np.vstack([-d, d]).T
         out = np.zeros((len(texts), len(self.head_labels)))
