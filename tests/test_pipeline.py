@@ -23,6 +23,29 @@ def test_suggestion_has_contract_shape(small_triage):
     assert s["category"] in {"咨询", "意见建议", "检举控告", "申诉求决"}
 
 
+def test_domain_and_type_read_the_first_classify_chars_litigation_all(small_triage, monkeypatch):
+    """A long letter is classified on its first ``classify_chars`` characters (its answer is that of the letter cut
+    there), while litigation cues are looked for in the whole text."""
+    from triage.records import Letter
+
+    head = "小区门口的道路坑洼不平，雨天积水严重，居民出行困难，希望尽快修复。" * 40
+    tail = "我已向法院提起诉讼。"
+    long = Letter(id="long", title="道路积水", content=head + "学校食堂卫生差，孩子吃坏肚子。" * 60 + tail)
+    cut = Letter(id="cut", title="道路积水", content=long.content)
+    monkeypatch.setattr(small_triage.config, "classify_chars", 600)
+    seen = []
+    predict = small_triage.domain.predict
+    monkeypatch.setattr(small_triage.domain, "predict",
+                        lambda text, *a, **k: seen.append((len(text), len(k["fields"][1]))) or predict(text, *a, **k))
+    out = small_triage.suggest(long)
+    assert seen == [(600, 600)]
+    assert out["litigation_related"] and "法院" in out["litigation_triggers"]
+    p = small_triage.prepare([cut])[0]
+    p.text = p.text[:600]
+    p.letter.content = p.letter.content[:600]
+    assert small_triage.classify(p)["domain"] == out["domain"] and small_triage.classify(p)["type"] == out["type"]
+
+
 def test_ingest_dedup_similar_and_self_exclusion(small_triage, store, fixture_letters):
     index = CaseIndex.open(store, small_triage.embedder_key, small_triage.embedder.dim)
     prepared = small_triage.prepare(fixture_letters)
