@@ -562,6 +562,12 @@ class Router:
             out.append({"name": c.name, "score": round(float(probs[j]), 4), "evidence": ev})
         return out
 
+    def _kind(self, d: str) -> str:
+        """:func:`department_kind` of a department, from the table made when the router was fitted (computing it
+        again for every department of every letter took 40% of a suggestion's routing)."""
+        kind = self._dept_kinds.get(d)
+        return kind if kind is not None else department_kind(d)
+
     def route_many(self, letters: Sequence[dict], **kwargs) -> list[list[dict]]:
         """:meth:`route` for each letter (``neighbours`` then must be a list per letter, or absent)."""
         neighbours = kwargs.pop("neighbours", None)
@@ -656,7 +662,7 @@ class Router:
         if text_scores:
             by_score = sorted(text_scores, key=lambda d: -text_scores[d])
             for kd in ("office", "unit"):
-                ranked = [d for d in by_score if self._dept_kinds.get(d, department_kind(d)) == kd]
+                ranked = [d for d in by_score if self._kind(d) == kd]
                 for r, d in enumerate(ranked, start=1):
                     kind_rank[d] = r
                     if r <= cfg.kind_candidates and d in known_set:
@@ -716,7 +722,7 @@ class Router:
             if d in kind_rank:
                 c.f[_F["text_kind"]] = 1.0 / kind_rank[d]
             if kind_p:
-                kd = self._dept_kinds.get(d, department_kind(d))
+                kd = self._kind(d)
                 c.f[_F["kind"]] = kind_p.get(kd, 0.0)
                 if kind_p.get(kd, 0.0) >= 0.5:
                     c.evidence["kind"] = (f"matter of the kind a{'n' if kd == 'office' else ''} {kd} handles "
