@@ -333,19 +333,28 @@ class Service:
             self.store_pages = {"state": "skipped", "reason": "TRIAGE_WARM_STORE is off"}
 
     def _warm_pages(self) -> None:
-        """Read the store's file into the page cache (Store.warm_pages), once, beside the requests (the page cache is
-        the system's: one worker warming serves them all)."""
-        try:
-            self.store_pages = self.store.warm_pages(stop=self._stop)
-        except OSError as exc:
-            log.warning("could not read the store's pages ahead: %s", type(exc).__name__)
-            self.store_pages = {"state": "failed", "reason": type(exc).__name__}
-            return
-        pages = self.store_pages
-        if pages["state"] == "done":
-            log.info("store pages read into the page cache: %.1f MB in %.1fs", pages["bytes"] / 1e6, pages["seconds"])
-        else:
-            log.info("store pages not read ahead (%s)", pages.get("reason", pages["state"]))
+        """Read the store's file into the page cache (Store.warm_pages) beside the requests (the page cache is the
+        system's: one worker warming serves them all): once, or every ``warm_store_seconds`` on a host that pages
+        out cache left idle for a while (this project's machines: DAMON reclaim after ~60 s, docs/benchmarks.md)."""
+        every = self.settings.warm_store_seconds
+        first = True
+        while True:
+            try:
+                pages = self.store.warm_pages(stop=self._stop)
+            except OSError as exc:
+                log.warning("could not read the store's pages ahead: %s", type(exc).__name__)
+                self.store_pages = {"state": "failed", "reason": type(exc).__name__}
+                return
+            self.store_pages = pages
+            if first:
+                if pages["state"] == "done":
+                    log.info("store pages read into the page cache: %.1f MB in %.1fs", pages["bytes"] / 1e6,
+                             pages["seconds"])
+                else:
+                    log.info("store pages not read ahead (%s)", pages.get("reason", pages["state"]))
+            first = False
+            if pages["state"] != "done" or every <= 0 or self._stop.wait(every):
+                return
 
     @property
     def leader(self) -> bool:

@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     suggest_threads: int = Field(2, ge=1, le=64)   # suggestions one process computes at once; others queue
     warm_up: bool = True
     warm_store: bool = True                 # the leader reads a SQLite store's file into the page cache at start
+    warm_store_seconds: float = Field(0.0, ge=0)   # > 0: and again this often (hosts that page out idle cache)
     migrate: bool = True                    # run `alembic upgrade head` at start
     retrain_dir: Path = PROJECT_DIR / "models" / "candidates"
     retrain_embedder: str | None = None     # None → the embedder of the loaded models

@@ -109,3 +109,18 @@ def test_health_says_whether_the_leader_warmed_the_store(make_client, store_url,
     assert not follower["worker"]["leader"] and follower["store_pages"]["state"] == "skipped"
     off = make_client(f"sqlite:///{tmp_path}/other.db", warm_store=False).get("/v1/health").json()["store_pages"]
     assert off["state"] == "skipped" and "TRIAGE_WARM_STORE" in off["reason"]
+
+
+def test_the_leader_warms_again_every_warm_store_seconds(make_client, sqlite_url, monkeypatch):
+    """TRIAGE_WARM_STORE_SECONDS > 0: the leader reads the file again at that interval (a host that pages out idle
+    cache)."""
+    import time
+
+    calls = []
+    warm = Store.warm_pages
+    monkeypatch.setattr(Store, "warm_pages", lambda self, **kw: calls.append(time.monotonic()) or warm(self, **kw))
+    make_client(sqlite_url, warm_store_seconds=0.2)
+    deadline = time.time() + 20
+    while len(calls) < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    assert len(calls) >= 3 and all(b - a >= 0.19 for a, b in zip(calls, calls[1:]))
