@@ -18,7 +18,6 @@ import json
 import sys
 from dataclasses import replace
 
-
 from triage.normalise import normalise
 from triage.type_cues import CueFeatures
 
