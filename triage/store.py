@@ -170,6 +170,19 @@ _RECORD_KEYS = frozenset({"id", "title", "content", "channel", "received_at", "p
                           "petitioner_masked", "extra", "matter", "matter_version"})
 
 
+# Store.warm_pages's child process: read each file named after the chunk size through, print the bytes read.
+_READ_FILES = """
+import sys
+chunk, done = int(sys.argv[1]), 0
+buffer = bytearray(chunk)
+for name in sys.argv[2:]:
+    with open(name, "rb", buffering=0) as fh:
+        while (n := fh.readinto(buffer)) > 0:
+            done += n
+print(done)
+"""
+
+
 def _available_memory() -> int | None:
     """Bytes of memory the system can give without swapping (Linux ``MemAvailable``), or None when unknown."""
     try:
@@ -535,7 +548,14 @@ class Store:
         read from memory instead of ~40 random disk reads (1M cases, 3.3 GB file, fresh letters: suggestion p50
         28.8 → 16.8 ms, p99 88 → 48 ms; docs/benchmarks.md). Done only when the files take at most ``max_share``
         of the memory the system has available (more would only push other pages out); ``stop`` ends it early.
-        Returns what was done: ``{"state": "done" | "skipped" | "stopped", …}``."""
+
+        The files are read by a child process, never by this one: POSIX locks belong to a process, and closing any
+        descriptor of the database file drops every lock SQLite holds on it here (sqlite.org/howtocorrupt.html
+        §2.2) — another process could then check the write-ahead log back while this one still reads it.
+        Returns what was done: ``{"state": "done" | "skipped" | "stopped" | "failed", …}``."""
+        import subprocess
+        import sys
+
         path = sqlite_file(self.url)
         if path is None or not Path(path).exists():
             return {"state": "skipped", "reason": "not a SQLite file"}
@@ -545,15 +565,22 @@ class Store:
         if available is None or size > max_share * available:
             return {"state": "skipped", "bytes": size, "reason": "larger than "
                     f"{max_share:.0%} of the available memory" if available else "available memory unknown"}
-        started, done = time.perf_counter(), 0
-        buffer = bytearray(chunk)
-        for file in files:
-            with open(file, "rb", buffering=0) as fh:
-                while (n := fh.readinto(buffer)) > 0:   # the GIL is released while the disk reads
-                    done += n
-                    if stop is not None and stop.is_set():
-                        return {"state": "stopped", "bytes": done, "seconds": round(time.perf_counter() - started, 2)}
-        return {"state": "done", "bytes": done, "seconds": round(time.perf_counter() - started, 2)}
+        started = time.perf_counter()
+        if stop is not None and stop.is_set():
+            return {"state": "stopped", "bytes": 0, "seconds": 0.0}
+        child = subprocess.Popen([sys.executable, "-c", _READ_FILES, str(chunk), *map(str, files)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while child.poll() is None:
+            if stop is None:
+                time.sleep(0.05)
+            elif stop.wait(0.05):
+                child.kill()
+                child.communicate()
+                return {"state": "stopped", "bytes": None, "seconds": round(time.perf_counter() - started, 2)}
+        out, err = child.communicate()
+        if child.returncode != 0:
+            return {"state": "failed", "reason": (err.strip().splitlines() or ["the reader failed"])[-1][:200]}
+        return {"state": "done", "bytes": int(out), "seconds": round(time.perf_counter() - started, 2)}
 
     def count_after(self, floor: int) -> int:
         """How many cases have a pk above ``floor``, deleted ones included: what another process may have stored

@@ -86,8 +86,35 @@ def test_warm_pages_reads_a_sqlite_file_whole_only_when_it_fits(tmp_path):
     stop = threading.Event()
     stop.set()
     stopped = store.warm_pages(stop=stop, chunk=4096)
-    assert stopped["state"] == "stopped" and stopped["bytes"] == 4096
+    assert stopped["state"] == "stopped" and stopped["bytes"] == 0
     assert Store("sqlite://").open().warm_pages()["state"] == "skipped"
+    store.engine.dispose()
+
+
+def test_warm_pages_leaves_sqlites_locks_alone(tmp_path):
+    """The file is read by a child process. Read here, closing the descriptor would drop every POSIX lock SQLite
+    holds on the file in this process (a WAL store's connections keep a shared lock on it, so that no other process
+    checks the log back and deletes it under them): once that happened, CI read a job row's JSON half-written."""
+    import subprocess
+    import sys
+
+    store = Store(f"sqlite:///{tmp_path}/s.db").open()
+    store.add_cases(_cases()[:2], "m")
+    assert store.pk_for("r1")                      # a pooled connection is open, holding its shared lock
+    probe = ("import fcntl, sys\nfh = open(sys.argv[1], 'r+b')\ntry:\n"
+             "    fcntl.lockf(fh, fcntl.LOCK_EX | fcntl.LOCK_NB, 510, 0x40000002, 0)\n    print('free')\n"
+             "except OSError:\n    print('held')")
+
+    def shared_lock() -> str:   # can another process take SQLite's shared-lock bytes for writing?
+        return subprocess.run([sys.executable, "-c", probe, f"{tmp_path}/s.db"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    assert shared_lock() == "held"
+    assert store.warm_pages()["state"] == "done"
+    assert shared_lock() == "held"
+    with open(f"{tmp_path}/s.db", "rb") as fh:   # what reading it in this process would have done
+        fh.read(16)
+    assert shared_lock() == "free"
     store.engine.dispose()
 
 
