@@ -267,6 +267,55 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def closed_loop(port: int, queries: list[dict], seconds: float, concurrency: int, warm: int = 5) -> dict:
+    """``concurrency`` clients on loopback, each POSTing ``/v1/triage`` (the queries in turn, without their ids) and
+    waiting for the answer, for ``seconds``, after ``warm`` requests one by one. Latencies of the 200 answers."""
+    import http.client
+
+    bodies = [json.dumps({k: v for k, v in q.items() if k not in ("planted", "id")}, ensure_ascii=False).encode()
+              for q in queries]
+    headers = {"Content-Type": "application/json", "X-API-Key": "dev-intake"}
+    lat: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    for b in bodies[:warm]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.request("POST", "/v1/triage", body=b, headers=headers)
+        conn.getresponse().read()
+    stop = time.time() + seconds
+
+    def client(w: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        i = w
+        while time.time() < stop:
+            body = bodies[i % len(bodies)]
+            i += concurrency
+            c = time.perf_counter()
+            try:
+                conn.request("POST", "/v1/triage", body=body, headers=headers)
+                r = conn.getresponse()
+                r.read()
+                ok = r.status == 200
+            except OSError:
+                ok = False
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            with lock:
+                if ok:
+                    lat.append((time.perf_counter() - c) * 1000)
+                else:
+                    errors[0] += 1
+
+    t0 = time.time()
+    threads = [threading.Thread(target=client, args=(w,)) for w in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.time() - t0
+    return {"requests": len(lat), "errors": errors[0], "seconds": round(wall, 1), "clients": concurrency,
+            "req_per_s": round(len(lat) / wall, 1), "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99)}
+
+
 def http_load(work: Path, models_dir: Path, queries: list[dict], seconds: float, concurrency: int,
               fast: bool, timeout: float = 600, workers: int = 1) -> dict:
     """Start the service (``workers`` processes) on the bench store, wait until every worker answers, warm it,
@@ -303,49 +352,10 @@ def http_load(work: Path, models_dir: Path, queries: list[dict], seconds: float,
                 return {"error": "the service did not become ready"}
             time.sleep(0.2 if seen else 1)
         ready_s = time.time() - started
-        bodies = [json.dumps({k: v for k, v in q.items() if k not in ("planted", "id")}, ensure_ascii=False).encode()
-                  for q in queries]
-        headers = {"Content-Type": "application/json", "X-API-Key": "dev-intake"}
-        lat: list[float] = []
-        errors = [0]
-        stop = time.time() + seconds
-        lock = threading.Lock()
-
-        def client(w: int) -> None:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            i = w
-            while time.time() < stop:
-                body = bodies[i % len(bodies)]
-                i += concurrency
-                c = time.perf_counter()
-                try:
-                    conn.request("POST", "/v1/triage", body=body, headers=headers)
-                    r = conn.getresponse()
-                    r.read()
-                    ok = r.status == 200
-                except OSError:
-                    ok = False
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                with lock:
-                    if ok:
-                        lat.append((time.perf_counter() - c) * 1000)
-                    else:
-                        errors[0] += 1
-
-        for b in bodies[:5 * workers]:  # warm-up
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            conn.request("POST", "/v1/triage", body=b, headers=headers)
-            conn.getresponse().read()
-        t0 = time.time()
-        threads = [threading.Thread(target=client, args=(w,)) for w in range(concurrency)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        wall = time.time() - t0
-        return {"requests": len(lat), "errors": errors[0], "seconds": round(wall, 1), "concurrency": concurrency,
-                "workers": workers,
-                "req_per_s": round(len(lat) / wall, 1), "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99),
+        load = closed_loop(port, queries, seconds, concurrency, warm=5 * workers)
+        return {"requests": load["requests"], "errors": load["errors"], "seconds": load["seconds"],
+                "concurrency": concurrency, "workers": workers, "req_per_s": load["req_per_s"],
+                "p50_ms": load["p50_ms"], "p99_ms": load["p99_ms"],
                 "service_ready_s": round(ready_s, 1), "endpoint": "POST /v1/triage (dry run: suggestion + audit row)"}
     finally:
         proc.terminate()

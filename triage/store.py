@@ -435,11 +435,8 @@ class Store:
     @staticmethod
     def _identity_keys(conn, pks: list[int]) -> dict[int, set[str]]:
         """Hashed identity keys ("kind:hash") of these cases (``conn``: a session or a connection)."""
-        idents: dict[int, set[str]] = {}
-        for case_pk, kind, h in conn.execute(select(Identity.case_pk, Identity.kind, Identity.hash)
-                                             .where(Identity.case_pk.in_(pks))).all():
-            idents.setdefault(case_pk, set()).add(f"{kind}:{h}")
-        return idents
+        return _identity_sets(conn.execute(select(Identity.case_pk, Identity.kind, Identity.hash)
+                                           .where(Identity.case_pk.in_(pks))).all())
 
     def get_candidates(self, pks: Iterable[int], model: str, matter_version: str
                        ) -> dict[int, tuple[dict, np.ndarray | None, dict | None]]:
@@ -461,14 +458,12 @@ class Store:
                 f"LEFT JOIN case_vectors v ON v.case_pk = c.pk AND v.model = {self._mark} "
                 f"LEFT JOIN case_matters m ON m.case_pk = c.pk AND m.version = {self._mark} "
                 f"WHERE c.pk IN ({marks}) AND NOT c.deleted", (model, matter_version, *pks)).fetchall()
-            idents: dict[int, set[str]] = {}
-            for case_pk, kind, h in cur.execute(f"SELECT case_pk, kind, hash FROM identities WHERE case_pk IN ({marks})",
-                                                tuple(pks)).fetchall():
-                idents.setdefault(case_pk, set()).add(f"{kind}:{h}")
+            idents = _identity_sets(cur.execute(f"SELECT case_pk, kind, hash FROM identities WHERE case_pk IN ({marks})",
+                                                tuple(pks)).fetchall())
         if auto:
             self.read_ahead.record(ahead, (time.perf_counter() - started) / len(pks))
         n = len(CASE_RECORD_COLUMNS)
-        return {row[0]: (_driver_record(row, idents.get(row[0], set())),
+        return {row[0]: (_record_of(row[:n], idents.get(row[0], set())),
                          _vector(bytes(row[n])) if row[n] is not None else None, _driver_json(row[n + 1]))
                 for row in rows}
 
@@ -935,27 +930,25 @@ CASE_RECORD_COLUMNS = ("pk", "ext_id", "title", "content", "norm_hash", "channel
 _DRIVER_CASE_COLUMNS = ", ".join(f"c.{c}" for c in CASE_RECORD_COLUMNS)
 
 
+def _identity_sets(rows) -> dict[int, set[str]]:
+    """(case_pk, kind, hash) rows → case_pk → its hashed identity keys ("kind:hash")."""
+    idents: dict[int, set[str]] = {}
+    for case_pk, kind, h in rows:
+        idents.setdefault(case_pk, set()).add(f"{kind}:{h}")
+    return idents
+
+
 def _driver_time(value) -> str | None:
-    """A DateTime column as the driver gives it (SQLite: SQLAlchemy's text form; PostgreSQL: a datetime) → ISO."""
+    """A DateTime column as the driver gives it (SQLite: SQLAlchemy's text form; PostgreSQL, SQLAlchemy: a
+    datetime) → ISO."""
     if value is None:
         return None
     return (dt.datetime.fromisoformat(value) if isinstance(value, str) else value).isoformat()
 
 
 def _driver_json(value):
-    """A JSON column as the driver gives it (SQLite: text; PostgreSQL: already decoded)."""
+    """A JSON column as the driver gives it (SQLite: text; PostgreSQL, SQLAlchemy: already decoded)."""
     return json.loads(value) if isinstance(value, (str, bytes)) else value
-
-
-def _driver_record(row, identities: set[str]) -> dict:
-    """:func:`case_record` of a row read by the driver (:data:`CASE_RECORD_COLUMNS` first)."""
-    (pk, ext_id, title, content, norm_hash, channel, received_at, region, domain, type_, department, reply, status,
-     petitioner_masked, created_at, extra) = row[:len(CASE_RECORD_COLUMNS)]
-    return {"pk": pk, "id": ext_id, "title": title, "content": content, "norm_hash": norm_hash, "channel": channel,
-            "received_at": _driver_time(received_at), "region": region, "domain": domain, "type": type_,
-            "department": department, "reply": reply, "status": status,
-            "petitioner_masked": _driver_json(petitioner_masked), "identities": identities,
-            "created_at": _driver_time(created_at), "extra": _driver_json(extra)}
 
 
 @functools.cache
@@ -988,11 +981,19 @@ def _touch(path: str, sql: str, args: list) -> int | None:
 
 def case_record(c: Case, identities: set[str]) -> dict:
     """A stored case as a plain dict (masked petitioner; identity hashes only for matching)."""
-    return {"pk": c.pk, "id": c.ext_id, "title": c.title, "content": c.content, "norm_hash": c.norm_hash,
-            "channel": c.channel, "received_at": c.received_at.isoformat() if c.received_at else None,
-            "region": c.region, "domain": c.domain, "type": c.type, "department": c.department, "reply": c.reply,
-            "status": c.status, "petitioner_masked": c.petitioner_masked, "identities": identities,
-            "created_at": c.created_at.isoformat() if c.created_at else None, "extra": c.extra}
+    return _record_of([getattr(c, name) for name in CASE_RECORD_COLUMNS], identities)
+
+
+def _record_of(values, identities: set[str]) -> dict:
+    """:func:`case_record` of a case's :data:`CASE_RECORD_COLUMNS` values, read by SQLAlchemy or by the driver
+    (times and JSON as :func:`_driver_time` and :func:`_driver_json` take them; the JSON columns hold objects)."""
+    (pk, ext_id, title, content, norm_hash, channel, received_at, region, domain, type_, department, reply, status,
+     petitioner_masked, created_at, extra) = values
+    return {"pk": pk, "id": ext_id, "title": title, "content": content, "norm_hash": norm_hash, "channel": channel,
+            "received_at": _driver_time(received_at), "region": region, "domain": domain, "type": type_,
+            "department": department, "reply": reply, "status": status,
+            "petitioner_masked": _driver_json(petitioner_masked), "identities": identities,
+            "created_at": _driver_time(created_at), "extra": _driver_json(extra)}
 
 
 def _suggestion_record(sug: Suggestion) -> dict:
