@@ -3,7 +3,9 @@
 
 The clients are those of ``bench/scale.py`` (``--clients`` threads, each POSTing ``/v1/triage`` and waiting for
 the answer; bench letters of ``--cases``' store, planted repeats and new variants). A few requests warm the
-service first. Prints one JSON object.
+service first. Prints one JSON object. With ``--rate R`` (repeatable) the load is an open loop instead
+(``bench.scale.open_loop``): requests are sent at R a second whatever the answers' pace, and the latency of each
+counts from when it was due, which is what "p99 at R requests/s" means; one JSON object per rate.
 """
 
 from __future__ import annotations
@@ -26,15 +28,22 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=30)
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--rate", type=float, action="append", default=[],
+                   help="open loop instead: requests sent at this rate per second, whatever the answers' pace "
+                        "(repeat for several rates, run one after the other); latency counted from when each was due")
+    p.add_argument("--queries", type=int, default=300, help="distinct letters sent, in turn")
     args = p.parse_args(argv)
 
-    from bench.scale import closed_loop, query_letters
+    from bench.scale import closed_loop, open_loop, query_letters
     from triage.store import Store
 
     store = Store(f"sqlite:///{Path(args.data) / f'N{args.cases}' / 'store.db'}").open()
-    queries = query_letters(store, args.cases, 300, args.seed)
+    queries = query_letters(store, args.cases, args.queries, args.seed)
     store.engine.dispose()
-    print(json.dumps(closed_loop(args.port, queries, args.seconds, args.clients, warm=10)))
+    if not args.rate:
+        print(json.dumps(closed_loop(args.port, queries, args.seconds, args.clients, warm=10)))
+    for rate in args.rate:
+        print(json.dumps(open_loop(args.port, queries, rate, args.seconds, warm=10)), flush=True)
     return 0
 
 

@@ -316,6 +316,72 @@ def closed_loop(port: int, queries: list[dict], seconds: float, concurrency: int
             "req_per_s": round(len(lat) / wall, 1), "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99)}
 
 
+def open_loop(port: int, queries: list[dict], rate: float, seconds: float, clients: int = 64, warm: int = 5) -> dict:
+    """Requests sent at a fixed ``rate`` (one every 1/rate s, whether or not the earlier ones were answered) for
+    ``seconds``, by up to ``clients`` connections: what "p99 at 100 requests/s" means. A closed loop of N clients
+    can never show it (its latency is N / throughput by construction). Each latency counts from the moment its
+    request was due, so a request that waited for a free connection is charged the wait (no coordinated
+    omission); ``late_starts``: requests sent more than 10 ms after they were due."""
+    import http.client
+    import queue
+
+    bodies = [json.dumps({k: v for k, v in q.items() if k not in ("planted", "id")}, ensure_ascii=False).encode()
+              for q in queries]
+    headers = {"Content-Type": "application/json", "X-API-Key": "dev-intake"}
+    for b in bodies[:warm]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.request("POST", "/v1/triage", body=b, headers=headers)
+        conn.getresponse().read()
+    total = int(rate * seconds)
+    due: queue.Queue = queue.Queue()
+    lat: list[float] = []
+    late, errors = [0], [0]
+    lock = threading.Lock()
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while True:
+            item = due.get()
+            if item is None:
+                return
+            i, when = item
+            delay = when - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            started = time.perf_counter()
+            try:
+                conn.request("POST", "/v1/triage", body=bodies[i % len(bodies)], headers=headers)
+                r = conn.getresponse()
+                r.read()
+                ok = r.status == 200
+            except OSError:
+                ok = False
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            done = time.perf_counter()
+            with lock:
+                if started - when > 0.010:
+                    late[0] += 1
+                if ok:
+                    lat.append((done - when) * 1000)
+                else:
+                    errors[0] += 1
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    t0 = time.perf_counter() + 0.05
+    for i in range(total):
+        due.put((i, t0 + i / rate))
+    for _ in threads:
+        due.put(None)
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    return {"offered_req_per_s": rate, "requests": len(lat), "errors": errors[0], "seconds": round(wall, 1),
+            "answered_req_per_s": round(len(lat) / wall, 1), "late_starts": late[0], "clients": clients,
+            "p50_ms": pct(lat, 50), "p90_ms": pct(lat, 90), "p99_ms": pct(lat, 99)}
+
+
 def http_load(work: Path, models_dir: Path, queries: list[dict], seconds: float, concurrency: int,
               fast: bool, timeout: float = 600, workers: int = 1) -> dict:
     """Start the service (``workers`` processes) on the bench store, wait until every worker answers, warm it,

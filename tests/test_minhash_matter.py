@@ -121,7 +121,7 @@ def test_matter_overlap_equals_the_pairwise_rule_on_real_letters(shared_datasets
 
 def test_shared_count_and_overlap_equal_set_arithmetic():
     """Jaccard and containment come from one searchsorted intersection; the figures are set arithmetic's."""
-    from triage.minhash import jaccard, overlap, shared_count, shingles
+    from triage.minhash import jaccard, overlap, shared_count, shared_counts, shingles
 
     rng = np.random.default_rng(3)
     arrays = [np.zeros(0, np.uint64), np.array([5], np.uint64), shingles("小区停车难问题反映"),
@@ -136,6 +136,10 @@ def test_shared_count_and_overlap_equal_set_arithmetic():
                 assert jaccard(a, b) == overlap(a, b)[0]
             else:
                 assert overlap(a, b) == (0.0, 0.0) and jaccard(a, b) == 0.0
+    # all of a letter's candidates at once: the same counts, whatever the mix of empty and full arrays
+    for a in arrays:
+        assert shared_counts(a, arrays).tolist() == [len(set(a.tolist()) & set(b.tolist())) for b in arrays]
+        assert shared_counts(a, []).tolist() == [] and shared_counts(a, arrays[:1]).tolist() == [0]
 
 
 def test_shingles_are_the_sorted_unique_hashes_of_every_window():
@@ -181,3 +185,90 @@ def test_shingles_of_many_texts_are_each_texts_own():
                 assert g.dtype == np.uint64 and np.array_equal(g, reference(codes, k)), (codes, k)
                 assert np.array_equal(g, shingles_of_codes(codes, k))
     assert shingles_of_many([], 3) == []
+
+
+def test_pair_features_of_many_candidates_are_each_pairs_own(shared_datasets):
+    """A letter's candidates get their pair features in one pass (shingle overlaps counted together, each matter's
+    name tables built once); every figure equals the pair's own, written out here with the per-pair functions."""
+    import csv
+    import math
+
+    from triage.dedup import FEATURES, make_views, pair_features_many
+    from triage.matter import compare_matters
+    from triage.minhash import jaccard, overlap
+    from triage.normalise import normalise
+
+    with open(shared_datasets / "fuzhou_water" / "appeals.csv", encoding="utf-8-sig", newline="") as f:
+        rows = [r for r, _ in zip(csv.DictReader(f), range(60))]
+    rng = np.random.default_rng(5)
+    items = []
+    for i, r in enumerate(rows):
+        title = normalise(r.get("标题") or "") if i % 7 else ""          # some letters have no title
+        text = normalise(((r.get("标题") or "") + "\n" if title else "") + (r.get("投诉件内容") or ""))
+        vec = rng.normal(size=8).astype(np.float32)
+        idents = {"phone:x"} if i % 5 == 0 else set()
+        when = None if i % 4 == 0 else f"2020-0{1 + i % 9}-1{i % 10}T10:00:00"
+        items.append((f"L{i}", text, title, vec if i % 11 else None, idents, when, None))
+    items.append(("dup", items[3][1], items[3][2], items[3][3], {"phone:x"}, "2021-01-01T00:00:00", None))
+    views = make_views(items)
+    for a in (views[0], views[3], views[7]):
+        got = pair_features_many(a, views)
+        assert len(got) == len(views)
+        for b, (x, evidence) in zip(views, got):
+            m = compare_matters(a.matter, b.matter)
+            jac, cont = overlap(a.shingles, b.shingles)
+            has_titles = float(len(a.title_shingles) > 0 and len(b.title_shingles) > 0)
+            tjac = jaccard(a.title_shingles, b.title_shingles) if has_titles else 0.0
+            cos = float(np.dot(a.vector, b.vector)) if a.vector is not None and b.vector is not None else 0.0
+            gap = (abs((a.received_at - b.received_at).total_seconds()) / 86400.0
+                   if a.received_at and b.received_at else None)
+            want = {"exact": float(a.hash == b.hash), "jaccard3": jac, "containment3": cont, "title_jaccard": tjac,
+                    "has_titles": has_titles, "cosine": cos,
+                    "same_petitioner": float(bool(a.identities & b.identities)),
+                    "petitioners_known": float(bool(a.identities) and bool(b.identities)),
+                    "log_gap_days": math.log1p(gap) if gap is not None else 0.0, "gap_known": float(gap is not None),
+                    "length_ratio": min(len(a.text), len(b.text)) / max(len(a.text), len(b.text), 1),
+                    "cos_x_specific": cos * m["specific_overlap"], "jac_x_demand": jac * m["demand_jaccard"],
+                    **{k: m[k] for k in ("specific_overlap", "both_have_objects", "object_overlap", "demand_jaccard",
+                                         "place_overlap", "place_conflict")}}
+            assert x.tolist() == np.array([want[f] for f in FEATURES], dtype=np.float32).tolist(), (a.id, b.id)
+            assert evidence == {"shared_objects": m["shared_objects"], "shared_demands": m["shared_demands"],
+                                "gap_days": gap, "jaccard": jac, "cosine": cos, "exact": a.hash == b.hash,
+                                "same_petitioner": bool(a.identities & b.identities)}
+            assert isinstance(evidence["jaccard"], float) and not isinstance(evidence["jaccard"], np.floating)
+    assert views[3].hash == views[-1].hash and pair_features_many(views[3], [views[-1]])[0][0][0] == 1.0
+    assert pair_features_many(views[0], []) == []
+
+
+def test_packed_views_are_the_views_and_leave_the_collector_alone(shared_datasets):
+    """The view cache keeps views packed: unpacked, each is the view it was (text, shingles, matter, vector,
+    identities, time); packed, the cyclic collector stops tracking it after a pass or two (an item's own tuples
+    first), so the cache adds nothing to a full collection however large it grows."""
+    import csv
+    import gc
+
+    from triage.dedup import make_views, pack_view, unpack_view
+    from triage.normalise import normalise
+
+    with open(shared_datasets / "fuzhou_water" / "appeals.csv", encoding="utf-8-sig", newline="") as f:
+        rows = [r for r, _ in zip(csv.DictReader(f), range(40))]
+    items = [(f"L{i}", normalise((r.get("标题") or "") + "\n" + (r.get("投诉件内容") or "")),
+              normalise(r.get("标题") or ""),
+              np.full(4, i, np.float32) if i % 3 else None, {"phone:a", f"id:{i}"} if i % 2 else set(),
+              None if i % 4 == 0 else f"2021-03-0{1 + i % 9}T08:30:00", None) for i, r in enumerate(rows)]
+    views = make_views(items)
+    assert sum(bool(v.matter.all_objects()) for v in views) >= 10 and sum(bool(v.matter.demands) for v in views) >= 10
+    packed = [pack_view(v) for v in views]
+    assert all(gc.is_tracked(p) for p in packed)
+    gc.collect()
+    gc.collect()
+    assert not any(gc.is_tracked(p) for p in packed)
+    for view, p in zip(views, packed):
+        back = unpack_view(p)
+        assert back == view or (back.vector is None and view.vector is None) or np.array_equal(back.vector, view.vector)
+        for name in ("id", "text", "title", "hash", "matter", "identities", "received_at"):
+            assert getattr(back, name) == getattr(view, name), name
+        assert np.array_equal(back.shingles, view.shingles) and np.array_equal(back.title_shingles, view.title_shingles)
+        back.identities.add("phone:changed")
+        back.matter.demands.add("changed")
+        assert "changed" not in unpack_view(p).matter.demands and "phone:changed" not in unpack_view(p).identities

@@ -115,5 +115,21 @@ def test_nfkc_shortcut_equals_unicodedata():
                "＂＇＼～", "ﬁ ﬀ Ⅻ ㈱", "𝒜𝔅", "", "普通中文，没有全角字母", "\uff5f\uff60\uff61\uff65\uffe0",
                "不间断\xa0空格\xa0\u0301，省略号……\u0301结束…", "…", "\xa0", "ＡＢ\xa0…①"]
     samples.append("".join(chr(i) for i in range(0x20, 0x30000, 7) if not 0xD800 <= i < 0xE000))
+    samples.append("".join(chr(i) + "\u0301" for i in range(0xFF01, 0xFF5F)) + "\u3000\xa0\u2026\u0301")
     for text in samples:
         assert _nfkc(text) == unicodedata.normalize("NFKC", text), text
+
+
+def test_normalise_collapses_exactly_the_whitespace_a_regex_would():
+    """normalise() collapses whitespace with str.split (one C pass) where it used re.sub(r"\\s+", " ").strip():
+    both know the same whitespace, on every code point (the \\x1c–\\x1f separators and U+2028 included)."""
+    import re
+
+    every = "".join(chr(i) for i in range(1, 0x110000) if not 0xD800 <= i < 0xE000)
+    spaces = "".join(ch for ch in every if re.fullmatch(r"\s", ch))
+    assert spaces == "".join(ch for ch in every if ch.isspace()) and "\x1c" in spaces and "\u2028" in spaces
+    for i in range(0, len(every), 4096):
+        text = every[i:i + 4096]
+        assert " ".join(text.split()) == re.sub(r"\s+", " ", text).strip()
+    mixed = "\u3000 路灯\t\t坏了\x1c\u2028三天\ufeff \xa0 \n"
+    assert normalise(mixed) == "路灯 坏了 三天"

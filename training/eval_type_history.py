@@ -96,15 +96,40 @@ def same_source(embedder, segmenter, seeds: int, config: TypeHistoryConfig) -> d
             "history_config": {"min_letters": small.min_letters, "min_per_type": small.min_per_type}, **_summary(rows)}
 
 
+def _fields(pairs: list[str]) -> dict:
+    """``FIELD=VALUE`` pairs → TypeHistoryConfig keyword arguments, each value typed as the field's default."""
+    defaults = TypeHistoryConfig().__dict__
+    out = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        if name not in defaults:
+            raise SystemExit(f"--set {pair}: TypeHistoryConfig has no field {name!r}; fields: {', '.join(defaults)}")
+        default = defaults[name]
+        if value.lower() == "none":
+            out[name] = None
+        elif isinstance(default, bool):
+            out[name] = value.lower() in ("1", "true", "yes")
+        elif isinstance(default, (int, float)):
+            out[name] = type(default)(value)
+        elif isinstance(default, tuple):
+            out[name] = tuple(int(v) for v in value.split(","))
+        else:
+            out[name] = value
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--only", choices=("unseen-source", "same-source"), default=None)
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="a TypeHistoryConfig field for this run, e.g. --set cues=petition-type --set C=0.1 "
+                             "(cues=none: n-grams only)")
     args = parser.parse_args(argv)
     from triage.segment import Segmenter
 
     segmenter = Segmenter().load()
-    config = TypeHistoryConfig()
+    config = TypeHistoryConfig(**_fields(args.set))
     report = {}
     if args.only in (None, "unseen-source"):
         report["unseen-source"] = unseen_source(segmenter, args.seeds, config)
@@ -116,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
 
         emb = get_embedder(EmbedderConfig(name="e5-small", cache_dir=PROJECT_DIR / ".cache" / "vectors"))
         report["same-source"] = same_source(emb, segmenter, args.seeds, config)
+    report["history_config"] = {k: v for k, v in config.__dict__.items() if v != TypeHistoryConfig().__dict__[k]}
     print(json.dumps(report, ensure_ascii=False, indent=2))
     return 0
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from .artefact import read_manifest, write_manifest
 from .matter import Matter, compare_matters, extract_matter
-from .minhash import jaccard, overlap, shingles_of_many
+from .minhash import shared_counts, shingles_of_many
 from .normalise import compact_codes, compact_hash
 
 VERDICTS = ("duplicate", "related", "unrelated")
@@ -76,6 +76,33 @@ def make_views(items: list[tuple], segmenter=None) -> list[LetterView]:
     return out
 
 
+def pack_view(view: LetterView) -> tuple:
+    """A view as one tuple of strings, arrays, times and tuples of strings: what the view cache keeps. CPython's
+    cyclic collector stops tracking such a tuple after a pass or two over it (none of its items can refer back),
+    while a LetterView keeps ~6 tracked objects alive (its dict, sets, the matter's); a full collection walks every
+    tracked object (~1 µs each here), so 10,000 cached views as objects cost 40–80 ms a full collection, in the
+    middle of whichever suggestion triggered it. :func:`unpack_view` gives the view back."""
+    m = view.matter
+    objects = tuple(f"{kind}\x1f{name}" for kind, names in m.objects.items() for name in (names or ("",)))
+    return (view.id, view.text, view.title, view.hash, view.shingles, view.title_shingles, objects, tuple(m.demands),
+            tuple(m.places), view.vector, tuple(view.identities), view.received_at)
+
+
+def unpack_view(packed: tuple) -> LetterView:
+    """The :class:`LetterView` that :func:`pack_view` packed (its own sets, so a caller may change them)."""
+    (letter_id, text, title, h, shingles, title_shingles, objects, demands, places, vector, identities,
+     received_at) = packed
+    by_kind: dict[str, set[str]] = {}
+    for entry in objects:   # "kind\x1fname" (one flat tuple of strings: nested tuples may stay tracked a pass longer)
+        kind, _, name = entry.partition("\x1f")
+        names = by_kind.setdefault(kind, set())
+        if name:
+            names.add(name)
+    return LetterView(id=letter_id, text=text, title=title, hash=h, shingles=shingles, title_shingles=title_shingles,
+                      matter=Matter(objects=by_kind, demands=set(demands), places=set(places)),
+                      vector=vector, identities=set(identities), received_at=received_at)
+
+
 FEATURES = ("exact", "jaccard3", "containment3", "title_jaccard", "has_titles", "cosine", "specific_overlap",
             "both_have_objects", "object_overlap", "demand_jaccard", "place_overlap", "place_conflict",
             "same_petitioner", "petitioners_known", "log_gap_days", "gap_known", "length_ratio",
@@ -84,32 +111,41 @@ FEATURES = ("exact", "jaccard3", "containment3", "title_jaccard", "has_titles", 
 
 def pair_features(a: LetterView, b: LetterView) -> tuple[np.ndarray, dict]:
     """Feature vector (in :data:`FEATURES` order) and the evidence needed to explain a verdict."""
-    m = compare_matters(a.matter, b.matter)
-    jac, cont = overlap(a.shingles, b.shingles)
-    has_titles = float(len(a.title_shingles) > 0 and len(b.title_shingles) > 0)
-    tjac = jaccard(a.title_shingles, b.title_shingles) if has_titles else 0.0
-    cos = float(np.dot(a.vector, b.vector)) if a.vector is not None and b.vector is not None else 0.0
-    same_pet = float(bool(a.identities & b.identities))
-    known = float(bool(a.identities) and bool(b.identities))
-    if a.received_at and b.received_at:
-        gap = abs((a.received_at - b.received_at).total_seconds()) / 86400.0
-        log_gap, gap_known = math.log1p(gap), 1.0
-    else:
-        gap, log_gap, gap_known = None, 0.0, 0.0
-    la, lb = len(a.text), len(b.text)
-    values = {
-        "exact": float(a.hash == b.hash), "jaccard3": jac, "containment3": cont, "title_jaccard": tjac,
-        "has_titles": has_titles, "cosine": cos, "specific_overlap": m["specific_overlap"],
-        "both_have_objects": m["both_have_objects"], "object_overlap": m["object_overlap"],
-        "demand_jaccard": m["demand_jaccard"], "place_overlap": m["place_overlap"],
-        "place_conflict": m["place_conflict"], "same_petitioner": same_pet, "petitioners_known": known,
-        "log_gap_days": log_gap, "gap_known": gap_known,
-        "length_ratio": min(la, lb) / max(la, lb, 1), "cos_x_specific": cos * m["specific_overlap"],
-        "jac_x_demand": jac * m["demand_jaccard"],
-    }
-    evidence = {"shared_objects": m["shared_objects"], "shared_demands": m["shared_demands"], "gap_days": gap,
-                "jaccard": jac, "cosine": cos, "exact": a.hash == b.hash, "same_petitioner": bool(same_pet)}
-    return np.array([values[f] for f in FEATURES], dtype=np.float32), evidence
+    return pair_features_many(a, [b])[0]
+
+
+def pair_features_many(a: LetterView, others: list[LetterView]) -> list[tuple[np.ndarray, dict]]:
+    """:func:`pair_features` of ``a`` with each of ``others`` (a letter's candidates): the shingle overlaps of all
+    of them are counted in one numpy pass (:func:`~triage.minhash.shared_counts`)."""
+    text_shared = shared_counts(a.shingles, [b.shingles for b in others])
+    title_shared = shared_counts(a.title_shingles, [b.title_shingles for b in others])
+    n_a, n_ta = len(a.shingles), len(a.title_shingles)
+    out = []
+    for b, inter, t_inter in zip(others, text_shared.tolist(), title_shared.tolist()):
+        m = compare_matters(a.matter, b.matter)
+        n_b, n_tb = len(b.shingles), len(b.title_shingles)
+        jac, cont = (inter / (n_a + n_b - inter), inter / min(n_a, n_b)) if n_a and n_b else (0.0, 0.0)
+        has_titles = float(n_ta > 0 and n_tb > 0)
+        tjac = t_inter / (n_ta + n_tb - t_inter) if has_titles else 0.0
+        cos = float(np.dot(a.vector, b.vector)) if a.vector is not None and b.vector is not None else 0.0
+        same_pet = float(bool(a.identities & b.identities))
+        known = float(bool(a.identities) and bool(b.identities))
+        if a.received_at and b.received_at:
+            gap = abs((a.received_at - b.received_at).total_seconds()) / 86400.0
+            log_gap, gap_known = math.log1p(gap), 1.0
+        else:
+            gap, log_gap, gap_known = None, 0.0, 0.0
+        la, lb = len(a.text), len(b.text)
+        exact = a.hash == b.hash
+        # in FEATURES order
+        x = np.array((float(exact), jac, cont, tjac, has_titles, cos, m["specific_overlap"], m["both_have_objects"],
+                      m["object_overlap"], m["demand_jaccard"], m["place_overlap"], m["place_conflict"], same_pet,
+                      known, log_gap, gap_known, min(la, lb) / max(la, lb, 1), cos * m["specific_overlap"],
+                      jac * m["demand_jaccard"]), dtype=np.float32)
+        evidence = {"shared_objects": m["shared_objects"], "shared_demands": m["shared_demands"], "gap_days": gap,
+                    "jaccard": jac, "cosine": cos, "exact": exact, "same_petitioner": bool(same_pet)}
+        out.append((x, evidence))
+    return out
 
 
 def reasons(evidence: dict, verdict: str) -> list[str]:

@@ -103,6 +103,20 @@ def shared_count(a: np.ndarray, b: np.ndarray) -> int:
     return int(np.count_nonzero(b[pos] == a))
 
 
+def shared_counts(a: np.ndarray, others: list[np.ndarray]) -> np.ndarray:
+    """``[shared_count(a, b) for b in others]`` in one pass: every element of every ``b`` looked up in ``a``."""
+    counts = np.zeros(len(others), dtype=np.int64)
+    if len(a) == 0 or not others:
+        return counts
+    lengths = np.fromiter(map(len, others), dtype=np.int64, count=len(others))
+    if not lengths.any():
+        return counts
+    joined = np.concatenate(others)
+    pos = np.minimum(np.searchsorted(a, joined), len(a) - 1)
+    owner = np.repeat(np.arange(len(others)), lengths)
+    return np.bincount(owner[a[pos] == joined], minlength=len(others))
+
+
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     """Exact Jaccard of two shingle arrays (sorted unique)."""
     if len(a) == 0 or len(b) == 0:

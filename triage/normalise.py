@@ -23,7 +23,6 @@ _BOILERPLATE = [
     r"(?:此致\s*敬礼|谢谢(?:领导|您|你们)?[!！.。]*|望(?:领导)?(?:给予)?(?:回复|答复|解决)[!！.。]*|盼复[!！.。]*)\s*$",
 ]
 _BOILERPLATE_RE = [re.compile(p) for p in _BOILERPLATE]
-_WS_RE = re.compile(r"\s+")
 
 ID_NUMBER_RE = re.compile(r"(?<![0-9A-Za-z])\d{6}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])")
 PHONE_RE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d(?:[- ]?\d{4}){2}(?!\d)|(?<!\d)0\d{2,3}-?\d{7,8}(?!\d)")
@@ -34,8 +33,11 @@ def normalise(text: str) -> str:
     if not text:
         return ""
     text = _nfkc(text)
-    text = text.replace("\u3000", " ").replace("\ufeff", "")
-    text = _WS_RE.sub(" ", text).strip()
+    if "\ufeff" in text:
+        text = text.replace("\ufeff", "")
+    # ``_WS_RE.sub(" ", text).strip()`` in one C pass: str.split() and the regex's \s are both Py_UNICODE_ISSPACE
+    # (tested on every code point), and _nfkc already made every ideographic space a plain one
+    text = " ".join(text.split())
     # until nothing more comes off (stacked openings: 您好您好…), so normalise(normalise(x)) == normalise(x)
     while True:
         before = text
@@ -50,18 +52,17 @@ def _nfkc(text: str) -> str:
     the ideographic space, the no-break space and the ellipsis … are first replaced by what NFKC makes of them
     (their compatibility decompositions, so the normal form is unchanged); what is then already normal (the usual
     case) is not normalised again. Before the last two were mapped, one letter in six went through the full
-    normalisation (~60 µs) for them alone."""
-    if "\u2026" in text:
-        text = text.replace("\u2026", "...")
-    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-    wide = (codes >= 0xFF01) & (codes <= 0xFF5E)
-    space = (codes == 0x3000) | (codes == 0xA0)
-    if wide.any() or space.any():
-        codes = codes.copy()
-        codes[wide] -= 0xFEE0
-        codes[space] = 0x20
-        text = codes.tobytes().decode("utf-32-le")
+    normalisation (~60 µs) for them alone. A text with none of these characters (found by one regex scan) goes
+    straight to the check; in one with some, each distinct one is replaced (before: numpy over its code points)."""
+    for ch in set(_WIDE_RE.findall(text)):   # a handful of distinct ones a letter (，：（）！？): replace each
+        text = text.replace(ch, _WIDE_MAP[ch])
     return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
+
+
+# what _nfkc maps before its check: each full-width ASCII form to its ASCII letter, the ideographic and the no-break
+# space to a space, the ellipsis to three dots (all NFKC's own compatibility mappings)
+_WIDE_MAP = {**{chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)}, "\u3000": " ", "\xa0": " ", "\u2026": "..."}
+_WIDE_RE = re.compile("[\uff01-\uff5e\u3000\xa0\u2026]")
 
 
 @functools.cache

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from .classify import TextClassifier
-from .dedup import LetterView, PairModel, make_views, pair_features, reasons
+from .dedup import (LetterView, PairModel, make_views, pack_view, pair_features, pair_features_many, reasons,
+                    unpack_view)
 from .embed import EmbedderConfig, get_embedder
 from .errors import ModelMissing
 from .matter import MATTER_VERSION, Matter
@@ -95,7 +96,8 @@ class Triage:
         self.router = None
         self.directory = None
         self._history_loaded: dict[str, str] = {}   # "router"/"type" → signature of the history model in use
-        self._views: "OrderedDict[tuple[str, str, int], LetterView]" = OrderedDict()  # stored cases never change
+        # stored cases never change; their views are kept packed (dedup.pack_view: no work for the cyclic collector)
+        self._views: "OrderedDict[tuple[str, str, int], tuple]" = OrderedDict()
         self._views_lock = threading.Lock()
 
     # -- loading --------------------------------------------------------------------------------
@@ -180,20 +182,24 @@ class Triage:
         store they come from (one Triage may serve several stores, whose pks mean different cases). A cached view
         is used only for the case it was built from (same id)."""
         out: dict[int, LetterView] = {}
+        hits: dict[int, tuple] = {}
         with self._views_lock:
             for pk, rec in records.items():
-                view = self._views.get((scope, self.embedder_key, pk))
-                if view is not None and view.id == rec["id"]:
+                packed = self._views.get((scope, self.embedder_key, pk))
+                if packed is not None and packed[0] == rec["id"]:
                     self._views.move_to_end((scope, self.embedder_key, pk))
-                    out[pk] = view
+                    hits[pk] = packed
+        for pk, packed in hits.items():
+            out[pk] = unpack_view(packed)
         missing = [pk for pk in records if pk not in out]
         if missing:
             items = self._case_view_items({pk: records[pk] for pk in missing}, stored)
             built = dict(zip(missing, make_views(items, self.segmenter)))
             out.update(built)
+            packed = {pk: pack_view(view) for pk, view in built.items()}   # kept out of the collector's sight
             with self._views_lock:
-                for pk, view in built.items():
-                    self._views[(scope, self.embedder_key, pk)] = view
+                for pk, entry in packed.items():
+                    self._views[(scope, self.embedder_key, pk)] = entry
                 while len(self._views) > self.config.view_cache:
                     self._views.popitem(last=False)
         return out
@@ -239,11 +245,9 @@ class Triage:
         rows = store.get_candidates(cand.keys(), self.embedder_key, MATTER_VERSION)
         records = {pk: row[0] for pk, row in rows.items() if row[0]["id"] != p.letter.id}
         views = self._case_views(records, {pk: row[1:] for pk, row in rows.items()}, _scope(store))
-        scored = []
-        for pk, rec in records.items():
-            view = views[pk]
-            x, evidence = pair_features(p.view, view)
-            scored.append((pk, rec, x, evidence))
+        pks = list(records)
+        scored = [(pk, records[pk], x, evidence)
+                  for pk, (x, evidence) in zip(pks, pair_features_many(p.view, [views[pk] for pk in pks]))]
         return self.judge(scored, k, filters)
 
     def judge(self, scored: list[tuple], k: int = 10, filters: dict | None = None) -> tuple[dict, list[dict], list[dict]]:

@@ -57,6 +57,8 @@ class TypeHistoryConfig:
     max_features: int = 200_000
     max_chars: int = 1000           # text read per letter
     seed: int = 0
+    cues: str | None = None         # a cue set of triage.type_cues beside the n-grams in the head (None: n-grams only)
+    cue_weight: float = 1.0
 
 
 class TypeHistory:
@@ -88,8 +90,21 @@ class TypeHistory:
         cfg = self.config
         vec = TfidfVectorizer(analyzer="char", ngram_range=tuple(cfg.ngram_range), sublinear_tf=True,
                               min_df=cfg.min_df, max_features=cfg.max_features, dtype=np.float32)
-        X = vec.fit_transform([t[: cfg.max_chars] for t in texts])
+        texts = [t[: cfg.max_chars] for t in texts]
+        X = self._with_cues(vec.fit_transform(texts), texts)
         return vec, LinearSVC(C=cfg.C, class_weight="balanced").fit(X, list(labels))
+
+    def _with_cues(self, X, texts: Sequence[str]):
+        """The n-gram block, and the cue block beside it when the config names a cue set (cues read the whole text:
+        the history's letters come as one text each)."""
+        if not self.config.cues:
+            return X
+        from scipy import sparse
+
+        from .type_cues import CueFeatures
+
+        cues = CueFeatures(self.config.cues).transform([("", t) for t in texts]) * self.config.cue_weight
+        return sparse.hstack([X, sparse.csr_matrix(cues)]).tocsr()
 
     def head_scores(self, texts: Sequence[str]) -> np.ndarray:
         """The fitted history SVM's scores alone, over :attr:`head_labels` (for comparison with the stack)."""
@@ -101,9 +116,9 @@ class TypeHistory:
         if len(texts) == 1:   # one letter on the request path: TF-IDF and margins without sklearn's validation
             from .classify import _linear_decision, _one_text_tfidf
 
-            d = _linear_decision(head, _one_text_tfidf(vec, texts[0]))
+            d = _linear_decision(head, self._with_cues(_one_text_tfidf(vec, texts[0]), texts))
         else:
-            d = head.decision_function(vec.transform(texts))
+            d = head.decision_function(self._with_cues(vec.transform(texts), texts))
         if d.ndim == 1:   # two types: sklearn gives the second one's margin
             d = np.vstack([-d, d]).T
         out = np.zeros((len(texts), len(self.head_labels)))
@@ -192,6 +207,7 @@ class TypeHistory:
         manifest = read_manifest(folder, "type-history")
         config = dict(manifest["config"])
         config["ngram_range"] = tuple(config["ngram_range"])
+        config.setdefault("cues", None)   # a history saved before the head could read cues read n-grams only
         self = cls(TypeHistoryConfig(**config))
         self.labels, self.base_labels = list(manifest["labels"]), list(manifest["base_labels"])
         self.head_labels, self.metrics = list(manifest["head_labels"]), dict(manifest.get("metrics") or {})
