@@ -139,3 +139,69 @@ def test_too_little_typed_history_is_remembered_until_it_changes(small_triage, a
     monkeypatch.setattr(store, "labelled_history", no_reading)
     small_triage._refresh_type_history(store)
     assert small_triage.type_history is None
+
+
+def test_resampled_macro_f1_is_sklearns_and_a_sure_gain_is_told_from_noise():
+    """The bootstrap behind the choice: each resample's macro-F1 is sklearn's; a candidate that is better on most
+    letters wins (nearly) every resample, an equal or worse one (nearly) none."""
+    from sklearn.metrics import f1_score
+
+    from triage.type_history import _bootstrap_wins, _resampled_macro_f1
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 5, 300)                       # 4 = a type outside the labels
+    pred = np.where(rng.random(300) < 0.6, y, rng.integers(0, 5, 300))
+    draws = rng.integers(0, 300, size=(25, 300))
+    got = _resampled_macro_f1(y, pred, draws, 4)
+    for row, value in zip(draws, got):
+        assert value == pytest.approx(f1_score(y[row], pred[row], labels=[0, 1, 2, 3], average="macro",
+                                               zero_division=0))
+    truth = [LABELS[i % 4] for i in range(400)]
+    good = [t if i % 10 else "投诉" for i, t in enumerate(truth)]          # 90% right
+    poor = [t if i % 2 else "投诉" for i, t in enumerate(truth)]           # 50% right
+    assert _bootstrap_wins(truth, good, poor, LABELS, 0) == 1.0
+    assert _bootstrap_wins(truth, poor, good, LABELS, 0) == 0.0 and _bootstrap_wins(truth, good, good, LABELS, 0) == 0.0
+    four_wrong = [t if i % 10 or i >= 40 else "投诉" for i, t in enumerate(truth)]
+    eight_wrong = [t if i >= 8 else "投诉" for i, t in enumerate(truth)]    # a few letters apart: not sure either way
+    assert 0.0 < _bootstrap_wins(truth, eight_wrong, four_wrong, LABELS, 0) < 0.5 < _bootstrap_wins(
+        truth, four_wrong, eight_wrong, LABELS, 0) < 1.0
+
+
+def test_the_head_answers_alone_where_it_does_best_and_a_history_saved_before_still_loads(appeals, tmp_path):
+    """Base = uniform: the history answers (head or stack, whichever did better out of fold, both surely better than
+    the base). The head's answer is a distribution whose order is the head's margins'. A history saved before the
+    head could answer alone (no `answer`, no `cues`, no temperature) loads as the stack it was."""
+    hist = appeals[:500]
+    texts, types = [t for t, _, _ in hist], [y for _, y, _ in hist]
+    th = TypeHistory().fit(texts, types, _uniform(len(hist)), LABELS)
+    m = th.metrics
+    assert th.answer in ("head", "stack") and th.config.cues == "petition-type"
+    assert m["bootstrap_wins_over_shipped"][th.answer] >= th.config.confidence
+    sure = {k for k, v in m["bootstrap_wins_over_shipped"].items() if v >= th.config.confidence}
+    best = max(sure, key=lambda k: (m[f"history_macro_f1_{k}_out_of_fold"], k == "stack"))
+    assert m["answer"] == th.answer == best
+    test = [t for t, _, _ in appeals[500:560]]
+    th.answer = "head"
+    P = th.proba(test, _uniform(len(test)))
+    assert np.allclose(P.sum(axis=1), 1.0) and 0.05 < th.temperature < 20
+    head = th.head_scores(test)
+    assert [th.labels[i] for i in P.argmax(1)] == [th.head_labels[i] for i in head.argmax(1)]
+    th.save(tmp_path / "new")
+    assert TypeHistory.load(tmp_path / "new").answer == "head"
+
+    old = TypeHistory(TypeHistoryConfig(cues=None)).fit(texts, types, _uniform(len(hist)), LABELS)
+    old.save(tmp_path / "old")
+    manifest = json.loads((tmp_path / "old" / "manifest.json").read_text())
+    del manifest["config"]["cues"], manifest["config"]["confidence"], manifest["config"]["bootstrap"]
+    del manifest["metrics"]["answer"]
+    manifest["metrics"]["active"] = True
+    (tmp_path / "old" / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False))
+    import pickle
+
+    parts = pickle.loads((tmp_path / "old" / "model.pkl").read_bytes())
+    del parts["temperature"]
+    (tmp_path / "old" / "model.pkl").write_bytes(pickle.dumps(parts))
+    again = TypeHistory.load(tmp_path / "old")
+    assert again.answer == "stack" and again.config.cues is None and again.temperature == 1.0
+    old.answer = "stack"
+    np.testing.assert_array_equal(again.proba(test, _uniform(len(test))), old.proba(test, _uniform(len(test))))

@@ -5,12 +5,17 @@ from city to city (a model trained on one source and applied to another measured
 ``training/eval_type_history.py``). When the store holds enough imported letters that carry a ``type``,
 :class:`TypeHistory` learns from them:
 
-* a **history head**: character 1–3-gram TF-IDF and a class-balanced linear SVM on the deployment's letters;
+* a **history head**: character 1–3-gram TF-IDF and the cue block of :mod:`triage.type_cues` (the phrases that
+  say a question, a proposal, a complaint, a report) under a class-balanced linear SVM on the deployment's letters;
 * a **stacker**: a class-balanced multinomial logistic regression over the shipped model's log-probabilities and
   the head's scores, fitted on *out-of-fold* head scores (k folds over the history), so it learns how far each
-  can be trusted here; its probabilities are the suggestion — **only if** its own out-of-fold macro-F1 on the
-  history beats the shipped model's on the same letters (``active``; both figures go in the manifest). A shipped
-  model that already fits the deployment is kept.
+  can be trusted here.
+
+What answers is chosen on the history itself, out of fold (``answer``; the figures go in the manifest): the
+shipped model, unless the head alone or the stack beats its macro-F1 there in 95% of bootstrap resamples of the
+history (a gain measured on a few hundred letters may be noise), and then the better of those two (``active``).
+A shipped model that already fits the deployment is kept. The head's margins become probabilities by a softmax
+at a temperature fitted to its out-of-fold margins.
 
 With too little typed history (``min_letters``, ``min_per_type``) nothing is fitted and the shipped model answers
 alone. Labels are the union of the shipped model's and the history's (types the history has too few of keep the
@@ -40,6 +45,45 @@ def macro_f1(truth: Sequence[str], predicted: Sequence[str], labels: Sequence[st
     return float(f1_score(truth, predicted, labels=list(labels), average="macro", zero_division=0))
 
 
+def _bootstrap_wins(truth: Sequence[str], candidate: Sequence[str], shipped: Sequence[str], labels: Sequence[str],
+                    seed: int, resamples: int = 400) -> float:
+    """The share of bootstrap resamples of the letters (drawn with replacement, the same draw for both) on which
+    ``candidate``'s macro-F1 over ``labels`` beats ``shipped``'s: how sure an out-of-fold gain is, not only how big."""
+    index = {label: i for i, label in enumerate(labels)}
+    k = len(labels)
+    code = lambda values: np.array([index.get(v, k) for v in values])   # noqa: E731  (k: a type outside labels)
+    y, a, b = code(truth), code(candidate), code(shipped)
+    draws = np.random.default_rng(seed).integers(0, len(y), size=(resamples, len(y)))
+    return float(np.mean(_resampled_macro_f1(y, a, draws, k) > _resampled_macro_f1(y, b, draws, k)))
+
+
+def _resampled_macro_f1(y: np.ndarray, pred: np.ndarray, draws: np.ndarray, k: int) -> np.ndarray:
+    """Macro-F1 over classes ``0..k-1`` of each resample (a row of ``draws``: indices into ``y`` and ``pred``), as
+    sklearn's ``f1_score(average="macro", labels=…, zero_division=0)`` gives it; code ``k`` is outside the labels."""
+    yd, pd = y[draws], pred[draws]
+    out = np.zeros(len(draws))
+    for c in range(k):
+        tp = ((yd == c) & (pd == c)).sum(axis=1)
+        denom = (yd == c).sum(axis=1) + (pd == c).sum(axis=1)
+        out += np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
+    return out / k
+
+
+def _temperature(margins: np.ndarray, truth: Sequence[int]) -> float:
+    """The temperature T that makes softmax(margins / T) fit the true types best (log-loss), on out-of-fold
+    margins: SVM margins are no probabilities, and one scale puts them on the shipped model's footing."""
+    from scipy.optimize import minimize_scalar
+
+    truth = np.asarray(truth)
+
+    def nll(log_t: float) -> float:
+        z = margins / np.exp(log_t)
+        z = z - z.max(axis=1, keepdims=True)
+        return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(z)), truth]))
+
+    return float(np.exp(minimize_scalar(nll, bounds=(-5.0, 5.0), method="bounded").x))
+
+
 class NotEnoughHistory(ValueError):
     """The typed history is too small (or too one-sided) to learn from."""
 
@@ -57,7 +101,9 @@ class TypeHistoryConfig:
     max_features: int = 200_000
     max_chars: int = 1000           # text read per letter
     seed: int = 0
-    cues: str | None = None         # a cue set of triage.type_cues beside the n-grams in the head (None: n-grams only)
+    cues: str | None = "petition-type"   # a cue set of triage.type_cues beside the head's n-grams (None: n-grams only)
+    confidence: float = 0.95        # share of bootstrap resamples of the history the history's answer must win
+    bootstrap: int = 400            # resamples
     cue_weight: float = 1.0
 
 
@@ -71,7 +117,8 @@ class TypeHistory:
         self.head_labels: list[str] = []
         self._vec = self._head = self._stack = None
         self.metrics: dict = {}
-        self.active = False         # the stack beat the shipped model out of fold on the history
+        self.answer = "shipped"     # what answers: "shipped", "head" or "stack", the best out of fold on the history
+        self.temperature = 1.0      # the head's margins → probabilities (softmax of margin / temperature)
 
     # -- features -------------------------------------------------------------------------------
     def _base_block(self, base_proba: np.ndarray) -> np.ndarray:
@@ -82,6 +129,11 @@ class TypeHistory:
             if label in self.labels:
                 out[:, self.labels.index(label)] = np.log(np.maximum(base_proba[:, j], _FLOOR))
         return out
+
+    @property
+    def active(self) -> bool:
+        """The history answers (its head or the stack beat the shipped model out of fold on the history)."""
+        return self.answer != "shipped"
 
     def _fit_head(self, texts: Sequence[str], labels: Sequence[str]):
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -162,15 +214,25 @@ class TypeHistory:
                                       cv=StratifiedKFold(folds, shuffle=True, random_state=cfg.seed + 1))
         self._stack = stacker.fit(features, types)
         self._vec, self._head = self._fit_head(texts, types)
+        self.temperature = _temperature(oof, [learnt.index(t) for t in types])
         f_base = macro_f1(types, [self.labels[i] for i in base.argmax(1)], learnt)
+        f_head = macro_f1(types, [learnt[i] for i in oof.argmax(1)], learnt)
         f_stack = macro_f1(types, stack_oof, learnt)
-        # used only where it beats the shipped model on this deployment's own letters, out of fold
-        self.active = bool(f_stack > f_base)
+        # the history answers only where it beats the shipped model on this deployment's own letters, out of fold,
+        # and surely so (in cfg.confidence of bootstrap resamples of those letters: a few hundred letters give
+        # noisy figures); then whichever of the head alone and the stack did better there (a tie: the stack)
+        shipped_pred = [self.labels[i] for i in base.argmax(1)]
+        wins = {"head": _bootstrap_wins(types, [learnt[i] for i in oof.argmax(1)], shipped_pred, learnt, cfg.seed,
+                                        cfg.bootstrap),
+                "stack": _bootstrap_wins(types, list(stack_oof), shipped_pred, learnt, cfg.seed, cfg.bootstrap)}
+        sure = [name for name in ("stack", "head") if wins[name] >= cfg.confidence]
+        self.answer = max(sure, key=lambda name: f_stack if name == "stack" else f_head) if sure else "shipped"
         self.metrics = {"letters": len(texts), "per_type": dict(sorted(Counter(types).items())),
                         "history_macro_f1_shipped_model": round(f_base, 4),
-                        "history_macro_f1_head_out_of_fold": round(macro_f1(types, [learnt[i] for i in oof.argmax(1)],
-                                                                            learnt), 4),
-                        "history_macro_f1_stack_out_of_fold": round(f_stack, 4), "active": self.active}
+                        "history_macro_f1_head_out_of_fold": round(f_head, 4),
+                        "history_macro_f1_stack_out_of_fold": round(f_stack, 4), "active": self.active,
+                        "bootstrap_wins_over_shipped": {k: round(v, 3) for k, v in wins.items()},
+                        "answer": self.answer, "head_temperature": round(self.temperature, 4)}
         return self
 
     def proba(self, texts: Sequence[str], base_proba: np.ndarray) -> np.ndarray:
@@ -179,10 +241,17 @@ class TypeHistory:
         if self._stack is None:
             raise RuntimeError("the type history is not fitted; call fit() or load()")
         base = self._base_block(base_proba)
-        stacked = self._stack.predict_proba(np.hstack([base, self._head_block(self._vec, self._head, texts)]))
+        head = self._head_block(self._vec, self._head, texts)
         out = np.zeros((len(texts), len(self.labels)))
-        for j, label in enumerate(self._stack.classes_):
-            out[:, self.labels.index(str(label))] = stacked[:, j]
+        if self.answer == "head":
+            z = head / self.temperature
+            z = np.exp(z - z.max(axis=1, keepdims=True))
+            for j, label in enumerate(self.head_labels):
+                out[:, self.labels.index(label)] = z[:, j] / z.sum(axis=1)
+        else:
+            stacked = self._stack.predict_proba(np.hstack([base, head]))
+            for j, label in enumerate(self._stack.classes_):
+                out[:, self.labels.index(str(label))] = stacked[:, j]
         others = [j for j, label in enumerate(self.labels) if label not in self.head_labels]
         if others:   # types the history cannot score: the shipped model's probability, taken out of the rest
             share = np.exp(base[:, others])
@@ -195,8 +264,8 @@ class TypeHistory:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / "model.pkl", "wb") as fh:
-            pickle.dump({"vec": self._vec, "head": self._head, "stack": self._stack}, fh,
-                        protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump({"vec": self._vec, "head": self._head, "stack": self._stack,
+                         "temperature": self.temperature}, fh, protocol=pickle.HIGHEST_PROTOCOL)
         return write_manifest(folder, "type-history", config=asdict(self.config), labels=self.labels,
                               base_labels=self.base_labels, head_labels=self.head_labels, metrics=self.metrics,
                               **manifest_fields)
@@ -211,9 +280,11 @@ class TypeHistory:
         self = cls(TypeHistoryConfig(**config))
         self.labels, self.base_labels = list(manifest["labels"]), list(manifest["base_labels"])
         self.head_labels, self.metrics = list(manifest["head_labels"]), dict(manifest.get("metrics") or {})
-        self.active = bool(self.metrics.get("active"))
+        # a history saved before the head could answer alone: the stack where it was active
+        self.answer = self.metrics.get("answer") or ("stack" if self.metrics.get("active") else "shipped")
         with open(folder / "model.pkl", "rb") as fh:  # our own artefact, written by save()
             parts = pickle.load(fh)
         self._vec, self._head, self._stack = parts["vec"], parts["head"], parts["stack"]
+        self.temperature = float(parts.get("temperature", 1.0))
         self.manifest = manifest
         return self
