@@ -214,6 +214,32 @@ def query_letters(store, n: int, count: int, seed: int) -> list[dict]:
     return out
 
 
+class GcPauses:
+    """The cyclic collector's pauses from now until :meth:`stop`, by generation: a full (generation 2) collection
+    walks every tracked object, and lands in the middle of whichever suggestion triggered it."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float]] = []
+        self._started: float | None = None
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif self._started is not None:
+            self.pauses.append((info["generation"], (time.perf_counter() - self._started) * 1000))
+
+    def stop(self) -> dict:
+        if self._callback in gc.callbacks:
+            gc.callbacks.remove(self._callback)
+        out = {}
+        for generation in range(3):
+            ms = [p for g, p in self.pauses if g == generation]
+            out[f"gen{generation}"] = {"collections": len(ms), "total_ms": round(sum(ms), 1),
+                                       "max_ms": round(max(ms), 1) if ms else 0.0}
+        return out
+
+
 def triage_latency(triage, store, index, queries: list[dict], fast: FastMatcher | None = None) -> dict:
     from triage.records import parse_letter
 
@@ -237,6 +263,7 @@ def triage_latency(triage, store, index, queries: list[dict], fast: FastMatcher 
     gc.collect()
     gc.freeze()   # as the service does once it has started (api/service.py)
     timer.totals.clear()
+    pauses = GcPauses()
     if fast is not None:
         fast.timings.clear()
     times, found, planted = [], 0, 0
@@ -255,7 +282,7 @@ def triage_latency(triage, store, index, queries: list[dict], fast: FastMatcher 
     if fast is not None:
         steps.update({f"match: {k}": round(v * 1000 / len(letters), 2) for k, v in fast.timings.items()})
     return {"queries": len(letters), "p50_ms": pct(times, 50), "p90_ms": pct(times, 90), "p99_ms": pct(times, 99),
-            "mean_ms": round(float(np.mean(times)), 2), "ms_per_step_mean": steps,
+            "mean_ms": round(float(np.mean(times)), 2), "ms_per_step_mean": steps, "gc_pauses": pauses.stop(),
             "planted_found_in_matches_or_similar": round(found / max(planted, 1), 4)}
 
 

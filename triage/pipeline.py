@@ -234,7 +234,7 @@ class Triage:
         """Duplicate verdict, similar cases and neighbours (for routing) of one prepared letter."""
         self_pk = store.pk_for(p.letter.id) if p.letter.id else None
         cand = index.candidates(p.vector, p.signature, k=self.config.neighbours, lsh_limit=self.config.candidates)
-        for pk in store.pks_by_hash(p.view.hash):
+        for pk in store.pks_by_hash(p.view.hash, limit=self.config.candidates):   # the newest identical copies
             cand.setdefault(pk, 1.0)
         if p.letter.petitioner:
             from .privacy import hashed_identities

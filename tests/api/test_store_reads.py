@@ -56,6 +56,9 @@ def test_driver_reads_match_the_orm_reads(store_url):
 
         assert store.pk_for("r1") == pks["r1"] and store.pk_for("r5") is None and store.pk_for("nobody") is None
         assert sorted(store.pks_by_hash("same")) == sorted([pks["r3"], pks["r4"]]) and store.pks_by_hash("h5") == []
+        newest = max(pks["r3"], pks["r4"])
+        assert store.pks_by_hash("same", limit=1) == [newest] and store.pks_by_hash("same", limit=5) == sorted(
+            [pks["r3"], pks["r4"]], reverse=True)
         assert store.count_after(0) == 7 and store.count_after(pks["r6"]) == 1   # deleted cases are counted
         phone = next(k for k in read[pks["r1"]][0]["identities"] if k.startswith("phone:")).split(":", 1)[1]
         assert store.pks_by_identity([("phone", phone)]) == sorted(
