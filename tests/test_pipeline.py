@@ -24,8 +24,9 @@ def test_suggestion_has_contract_shape(small_triage):
 
 
 def test_domain_and_type_read_the_first_classify_chars_litigation_all(small_triage, monkeypatch):
-    """A long letter is classified on its first ``classify_chars`` characters (its answer is that of the letter cut
-    there), while litigation cues are looked for in the whole text."""
+    """A long letter is classified on its title and the first ``classify_chars`` characters of its body (its answer
+    is that of the letter cut there), while litigation cues are looked for in the whole text; the text's words are
+    the title's and the body's, each cut once."""
     from triage.records import Letter
 
     head = "小区门口的道路坑洼不平，雨天积水严重，居民出行困难，希望尽快修复。" * 40
@@ -37,11 +38,16 @@ def test_domain_and_type_read_the_first_classify_chars_litigation_all(small_tria
     predict = small_triage.domain.predict
     monkeypatch.setattr(small_triage.domain, "predict",
                         lambda text, *a, **k: seen.append((len(text), len(k["fields"][1]))) or predict(text, *a, **k))
+    cuts = []
+    cut_one = small_triage.segmenter._cut_one
+    monkeypatch.setattr(small_triage.segmenter, "_cut_one", lambda text, drop: cuts.append(text) or cut_one(text, drop))
+    small_triage.segmenter.__dict__.pop("_recent", None)
     out = small_triage.suggest(long)
-    assert seen == [(600, 600)]
+    assert seen == [(600 + len("道路积水") + 1, 600)]
+    assert sorted(len(c) for c in cuts if len(c) > 500) == [600]   # the body's 600 characters, cut once
     assert out["litigation_related"] and "法院" in out["litigation_triggers"]
     p = small_triage.prepare([cut])[0]
-    p.text = p.text[:600]
+    p.text = p.text[:600 + len("道路积水") + 1]
     p.letter.content = p.letter.content[:600]
     assert small_triage.classify(p)["domain"] == out["domain"] and small_triage.classify(p)["type"] == out["type"]
 

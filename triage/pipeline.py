@@ -53,7 +53,7 @@ class TriageConfig:
     neighbours: int = 20                    # embedding neighbours examined per letter (each gets full pair features)
     view_cache: int = 50_000                # stored cases' pair views kept in memory (LRU)
     max_matches: int = 5
-    # Domain and type read the first classify_chars characters of the text and of the body (litigation cues,
+    # Domain and type read the title and the first classify_chars characters of the body (litigation cues,
     # the vector and matching read all of it). Held out, 2,000 changes no domain answer (460 Teddy messages,
     # 1.5% longer; 1,500 changes one); no fuzhou appeal is that long, so the type's held-out figure cannot tell;
     # of 205 unlabelled Teddy letters longer than 2,000, 6 type and 4 domain answers change. The longest letters
@@ -212,8 +212,10 @@ class Triage:
     # -- the suggestion -------------------------------------------------------------------------
     def classify(self, p: Prepared) -> dict:
         cap = self.config.classify_chars
-        text = p.text[:cap]
         fields = (normalise(p.letter.title), normalise(p.letter.content)[:cap])
+        # the title and the body's first cap characters: then the text's words are the fields' own, which the
+        # segmenter has cut already (a text cut at cap overall ended its body elsewhere: a long letter was cut twice)
+        text = p.text[: cap + len(fields[0]) + 1] if fields[0] else p.text[:cap]
         domain = self.domain.predict(text, p.vector, k=3, fields=fields)
         types = self._types(p, text, fields) if self.type else []
         lit = self._litigation(p.text)
