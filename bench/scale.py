@@ -251,6 +251,7 @@ def triage_latency(triage, store, index, queries: list[dict], fast: FastMatcher 
         timer.wrap(store, "get_candidates", "match: store.get_candidates (records, vectors, matters)")
         timer.wrap(store, "pks_by_hash", "match: store.pks_by_hash")
         timer.wrap(triage, "_case_views", "match: candidate views (stored matter)")
+        timer.wrap(triage, "judge", "match: verdicts (pair model) and ranking")
         timer.wrap(triage, "route", "route (department)")
     else:
         triage.match = fast.match
@@ -267,10 +268,14 @@ def triage_latency(triage, store, index, queries: list[dict], fast: FastMatcher 
     if fast is not None:
         fast.timings.clear()
     times, found, planted = [], 0, 0
+    slowest: list[tuple[float, int, dict]] = []   # the tail: each slow letter's length and steps
     for q, letter in zip(queries, letters):
+        before = dict(timer.totals)
         c = time.perf_counter()
         out = triage.suggest(letter, store, index)
         times.append((time.perf_counter() - c) * 1000)
+        slowest = sorted(slowest + [(times[-1], len(letter.content), {
+            k: round((v - before.get(k, 0.0)) * 1000, 1) for k, v in timer.totals.items()})], key=lambda t: -t[0])[:5]
         if q.get("planted"):
             planted += 1
             found += any(m["case_id"] == q["planted"] for m in out["duplicates"]["matches"]) or \
@@ -283,6 +288,7 @@ def triage_latency(triage, store, index, queries: list[dict], fast: FastMatcher 
         steps.update({f"match: {k}": round(v * 1000 / len(letters), 2) for k, v in fast.timings.items()})
     return {"queries": len(letters), "p50_ms": pct(times, 50), "p90_ms": pct(times, 90), "p99_ms": pct(times, 99),
             "mean_ms": round(float(np.mean(times)), 2), "ms_per_step_mean": steps, "gc_pauses": pauses.stop(),
+            "slowest": [{"ms": round(ms, 1), "chars": chars, "steps_ms": st} for ms, chars, st in slowest],
             "planted_found_in_matches_or_similar": round(found / max(planted, 1), 4)}
 
 
