@@ -300,21 +300,45 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+_HEADERS = {"Content-Type": "application/json", "X-API-Key": "dev-intake"}
+
+
+def _bodies(port: int, queries: list[dict], warm: int) -> list[bytes]:
+    """The request bodies of ``queries`` (without their ids and planted answers), after ``warm`` of them were sent
+    one by one to warm the service."""
+    import http.client
+
+    bodies = [json.dumps({k: v for k, v in q.items() if k not in ("planted", "id")}, ensure_ascii=False).encode()
+              for q in queries]
+    for b in bodies[:warm]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.request("POST", "/v1/triage", body=b, headers=_HEADERS)
+        conn.getresponse().read()
+    return bodies
+
+
+def _post(conn, port: int, body: bytes):
+    """POST one letter on ``conn``: (answered 200?, the connection to use next: a new one after a broken one)."""
+    import http.client
+
+    try:
+        conn.request("POST", "/v1/triage", body=body, headers=_HEADERS)
+        r = conn.getresponse()
+        r.read()
+        return r.status == 200, conn
+    except OSError:
+        return False, http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+
 def closed_loop(port: int, queries: list[dict], seconds: float, concurrency: int, warm: int = 5) -> dict:
     """``concurrency`` clients on loopback, each POSTing ``/v1/triage`` (the queries in turn, without their ids) and
     waiting for the answer, for ``seconds``, after ``warm`` requests one by one. Latencies of the 200 answers."""
     import http.client
 
-    bodies = [json.dumps({k: v for k, v in q.items() if k not in ("planted", "id")}, ensure_ascii=False).encode()
-              for q in queries]
-    headers = {"Content-Type": "application/json", "X-API-Key": "dev-intake"}
+    bodies = _bodies(port, queries, warm)
     lat: list[float] = []
     errors = [0]
     lock = threading.Lock()
-    for b in bodies[:warm]:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        conn.request("POST", "/v1/triage", body=b, headers=headers)
-        conn.getresponse().read()
     stop = time.time() + seconds
 
     def client(w: int) -> None:
@@ -324,14 +348,7 @@ def closed_loop(port: int, queries: list[dict], seconds: float, concurrency: int
             body = bodies[i % len(bodies)]
             i += concurrency
             c = time.perf_counter()
-            try:
-                conn.request("POST", "/v1/triage", body=body, headers=headers)
-                r = conn.getresponse()
-                r.read()
-                ok = r.status == 200
-            except OSError:
-                ok = False
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            ok, conn = _post(conn, port, body)
             with lock:
                 if ok:
                     lat.append((time.perf_counter() - c) * 1000)
@@ -358,13 +375,7 @@ def open_loop(port: int, queries: list[dict], rate: float, seconds: float, clien
     import http.client
     import queue
 
-    bodies = [json.dumps({k: v for k, v in q.items() if k not in ("planted", "id")}, ensure_ascii=False).encode()
-              for q in queries]
-    headers = {"Content-Type": "application/json", "X-API-Key": "dev-intake"}
-    for b in bodies[:warm]:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        conn.request("POST", "/v1/triage", body=b, headers=headers)
-        conn.getresponse().read()
+    bodies = _bodies(port, queries, warm)
     total = int(rate * seconds)
     due: queue.Queue = queue.Queue()
     lat: list[float] = []
@@ -382,14 +393,7 @@ def open_loop(port: int, queries: list[dict], rate: float, seconds: float, clien
             if delay > 0:
                 time.sleep(delay)
             started = time.perf_counter()
-            try:
-                conn.request("POST", "/v1/triage", body=bodies[i % len(bodies)], headers=headers)
-                r = conn.getresponse()
-                r.read()
-                ok = r.status == 200
-            except OSError:
-                ok = False
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            ok, conn = _post(conn, port, bodies[i % len(bodies)])
             done = time.perf_counter()
             with lock:
                 if started - when > 0.010:

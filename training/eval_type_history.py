@@ -54,11 +54,8 @@ def _score(base: TextClassifier, history: list[dict], test: list[dict], vectors:
     texts = [text_of(r) for r in test]
     head = th.head_scores(texts)
     out["history head alone"] = macro_f1(truth, [th.head_labels[i] for i in head.argmax(1)], labels)
-    answer = th.answer
-    th.answer = "stack"
-    out["stack (shipped + history)"] = macro_f1(truth, [th.labels[i] for i in th.proba(texts, base_test).argmax(1)],
-                                                labels)
-    th.answer = answer
+    stacked = th.proba(texts, base_test, answer="stack")
+    out["stack (shipped + history)"] = macro_f1(truth, [th.labels[i] for i in stacked.argmax(1)], labels)
     out["service (the history's choice out of fold)"] = (
         macro_f1(truth, [th.labels[i] for i in th.proba(texts, base_test).argmax(1)], labels) if th.active
         else out["shipped model"])

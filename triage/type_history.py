@@ -216,14 +216,14 @@ class TypeHistory:
         self._vec, self._head = self._fit_head(texts, types)
         self.temperature = _temperature(oof, [learnt.index(t) for t in types])
         f_base = macro_f1(types, [self.labels[i] for i in base.argmax(1)], learnt)
-        f_head = macro_f1(types, [learnt[i] for i in oof.argmax(1)], learnt)
+        head_oof = [learnt[i] for i in oof.argmax(1)]
+        f_head = macro_f1(types, head_oof, learnt)
         f_stack = macro_f1(types, stack_oof, learnt)
         # the history answers only where it beats the shipped model on this deployment's own letters, out of fold,
         # and surely so (in cfg.confidence of bootstrap resamples of those letters: a few hundred letters give
         # noisy figures); then whichever of the head alone and the stack did better there (a tie: the stack)
         shipped_pred = [self.labels[i] for i in base.argmax(1)]
-        wins = {"head": _bootstrap_wins(types, [learnt[i] for i in oof.argmax(1)], shipped_pred, learnt, cfg.seed,
-                                        cfg.bootstrap),
+        wins = {"head": _bootstrap_wins(types, head_oof, shipped_pred, learnt, cfg.seed, cfg.bootstrap),
                 "stack": _bootstrap_wins(types, list(stack_oof), shipped_pred, learnt, cfg.seed, cfg.bootstrap)}
         sure = [name for name in ("stack", "head") if wins[name] >= cfg.confidence]
         self.answer = max(sure, key=lambda name: f_stack if name == "stack" else f_head) if sure else "shipped"
@@ -235,15 +235,16 @@ class TypeHistory:
                         "answer": self.answer, "head_temperature": round(self.temperature, 4)}
         return self
 
-    def proba(self, texts: Sequence[str], base_proba: np.ndarray) -> np.ndarray:
+    def proba(self, texts: Sequence[str], base_proba: np.ndarray, answer: str | None = None) -> np.ndarray:
         """Probabilities over :attr:`labels` (a type only the shipped model knows keeps its share of the
-        shipped probability mass the stacker does not claim)."""
+        shipped probability mass the stacker does not claim); ``answer``: "head" or "stack" instead of the one
+        chosen at fit time (for comparing them)."""
         if self._stack is None:
             raise RuntimeError("the type history is not fitted; call fit() or load()")
         base = self._base_block(base_proba)
         head = self._head_block(self._vec, self._head, texts)
         out = np.zeros((len(texts), len(self.labels)))
-        if self.answer == "head":
+        if (answer or self.answer) == "head":
             z = head / self.temperature
             z = np.exp(z - z.max(axis=1, keepdims=True))
             for j, label in enumerate(self.head_labels):
