@@ -78,3 +78,30 @@ def test_district_names_ending_in_town_area_are_places_but_generic_town_areas_ar
     assert "东城区" in names("我住在东城区，楼下噪音扰民")
     assert "鼎城区" in names("常德市鼎城区某村道路损坏")
     assert names("老城区改造太慢") == [] and names("主城区交通拥堵") == [] and names("新城区的路灯坏了") == []
+
+
+def test_leading_places_read_real_names_the_free_text_extractor_misses():
+    from triage.places import leading_places
+
+    def chain(name):
+        return [(p.name, p.level) for p in leading_places(name)]
+
+    # 乡 inside a name, a stop character first, a one-character core, 城市 read as "city"
+    for name, level in (("宁乡区", "区"), ("东乡区", "区"), ("安乡县", "县"), ("和平区", "区"), ("攸县", "县"),
+                        ("鼎城市", "市")):
+        assert [p.name for p in extract_places(name)] != [name], name   # why leading_places exists
+        assert chain(name) == [(name, level)], name
+    assert chain("浦东新区城运中心") == [("浦东新区", "区")]
+    assert chain("天心市宁乡区乔口镇人民政府") == [("天心市", "市"), ("宁乡区", "区"), ("乔口镇", "镇")]
+    assert chain("和平街道办事处") == [("和平街道", "街道")]
+    assert chain("龙华区民治街道") == [("龙华区", "区"), ("民治街道", "街道")]
+    assert chain("A7县安沙镇") == [("A7县", "县"), ("安沙镇", "镇")]
+    assert chain("A市交通运输局") == [("A市", "市")]
+    assert chain("海淀区12345分中心") == [("海淀区", "区")]
+    # names that begin with no place
+    for name in ("市住建局", "住房和城乡建设局", "城乡建设局", "乡镇企业局", "农村公路局", "市区供水公司", "城区分中心",
+                 "新区管委会", "县城管局", "国网供电公司", ""):
+        assert chain(name) == [], name
+    assert chain("会同县人民政府") == [("会同县", "县")]            # 同 is a stop character, not in a county's name
+    assert chain("长阳土家族自治县") == [("长阳土家族自治县", "县")]
+    assert chain("C市建筑设计院与贵县瑶城市场服务中心") == [("C市", "市")]   # no county has a seven-character core

@@ -188,8 +188,12 @@ def test_department_kinds_and_duties():
     for office in ("A7县", "朝阳区分中心", "洞井街道办事处", "A市", "朝阳区人民政府"):
         assert department_kind(office) == "office", office
         assert department_duty(office) == ""
+    for office in ("宁乡区", "和平街道办事处", "海淀区12345热线分中心", "经开区管委会", "攸县"):   # real names
+        assert department_kind(office) == "office", office
+        assert department_duty(office) == ""
     for unit, duty in (("A市交通运输局", "交通运输"), ("市公安局", "公安"), ("A市公积金中心", "公积金"),
-                       ("L市公交集团", "公交"), ("A3区教育局", "教育"), ("市住建局", "住建")):
+                       ("L市公交集团", "公交"), ("A3区教育局", "教育"), ("市住建局", "住建"),
+                       ("安乡县教育局", "教育"), ("鼎城市交通运输局", "交通运输")):
         assert department_kind(unit) == "unit", unit
         assert department_duty(unit) == duty
 
@@ -215,3 +219,18 @@ def test_a_rare_unit_named_in_the_letter_is_suggested(history):
     assert "市园林局" in names
     ev = res[names.index("市园林局")]["evidence"]
     assert any("names 园林 → 市园林局" in e for e in ev)
+
+
+def test_real_district_names_the_free_text_extractor_misses_still_route_by_name():
+    # 宁乡区 (乡 inside), 和平区 (和 is a stop character), 攸县 (one-character core), 鼎城市 (城市): a history of
+    # real names must route a letter naming one of them to it, as A6区 routes to A6区
+    offices = ["宁乡区", "和平区", "攸县", "鼎城市"]
+    rng = random.Random(5)
+    history = [{"id": f"r{i}", "content": f"{d}{rng.choice(LOCAL)}，希望尽快处理。", "department": d}
+               for i, d in enumerate(rng.choice(offices) for _ in range(160))]
+    router = Router().fit_history(history)
+    for d in offices:
+        assert [p.name for p in department_places(d)] == [d]
+        res = router.route({"content": f"我家在{d}，楼下的下水道堵了很久"})
+        assert res[0]["name"] == d, (d, res)
+        assert f"mentions {d} → {d}" in res[0]["evidence"], res[0]["evidence"]

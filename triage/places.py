@@ -291,6 +291,61 @@ def place_of_name(name: str) -> tuple[str, str]:
     return name, ""
 
 
+_ADMIN_LEVELS = frozenset({"省", "市", "区", "县", "旗"})
+_TOWN_LEVELS = frozenset({"街道", "镇", "乡"})
+
+
+def leading_places(name: str, max_len: int = 10) -> list[Place]:
+    """The chain of places an official name begins with: "宁乡区住建局" → [宁乡区], "天心市宁乡区乔口镇" → [天心市,
+    宁乡区, 乔口镇], "市住建局" → [].
+
+    For names of departments and units, which begin with where they are. The free-text extractor cannot read
+    many real names: it cuts at stop characters (和平区, 安乡县), takes 乡 inside a name for a suffix (宁乡区, 东乡区),
+    refuses a one-character core (攸县, 澧县) and reads 城市 as "city" (鼎城市). At each position the shortest name
+    ending in an administrative suffix (省/市/区/县/旗) wins; failing that, the shortest ending in 街道/镇/乡 (a town
+    name, which must not hold a stop word after its first character: 住房和城乡 is no town). A name's core is no
+    longer than the extractor's ``max_core`` for its level, so 建筑设计院与贵县 is no county.
+    """
+    name = (name or "").strip()
+    max_core = PlaceConfig().max_core
+    out: list[Place] = []
+    pos = 0
+    while pos < len(name):
+        admin = town = None
+        for end in range(pos + 2, min(len(name), pos + max_len) + 1):
+            cand = name[pos:end]
+            canon, level = place_of_name(cand)
+            if not level or not _NAME_CHAR_RE.match(cand[0]):
+                continue
+            code = _CODE_RE.fullmatch(cand) is not None
+            core = canon[:-2] if level == "街道" else canon[:-1]
+            tail = cand[-2:]
+            # 超市, 城乡 are no places; X城市 / X城区 of three characters are (鼎城市, 鼎城区), as in the extractor
+            district_town = len(cand) == 3 and tail in ("城市", "城区") and cand[0] not in _GENERIC_TOWN_PREFIX
+            if not code and (core in _GENERIC_CORES or _BAD_CORE_RE.search(core) or
+                             (tail in _GENERIC_TAILS and not district_town)):
+                continue
+            if level in _ADMIN_LEVELS:
+                if (code or 3 <= len(cand) <= 1 + max_core.get(level, 4) or (len(cand) == 2 and level == "县")
+                        or cand.endswith(("自治县", "自治旗"))):
+                    admin = Place(canon, level, (pos, end))
+                    break
+            elif (level in _TOWN_LEVELS and town is None and len(cand) >= 3 and cand[0] not in "省市区县" and
+                  not _STOP_RE.search(cand, 1)):
+                town = Place(canon, level, (pos, end))
+        found = admin or town
+        if found is None:
+            break
+        out.append(found)
+        pos = found.span[1]
+        # a town's long suffix (街道办事处) is part of its name
+        for suffix in ("办事处", "办"):
+            if found.level == "街道" and name.startswith(suffix, pos):
+                pos += len(suffix)
+                break
+    return out
+
+
 def _pattern_places(text: str, config: PlaceConfig, taken: list[tuple[int, int]]) -> list[Place]:
     """Suffix-pattern matches, left to right; ``taken`` spans (gazetteer hits) act as boundaries."""
     out: list[Place] = []

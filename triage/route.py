@@ -44,7 +44,7 @@ import numpy as np
 from .directory import Directory
 from .errors import ConfigError, InvalidInput, ModelMissing
 from .normalise import normalise
-from .places import Gazetteer, Place, PlaceConfig, extract_places, level_rank, place_of_name
+from .places import Gazetteer, Place, PlaceConfig, extract_places, leading_places, level_rank, place_of_name
 from .records import letter_text
 
 __all__ = ["Router", "RouterConfig", "FEATURES", "DEFAULT_WEIGHTS", "department_role", "department_places",
@@ -144,9 +144,18 @@ class RouterConfig:
 # department names → their places and roles
 
 def department_places(name: str) -> list[Place]:
-    """Places named inside a department's name: "A3区住建局" → [A3区]; "朝阳区分中心" → [朝阳区]."""
-    return [p for p in extract_places(name, config=PlaceConfig(roads=False)) if p.level in
-            ("省", "市", "区", "县", "旗", "街道", "镇", "乡", "村", "社区")]
+    """Places named inside a department's name: "A3区住建局" → [A3区]; "朝阳区分中心" → [朝阳区]; "宁乡区住建局" →
+    [宁乡区] (the places the name begins with, :func:`~triage.places.leading_places`, read real names that the
+    free-text extractor misses), in order of position."""
+    found = {p.span: p for p in extract_places(name, config=PlaceConfig(roads=False)) if p.level in
+             ("省", "市", "区", "县", "旗", "街道", "镇", "乡", "村", "社区")}
+    for p in leading_places(name):
+        if not any(s < p.span[1] and p.span[0] < e for s, e in found):
+            found[p.span] = p
+        elif p.span not in found:   # the leading chain's reading wins where the two overlap (东乡区, not 东乡)
+            found = {span: q for span, q in found.items() if not (span[0] < p.span[1] and p.span[0] < span[1])}
+            found[p.span] = p
+    return [found[span] for span in sorted(found)]
 
 
 def department_role(name: str) -> str:
@@ -165,7 +174,8 @@ def department_role(name: str) -> str:
     return "".join(out)
 
 
-_OFFICE_WORDS = re.compile(r"分中心|人民政府|政府|办事处|街道办|服务中心|中心")
+# what an office of a place is called besides the place (海淀区12345热线分中心, 经开区管委会, 朝阳区人民政府)
+_OFFICE_WORDS = re.compile(r"分中心|人民政府|政府|办事处|街道办|服务中心|中心|管理委员会|管委会|12345|热线|工作站")
 
 
 def department_kind(name: str) -> str:
