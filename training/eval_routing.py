@@ -42,7 +42,7 @@ from training.datasets import PROJECT_DIR
 from training.replying_unit import fuzhou_routed, teddy_routed
 from triage.directory import Directory
 from triage.places import extract_places
-from triage.route import Router, department_places
+from triage.route import Router, RouterConfig, department_places
 
 PROFILES = PROJECT_DIR / "corpora" / "profiles"
 CODE_UNIT = re.compile(r"([A-Z]\d{1,2}[区县市])(?=.)")
@@ -73,6 +73,10 @@ def datasets(name: str) -> tuple[list[dict], str | None]:
     if name == "teddy-offices-named":
         letters, _ = datasets("teddy-offices")
         return with_real_names(letters), None   # the teddy_a directory speaks in codes
+    if name == "teddy-offices-real":
+        letters, _ = datasets("teddy-offices")
+        known, counties = with_inferred_names(letters)
+        return with_real_names(letters, known, avoid=counties), None
     raise SystemExit(f"unknown dataset {name}")
 
 
@@ -89,9 +93,50 @@ REAL_CORES = tuple(
 _CODE = re.compile(r"(?<![A-Za-z0-9])([A-Z][0-9]{0,2})(?=[市区县])")
 
 
-def with_real_names(letters: list[dict]) -> list[dict]:
+def with_inferred_names(letters: list[dict], min_letters: int = 5,
+                        share: float = 0.5) -> tuple[dict[str, str], list[str]]:
+    """Code → the real county (A7县 → 长沙县) or prefecture (A市 → 长沙市) it stands for, read from the streets and
+    towns the letters name beside it (or that a letter routed to it names): one to one, a code only where at least
+    ``min_letters`` letters and ``share`` of its evidence agree. A de-anonymisation guess to build an evaluation
+    set with the real geography (streets and their districts agreeing), not a model: it reads all the letters.
+    Also returns the counties of the prefectures found (no other code may be given one of their names)."""
+    from triage.admin_areas import NationalAreas
+
+    national = NationalAreas.load()
+    texts = [(l.get("title") or "") + "\n" + (l.get("content") or "") for l in letters]
+    mentions: collections.Counter = collections.Counter()
+    for t in texts:
+        mentions.update({p.name for p in extract_places(t)})
+    local = national.local(national.prefectures_of(mentions))
+    co: dict[str, dict[str, collections.Counter]] = collections.defaultdict(
+        lambda: {"county": collections.Counter(), "prefecture": collections.Counter()})
+    for l, t in zip(letters, texts):
+        codes = {m.group(0) + t[m.end()] for m in _CODE.finditer(t)}
+        if re.fullmatch(r"[A-Z][0-9]{0,2}[区县市]", l["department"]):
+            codes.add(l["department"])
+        counties = {h.county for h in local.find(t)}
+        prefectures = {p for c in counties for p in national.names.get(c, ()) if p in local.prefectures}
+        for code in codes:
+            co[code]["county"].update(counties)
+            co[code]["prefecture"].update(prefectures)
+    out: dict[str, str] = {}
+    for level in ("county", "prefecture"):
+        pairs = sorted(((n, code, place) for code, c in co.items() for place, n in c[level].items()
+                        if (level == "county") != code.endswith("市") or level == "county"),
+                       key=lambda x: (-x[0], x[1], x[2]))
+        for n, code, place in pairs:
+            total = sum(co[code][level].values())
+            if code in out or place in out.values() or n < min_letters or n < share * total:
+                continue
+            out[code] = place
+    return out, local.counties
+
+
+def with_real_names(letters: list[dict], known: dict[str, str] | None = None,
+                    avoid: list[str] = ()) -> list[dict]:
     """The letters with every anonymised code (A7县, B市) replaced by a real place name of the same level, the
-    most frequent code first, in letters and departments alike: the hidden test's city has real names."""
+    most frequent code first, in letters and departments alike: the hidden test's city has real names.
+    ``known`` names some codes already (A7县 → 长沙县, from :func:`with_inferred_names`)."""
     counts: collections.Counter = collections.Counter()
     level: dict[str, str] = {}
     for l in letters:
@@ -100,20 +145,29 @@ def with_real_names(letters: list[dict]) -> list[dict]:
                 counts[m.group(1)] += 1
                 level.setdefault(m.group(1), l[f][m.end()])
     ranked = sorted(counts, key=lambda code: (-counts[code], code))
-    free = list(REAL_CORES)
+    known = known or {}
+    taken = {name[:k] for name in [*known.values(), *avoid] for k in (-1, -2)}
+    free = [c for c in REAL_CORES if c not in taken]
     core = {}
-    for code in ranked:   # a one-character core only before 县 (攸县, not 攸区)
+    for code in ranked:
+        if code + level[code] in known:
+            continue   # a one-character core only before 县 (攸县, not 攸区)
         pick = next((c for c in free if len(c) > 1 or level[code] == "县"), None)
         if pick is None:
             raise ValueError(f"{len(ranked)} codes, {len(REAL_CORES)} real names")
         free.remove(pick)
         core[code] = pick
+    whole = re.compile(r"(?<![A-Za-z0-9])([A-Z][0-9]{0,2})([市区县])")
+
+    def name(m: re.Match) -> str:
+        return known.get(m.group(0)) or core.get(m.group(1), m.group(1)) + m.group(2)
+
     out = []
     for l in letters:
         l = dict(l)
         for f in ("title", "content", "department", "region"):
             if l.get(f):
-                l[f] = _CODE.sub(lambda m: core[m.group(1)], l[f])
+                l[f] = whole.sub(name, l[f])
         out.append(l)
     return out
 
@@ -204,7 +258,7 @@ def calibration(results: list[list[dict]], test: list[dict]) -> tuple[float, flo
     return (float(np.mean(scores)) if scores else 0.0, float(np.mean(hits)) if hits else 0.0)
 
 
-def run(name: str, split: str, seed: int = 7) -> list[tuple]:
+def run(name: str, split: str, seed: int = 7, config: RouterConfig | None = None) -> list[tuple]:
     letters, profile = datasets(name)
     train, test = split_by_time(letters) if split == "time" else split_half(letters, seed)
     seen = {l["department"] for l in train}
@@ -223,14 +277,14 @@ def run(name: str, split: str, seed: int = 7) -> list[tuple]:
     neigh = tfidf_neighbours(train, test)
     systems = []
     if directory is not None:
-        systems.append(("router: directory only", Router(directory), False))
+        systems.append(("router: directory only", Router(directory, config), False))
     t0 = time.time()
-    hist = Router().fit_history(train)
+    hist = Router(config=config).fit_history(train)
     fit_s = time.time() - t0
     systems.append(("router: history only", hist, False))
     systems.append(("router: history + neighbours", hist, True))
     if directory is not None:
-        both = Router(directory).fit_history(train)
+        both = Router(directory, config).fit_history(train)
         systems.append(("router: directory + history", both, False))
         systems.append(("router: directory + history + neighbours", both, True))
     for label, router, use_nb in systems:
@@ -274,12 +328,17 @@ def bench(n: int = 10_000) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", choices=("teddy-units", "teddy-offices", "teddy-offices-named", "teddy-a-city", "fuzhou",
-                                       "bench"))
+    ap.add_argument("--only", choices=("teddy-units", "teddy-offices", "teddy-offices-named", "teddy-offices-real",
+                                       "teddy-a-city", "fuzhou", "bench"))
     ap.add_argument("--split", choices=("time", "half", "both"), default="both")
     ap.add_argument("--seeds", default="7", help="half/half splits to run, comma-separated; with several, a table of "
                                                  "the mean over them follows (default 7)")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="a RouterConfig field for this run (JSON value), e.g. --set admin_areas=false")
     args = ap.parse_args(argv)
+    import json
+
+    config = RouterConfig.from_dict({k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.set)})
     seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
     if args.only == "bench":
         bench()
@@ -290,9 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         for split in splits:
             if split == "time":
-                run(name, split)
+                run(name, split, config=config)
                 continue
-            per_seed = [run(name, split, seed) for seed in seeds]
+            per_seed = [run(name, split, seed, config) for seed in seeds]
             if len(per_seed) > 1:
                 print(f"\n### {name}, random half / half, mean over seeds {', '.join(map(str, seeds))}\n")
                 print("| system | top-1 | top-3 | top-1 per seed |\n|---|---|---|---|")

@@ -21,7 +21,7 @@ from .classify import TextClassifier
 from .dedup import (LetterView, PairModel, make_views, pack_view, pair_features, pair_features_many, reasons,
                     unpack_view)
 from .embed import EmbedderConfig, get_embedder
-from .errors import ModelMissing
+from .errors import ConfigError, ModelMissing
 from .matter import MATTER_VERSION, Matter
 from .minhash import MinHasher
 from .normalise import normalise
@@ -45,6 +45,8 @@ class TriageConfig:
     models_dir: Path = field(default_factory=default_models_dir)
     embedder: EmbedderConfig | None = None   # None → the one the models were trained with
     profile: str | None = field(default_factory=lambda: os.environ.get("TRIAGE_PROFILE"))  # department directory
+    # the history router's knobs (triage.route.RouterConfig fields as JSON, e.g. '{"admin_areas": false}')
+    router: str | None = field(default_factory=lambda: os.environ.get("TRIAGE_ROUTER_CONFIG"))
     vector_cache: Path | None = None        # cache vectors by text hash here (training, evaluation, re-imports)
     # near-duplicate (LSH) candidates examined per letter, at most, most shared bands first. 20 and 50 give the same
     # same-matter recall@10 (0.942, training.evaluate) and planted-repeat recall at 1M (0.973, bench/scale.py);
@@ -144,7 +146,20 @@ class Triage:
             from .directory import load_directory
             directory = load_directory(self.config.profile)
         self.directory = directory
-        self.router = Router(directory)
+        self.router = Router(directory, self._router_config())
+
+    def _router_config(self):
+        from .route import RouterConfig
+
+        if not self.config.router:
+            return RouterConfig()
+        try:
+            data = json.loads(self.config.router)
+        except ValueError as exc:
+            raise ConfigError(f"TRIAGE_ROUTER_CONFIG is not JSON: {exc}", field="router") from None
+        if not isinstance(data, dict):
+            raise ConfigError("TRIAGE_ROUTER_CONFIG must be a JSON object of RouterConfig fields", field="router")
+        return RouterConfig.from_dict(data)
 
     @property
     def model_version(self) -> str:
@@ -358,7 +373,7 @@ class Triage:
                     router.directory = self.directory
                 self.router, self._history_loaded["router"] = router, saved
             return
-        signature = store.labelled_signature("department")
+        signature = store.labelled_signature("department") + (f"|{self.config.router}" if self.config.router else "")
         if marker.exists() and marker.read_text() == signature:
             try:
                 self.router = Router.load(folder)
@@ -369,7 +384,7 @@ class Triage:
             except Exception:
                 log.warning("router history model unreadable; refitting")
         history = store.labelled_history("department")
-        router = Router(self.directory)
+        router = Router(self.directory, self._router_config())
         if history:
             history = [{**h, "text": f"{h.get('title') or ''}\n{h['content']}"} for h in history]
             router.fit_history(history)

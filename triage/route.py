@@ -41,6 +41,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from .admin_areas import LocalAreas, NationalAreas
 from .directory import Directory
 from .errors import ConfigError, InvalidInput, ModelMissing
 from .normalise import normalise
@@ -118,6 +119,9 @@ class RouterConfig:
     kind_min: int = 5                   # letters of the rarer kind needed before the kind model is fitted
     kind_candidates: int = 2            # best departments of each kind (by its own text head) always considered
     roads: bool = True                  # roads (X路) count as places for learned associations
+    admin_areas: bool = True            # a street/town/community named without its district adds the district
+    #                                     (the prefectures the history speaks of, from the national table)
+    area_bare_names: bool = True        # ... and so does a town's bare name (星沙 for 星沙街道)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.holdout_fraction < 0.9:
@@ -358,6 +362,7 @@ class Router:
                                                       "neighbours": dict(DEFAULT_WEIGHTS)}
         self._fitted_weights = False
         self._gazetteer_cache: Gazetteer | None = None
+        self._areas: LocalAreas | None = None
         self._dept_places: dict[str, list[Place]] = {}
         self._dept_roles: dict[str, str] = {}
         self.metrics: dict[str, Any] = {}
@@ -410,6 +415,9 @@ class Router:
         for place, n in self._history.place_counts.items():
             if n >= self.config.assoc_min_support and len(place) >= 3:
                 gaz.add(place)
+        if self._areas is not None:   # the deployment's real districts, read whole (宁乡市, 靖州苗族侗族自治县)
+            for county in self._areas.counties:
+                gaz.add(county)
         self._gazetteer_cache = gaz
 
     def _canonical(self, name: str | None) -> str | None:
@@ -456,8 +464,14 @@ class Router:
         depts = [d for _, _, d in rows]
         # places with the pattern extractor only (the learned gazetteer comes from these)
         self._history.dept_counts = dict(collections.Counter(depts))
+        self._areas, self._areas_note = None, ""
         self._refresh_departments()
         place_sets = [self._letter_place_names(letter, text) for letter, text, _ in rows]
+        if cfg.admin_areas:
+            self._areas = self._local_areas(place_sets)
+            if self._areas is not None:
+                self._refresh_departments()
+                place_sets = [self._letter_place_names(letter, text) for letter, text, _ in rows]
 
         vec, X = _Vectoriser.fit(texts, cfg) if n >= cfg.min_classifier else (None, None)
 
@@ -497,13 +511,67 @@ class Router:
             }
         self._history = self._learn(rows, place_sets, X, vec, list(range(n)))
         self._refresh_departments()
+        if cfg.admin_areas:
+            a = self._areas
+            self.metrics["admin_areas"] = (
+                {"prefectures": a.prefectures, "counties": len(a.counties), "names": len(a.areas) + len(a.bare)}
+                if a is not None else self._areas_note)
         return self
 
+    def _local_areas(self, place_sets: list[list[str]]) -> LocalAreas | None:
+        """The deployment's towns, villages and communities with their districts, for the prefectures its
+        history names (see :mod:`triage.admin_areas`); None when the history names none or there is no table."""
+        mentions: collections.Counter = collections.Counter()
+        for names in place_sets:
+            mentions.update(set(names))
+        for d in self._history.dept_counts:
+            mentions.update({p.name for p in department_places(d)})
+        try:
+            national = NationalAreas.load()
+        except ModelMissing as exc:
+            log.warning("routing without administrative areas: %s", exc)
+            self._areas_note = "unavailable: no table of administrative areas"
+            return None
+        prefectures = national.prefectures_of(mentions)
+        if not prefectures:
+            self._areas_note = "none: the history names no prefecture's streets, towns or districts"
+            return None
+        local = national.local(prefectures)
+        if not self.config.area_bare_names:
+            local.bare = {k: v for k, v in local.bare.items() if k in local.counties or v in local.counties}
+        return local
+
     def _letter_place_names(self, letter: dict, text: str) -> list[str]:
-        """Distinct place names, region first, then in order of first mention."""
+        """Distinct place names, region first, then in order of first mention; a street, town or community
+        of the deployment's areas is followed by its district (洞井街道 → 洞井街道, 雨花区)."""
         places = self._places(letter, text)
-        ordered = [p.name for p in places if p.span is None] + [p.name for p in places if p.span is not None]
-        return list(dict.fromkeys(ordered))
+        ordered = [(-1.0, p.name) for p in places if p.span is None]
+        ordered += [(float(p.span[0]), p.name) for p in places if p.span is not None]
+        areas = self._areas
+        if areas is not None:
+            hits = [(float(h.span[0]), h) for h in areas.find(text)]
+            region = str(letter.get("region") or "")
+            hits += [(-1.0, h) for h in areas.find(region)]
+            for pos, h in hits:
+                ordered.append((pos, h.name))
+                ordered.append((pos + 0.5, h.county))
+            for pos, name in list(ordered):
+                county = areas.areas.get(name)   # a full name the pattern extractor found (洞井街道)
+                if county:
+                    ordered.append((pos + 0.5, county))
+            ordered.sort(key=lambda pn: pn[0])
+        return list(dict.fromkeys(name for _, name in ordered))
+
+    def _inferred(self, places: list[str], text: str) -> dict[str, str]:
+        """District → the first named place it was inferred from, for the districts a letter does not name."""
+        if self._areas is None:
+            return {}
+        via: dict[str, str] = {}
+        for p in places:
+            county = self._areas.county_of(p)
+            if county and county != p and county not in text:
+                via.setdefault(county, p)
+        return via
 
     def _learn(self, rows, place_sets, X, vec, idx: list[int]) -> _History:
         cfg = self.config
@@ -513,7 +581,12 @@ class Router:
         pc: collections.Counter = collections.Counter()
         pd: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
         for i in idx:
+            # a district inferred from a street is no mention of it: the text model already knows the streets
+            # history names, and counting them again only shifted weight from the text to places (measured)
+            inferred = self._inferred(place_sets[i], rows[i][1])
             for p in place_sets[i]:
+                if p in inferred:
+                    continue
                 pc[p] += 1
                 pd[p][rows[i][2]] += 1
         keep = sorted(p for p, c in pc.items() if c >= cfg.assoc_min_support)   # sorted: same order every run
@@ -597,12 +670,16 @@ class Router:
             return cands[d]
 
         mentioned = {p: place_of_name(p)[1] for p in places}
+        via = self._inferred(places, text)
         gaz = self._gazetteer_cache
         for p in list(mentioned):
             if not mentioned[p] and gaz is not None:
                 mentioned[p] = gaz.level(p)
         # (a) places: department names, directory coverage, learned association
-        local_mentions = {p for p, lvl in mentioned.items() if lvl in ("区", "县", "旗")}
+        # districts named, or inferred from a street and the name of some department's own district (in a history
+        # whose departments are codes, an inferred real name says nothing against them)
+        local_mentions = {p for p, lvl in mentioned.items() if lvl in ("区", "县", "旗") and
+                          (p not in via or p in self._place_owners)}
         for d, dplaces in self._dept_places.items():
             best, best_p = 0.0, None
             for dp in dplaces:
@@ -613,7 +690,8 @@ class Router:
             if best_p:
                 c = cand(d)
                 c.f[_F["place_name"]] = best
-                c.evidence["place_name"] = f"mentions {best_p} → {d}"
+                c.evidence["place_name"] = (f"mentions {via[best_p]} (in {best_p}) → {d}" if best_p in via
+                                            else f"mentions {best_p} → {d}")
         if self.directory is not None:
             for p, lvl in mentioned.items():
                 for unit in self.directory.covering(p):
@@ -626,6 +704,8 @@ class Router:
             a = cfg.assoc_smoothing
             total = max(h.n, 1)
             for p in mentioned:
+                if p in via:
+                    continue
                 dist = h.place_dept.get(p)
                 if not dist:
                     continue
@@ -770,6 +850,7 @@ class Router:
             "fitted_weights": self._fitted_weights,
             "history": {"n": h.n, "dept_counts": h.dept_counts, "place_counts": h.place_counts,
                         "place_dept": h.place_dept},
+            "areas": self._areas.to_dict() if self._areas is not None else None,
             "vectoriser": None, "text_classes": None, "role_classes": None, "kind_classes": None,
         }
         if h.vectoriser is not None:
@@ -831,6 +912,7 @@ class Router:
             if state.get(f"{key}_classes") is not None:
                 setattr(h, key, _Linear(state[f"{key}_classes"], arrays[f"{key}_coef"], arrays[f"{key}_intercept"]))
         router._history = h
+        router._areas = LocalAreas.from_dict(state.get("areas"))
         router._weights = state["weights"]
         router._fitted_weights = state["fitted_weights"]
         router.metrics = manifest.get("metrics") or {}

