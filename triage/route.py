@@ -108,6 +108,7 @@ class RouterConfig:
     max_holdout: int = 1500             # letters the combination weights are fitted on
     max_partial: int = 2000             # letters the held-out stage's text models are trained on
     crossfit_below: int = 2000          # histories up to this size use two folds instead of one slice
+    crossfit_repeats: int = 3           # ... that many times (the first by date when dates exist, then random)
     neighbour_k: int = 10               # simulated neighbours while fitting weights
     candidates: int = 10                # from the text classifier
     assoc_min_support: int = 2          # a place must appear this often in history to vote
@@ -481,7 +482,10 @@ class Router:
             order = _holdout_order(rows, cfg.seed)
             if n <= cfg.crossfit_below:
                 half = n // 2
-                folds = [(order[:half], order[half:]), (order[half:], order[:half])]
+                folds = []
+                for r in range(cfg.crossfit_repeats):   # more halvings, random ones, steady the weights
+                    o = order if r == 0 else [int(i) for i in np.random.default_rng(cfg.seed + r).permutation(n)]
+                    folds += [(o[:half], o[half:]), (o[half:], o[:half])]
             else:
                 n_hold = min(int(n * cfg.holdout_fraction), cfg.max_holdout)
                 folds = [(order[:n_hold], order[n_hold:])]
@@ -503,7 +507,8 @@ class Router:
             self._weights["neighbours"] = _fit_clogit(cand_neigh, targets, cfg.l2)
             self._fitted_weights = True
             self.metrics = {
-                "holdout_letters": len(targets),
+                "holdout_letters": len({i for hold, _ in folds for i in hold}),
+                "holdout_rows": len(targets),   # held-out letters × halvings (crossfit_repeats)
                 "holdout_top1": _topk(self._weights["plain"], cand_plain, targets, 1),
                 "holdout_top3": _topk(self._weights["plain"], cand_plain, targets, 3),
                 "holdout_top1_with_neighbours": _topk(self._weights["neighbours"], cand_neigh, targets, 1),
