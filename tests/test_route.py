@@ -193,7 +193,8 @@ def test_department_kinds_and_duties():
         assert department_duty(office) == ""
     for unit, duty in (("A市交通运输局", "交通运输"), ("市公安局", "公安"), ("A市公积金中心", "公积金"),
                        ("L市公交集团", "公交"), ("A3区教育局", "教育"), ("市住建局", "住建"),
-                       ("安乡县教育局", "教育"), ("鼎城市交通运输局", "交通运输")):
+                       ("安乡县教育局", "教育"), ("鼎城市交通运输局", "交通运输"),
+                       ("朝阳区市场监管局", "市场监管"), ("市市场监督管理局", "市场监督")):   # 市场 is no level prefix
         assert department_kind(unit) == "unit", unit
         assert department_duty(unit) == duty
 

@@ -204,7 +204,7 @@ def department_duty(name: str) -> str:
     if department_kind(name) == "office":
         return ""
     core = re.sub(r"<[^>]*>", "", department_role(name))
-    core = re.sub(r"^[市区县]", "", core)       # 市住建局: the bare level prefix is no duty
+    core = re.sub(r"^[市区县](?!场)", "", core)   # 市住建局: the bare level prefix is no duty (市场监管局 keeps it)
     core = _UNIT_SUFFIX.sub("", core)
     return core if len(core) >= 2 else ""
 
