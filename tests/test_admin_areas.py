@@ -114,3 +114,22 @@ def test_real_city_routing_beats_both_baselines_on_an_unseen_half(national, shar
     tfidf = topk(tfidf_classifier(train, test), test)
     assert ours[0] >= rule[0] + 0.07 and ours[0] >= tfidf[0] + 0.14, (ours, rule, tfidf)
     assert ours[1] >= rule[1] + 0.09, (ours, rule)
+
+
+def test_cold_start_directory_routes_a_street_to_the_unit_covering_its_district(national, tmp_path):
+    """A day-one directory lists its district centres by district only; letters name streets."""
+    from triage.directory import Directory
+
+    directory = Directory.from_records(
+        [{"name": d, "level": "区", "places": d.replace("分中心", "")} for d in SEEN] +
+        [{"name": "市交通运输局", "level": "市", "keywords": "公交|地铁"}], name="changsha-day-one")
+    router = Router(directory)
+    for dept, street in UNSEEN.items():
+        res = router.route({"content": f"{street}{MATTERS[1]}，请尽快处理"})
+        assert res and res[0]["name"] == dept, (street, res)
+        assert f"mentions {street} (in {dept.replace('分中心', '')}) → {dept} (directory)" in res[0]["evidence"]
+    assert Router(directory, RouterConfig(admin_areas=False)).route({"content": f"{UNSEEN['雨花区分中心']}路灯不亮"}) == []
+    # the areas travel with the saved router, and a history fitted later keeps finding them
+    loaded = Router.load(router.save(tmp_path / "cold"))
+    assert loaded.route({"content": "黎托街道路灯不亮"})[0]["name"] == "雨花区分中心"
+    assert Router(directory).fit_history([]).route({"content": "黎托街道路灯不亮"})[0]["name"] == "雨花区分中心"

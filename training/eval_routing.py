@@ -42,7 +42,7 @@ from training.datasets import PROJECT_DIR
 from training.replying_unit import fuzhou_routed, teddy_routed
 from triage.directory import Directory
 from triage.places import extract_places
-from triage.route import Router, RouterConfig, department_places
+from triage.route import Router, RouterConfig, _config_dict, department_places
 
 PROFILES = PROJECT_DIR / "corpora" / "profiles"
 CODE_UNIT = re.compile(r"([A-Z]\d{1,2}[区县市])(?=.)")
@@ -270,6 +270,13 @@ def run(name: str, split: str, seed: int = 7, config: RouterConfig | None = None
         top1 = topk([preds[i] for i in known], [test[i] for i in known])[0] if known else 0.0
         return f"top-1 {top1:.3f} on the {len(known)} letters whose department is in the history"
 
+    if name == "teddy-offices-real":   # a day-one directory: the real district centres, each covering its district only
+        from triage.admin_areas import NationalAreas
+
+        national = NationalAreas.load()
+        offices = sorted(d for d in seen if d in national.counties)
+        directory = Directory.from_records([{"name": d, "level": d[-1], "places": d} for d in offices],
+                                           name="day-one")
     rows = []
     for label, preds in (("district-name rule", place_rule(train, test)),
                          ("plain TF-IDF + LinearSVC", tfidf_classifier(train, test))):
@@ -278,6 +285,9 @@ def run(name: str, split: str, seed: int = 7, config: RouterConfig | None = None
     systems = []
     if directory is not None:
         systems.append(("router: directory only", Router(directory, config), False))
+        if directory.name == "day-one":
+            off = RouterConfig.from_dict({**_config_dict(config or RouterConfig()), "admin_areas": False})
+            systems.append(("router: directory only, no areas", Router(directory, off), False))
     t0 = time.time()
     hist = Router(config=config).fit_history(train)
     fit_s = time.time() - t0

@@ -137,6 +137,7 @@ class NationalAreas:
     path: Path
     prefectures: dict[str, str] = field(default_factory=dict)                       # 长沙市 → its alias 长沙
     names: dict[str, set[str]] = field(default_factory=lambda: collections.defaultdict(set))   # name → prefectures
+    counties: set[str] = field(default_factory=set)                                  # county-level names
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "NationalAreas":
@@ -152,6 +153,8 @@ class NationalAreas:
                 out.names[name].add(name)
             elif depth in (2, 3):
                 out.names[name].add(prefecture)
+                if depth == 2:
+                    out.counties.add(name)
         if not out.prefectures:
             raise ModelMissing(f"{p} is not a table of administrative areas (no prefecture rows)")
         return out

@@ -368,6 +368,8 @@ class Router:
         self._dept_roles: dict[str, str] = {}
         self.metrics: dict[str, Any] = {}
         self.data_hash: str | None = None
+        self._areas_note = ""
+        self._areas = self._directory_areas()
         self._refresh_departments()
 
     # -- state helpers ---------------------------------------------------------------------------
@@ -384,6 +386,8 @@ class Router:
             raise ConfigError(f"directory must be a triage.directory.Directory, got {type(value).__name__}")
         self._directory = value
         if hasattr(self, "_history"):
+            if not self._history.n:   # no history yet: the directory says which prefectures
+                self._areas = self._directory_areas()
             self._refresh_departments()
 
     @property
@@ -457,6 +461,7 @@ class Router:
         self.metrics = {}
         self.data_hash = _hash_rows(rows)
         if not rows:
+            self._areas = self._directory_areas()
             self._refresh_departments()
             return self
 
@@ -469,7 +474,7 @@ class Router:
         self._refresh_departments()
         place_sets = [self._letter_place_names(letter, text) for letter, text, _ in rows]
         if cfg.admin_areas:
-            self._areas = self._local_areas(place_sets)
+            self._areas = self._local_areas(place_sets) or self._directory_areas()
             if self._areas is not None:
                 self._refresh_departments()
                 place_sets = [self._letter_place_names(letter, text) for letter, text, _ in rows]
@@ -523,21 +528,38 @@ class Router:
                 if a is not None else self._areas_note)
         return self
 
-    def _local_areas(self, place_sets: list[list[str]]) -> LocalAreas | None:
+    def _directory_places(self) -> set[str]:
+        if self.directory is None:
+            return set()
+        names = {place_of_name(p)[0] for unit in self.directory for p in unit.places}
+        return names | {p.name for unit in self.directory for p in department_places(unit.name)}
+
+    def _directory_areas(self) -> LocalAreas | None:
+        """Cold start: the areas of the prefectures the directory's places lie in (two names that agree suffice:
+        a directory is written by the deployment, not guessed from letters)."""
+        if self.directory is None or not self.config.admin_areas:
+            return None
+        return self._local_areas([], min_letters=2)
+
+    def _local_areas(self, place_sets: list[list[str]], min_letters: int = 5) -> LocalAreas | None:
         """The deployment's towns, villages and communities with their districts, for the prefectures its
-        history names (see :mod:`triage.admin_areas`); None when the history names none or there is no table."""
+        history (and directory) names (see :mod:`triage.admin_areas`); None when they name none or there is no
+        table."""
         mentions: collections.Counter = collections.Counter()
         for names in place_sets:
             mentions.update(set(names))
         for d in self._history.dept_counts:
             mentions.update({p.name for p in department_places(d)})
+        mentions.update(self._directory_places())
+        if not mentions:
+            return None
         try:
             national = NationalAreas.load()
         except ModelMissing as exc:
             log.warning("routing without administrative areas: %s", exc)
             self._areas_note = "unavailable: no table of administrative areas"
             return None
-        prefectures = national.prefectures_of(mentions)
+        prefectures = national.prefectures_of(mentions, min_letters=min_letters)
         if not prefectures:
             self._areas_note = "none: the history names no prefecture's streets, towns or districts"
             return None
@@ -554,11 +576,13 @@ class Router:
         ordered += [(float(p.span[0]), p.name) for p in places if p.span is not None]
         areas = self._areas
         if areas is not None:
-            hits = [(float(h.span[0]), h) for h in areas.find(text)]
             region = str(letter.get("region") or "")
-            hits += [(-1.0, h) for h in areas.find(region)]
-            for pos, h in hits:
-                ordered.append((pos, h.name))
+            hits = [(float(h.span[0]), text, h) for h in areas.find(text)]
+            hits += [(-1.0, region, h) for h in areas.find(region)]
+            for pos, source, h in hits:
+                # the words as written: a town's bare name (星沙) is no mention of its street office (星沙街道),
+                # which a directory or history may hold as a unit of its own; only its district is inferred
+                ordered.append((pos, source[h.span[0]:h.span[1]]))
                 ordered.append((pos + 0.5, h.county))
             for pos, name in list(ordered):
                 county = areas.areas.get(name)   # a full name the pattern extractor found (洞井街道)
@@ -704,7 +728,8 @@ class Router:
                     c = cand(unit.name)
                     if r > c.f[_F["dir_place"]]:
                         c.f[_F["dir_place"]] = r
-                        c.evidence["dir_place"] = f"mentions {p} → {unit.name} (directory)"
+                        c.evidence["dir_place"] = (f"mentions {via[p]} (in {p}) → {unit.name} (directory)" if p in via
+                                                   else f"mentions {p} → {unit.name} (directory)")
         if h.place_dept:
             a = cfg.assoc_smoothing
             total = max(h.n, 1)
@@ -903,7 +928,8 @@ class Router:
                 warnings.warn(f"router in {p} was saved with {lib} {ver}, running {now[lib]}", stacklevel=2)
         directory = (Directory.from_records(state["directory"], name=state.get("directory_name") or "",
                                             source=str(p / "state.json")) if state.get("directory") else None)
-        router = cls(directory=directory, config=RouterConfig.from_dict(state["config"]))
+        router = cls(config=RouterConfig.from_dict(state["config"]))
+        router._directory = directory   # not through the setter: the saved state has the areas already
         with np.load(p / "arrays.npz", allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
         hist = state["history"]
