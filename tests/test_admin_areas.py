@@ -133,3 +133,14 @@ def test_cold_start_directory_routes_a_street_to_the_unit_covering_its_district(
     loaded = Router.load(router.save(tmp_path / "cold"))
     assert loaded.route({"content": "黎托街道路灯不亮"})[0]["name"] == "雨花区分中心"
     assert Router(directory).fit_history([]).route({"content": "黎托街道路灯不亮"})[0]["name"] == "雨花区分中心"
+
+
+def test_a_name_inside_a_longer_place_is_part_of_it(national):
+    """塘市镇 lies in 桂阳县; 塘市 inside 岳塘市 (a place the letter names) is no mention of it."""
+    from triage.directory import Directory
+
+    directory = Directory.from_records([{"name": n, "level": n[-1], "places": n} for n in ("桂阳县", "岳塘区", "雨湖区")])
+    router = Router(directory)
+    assert router.route({"content": "岳塘市的路灯不亮"}) == []
+    res = router.route({"content": "塘市镇的路灯不亮"})
+    assert res[0]["name"] == "桂阳县" and "mentions 塘市镇 (in 桂阳县) → 桂阳县 (directory)" in res[0]["evidence"]

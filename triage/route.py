@@ -577,7 +577,10 @@ class Router:
         areas = self._areas
         if areas is not None:
             region = str(letter.get("region") or "")
-            hits = [(float(h.span[0]), text, h) for h in areas.find(text)]
+            # a name found inside a longer place the letter names is part of that name (塘市 in 岳塘市)
+            spans = [p.span for p in places if p.span is not None]
+            hits = [(float(h.span[0]), text, h) for h in areas.find(text)
+                    if not any(s <= h.span[0] and h.span[1] <= e and (s, e) != h.span for s, e in spans)]
             hits += [(-1.0, region, h) for h in areas.find(region)]
             for pos, source, h in hits:
                 # the words as written: a town's bare name (星沙) is no mention of its street office (星沙街道),
