@@ -235,3 +235,19 @@ def test_real_district_names_the_free_text_extractor_misses_still_route_by_name(
         res = router.route({"content": f"我家在{d}，楼下的下水道堵了很久"})
         assert res[0]["name"] == d, (d, res)
         assert f"mentions {d} → {d}" in res[0]["evidence"], res[0]["evidence"]
+
+
+def test_cold_start_counts_a_unit_named_after_its_place_once():
+    """朝阳区分中心 covering 朝阳区 is one clue (the directory's), not a directory clue plus a name clue: with the
+    documented default weights its score is that of covering a named district and being the first place named."""
+    import math
+
+    from triage.route import DEFAULT_WEIGHTS
+
+    d = Directory.from_records([{"name": "朝阳区分中心", "level": "区", "places": "朝阳区"},
+                                {"name": "海淀区分中心", "level": "区", "places": "海淀区"}])
+    res = Router(d).route({"content": "朝阳区某小区门口垃圾无人清理"})
+    logit = 0.7 * DEFAULT_WEIGHTS["dir_place"] + DEFAULT_WEIGHTS["place_first"]
+    expected = math.exp(logit) / (math.exp(logit) + math.exp(DEFAULT_WEIGHTS["__none__"]))
+    assert res[0]["name"] == "朝阳区分中心" and res[0]["score"] == pytest.approx(expected, abs=1e-3)
+    assert res[0]["evidence"] == ["mentions 朝阳区 → 朝阳区分中心 (directory)"]

@@ -85,7 +85,9 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 
 ``__none__`` is the logit of "none of the candidates": a unit with one keyword hit (logit 1.0) gets about
 0.27, one covering the named district (0.7 × 4 = 2.8) about 0.69, both about 0.86 (when it is the only
-candidate). Conservative on purpose: a directory written on day one is a guess. ``duty_named`` starts at 0:
+candidate). A unit named after the place it covers (朝阳区分中心 covering 朝阳区) counts that once, as the
+directory's clue, not again as its name's (with these weights only; a fitted history learns the overlap).
+Conservative on purpose: a directory written on day one is a guess. ``duty_named`` starts at 0:
 before any history the directory's own keywords say what a unit does; a fitted history decides its weight.
 """
 
@@ -659,7 +661,8 @@ class Router:
         xi = h.vectoriser.transform([text]) if h.vectoriser is not None and text else None
         places = self._letter_place_names(letter, text)
         votes = _neighbour_votes(neighbours, self._canonical)
-        cands = self._candidates(letter, text, xi, places, domain, type, votes or None)
+        cands = self._candidates(letter, text, xi, places, domain, type, votes or None,
+                                 default_weights=not self._fitted_weights)
         if not cands:
             return []
         weights = self._weights["neighbours" if votes else "plain"]
@@ -690,7 +693,8 @@ class Router:
                 for i, l in enumerate(letters)]
 
     def _candidates(self, letter: dict, text: str, xi, places: list[str], domain: str | None,
-                    type_: str | None, votes: dict[str, float] | None) -> list[_Candidate]:
+                    type_: str | None, votes: dict[str, float] | None,
+                    default_weights: bool = False) -> list[_Candidate]:
         cfg = self.config
         h = self._history
         known_set = set(self._departments)
@@ -864,6 +868,11 @@ class Router:
                 own_local |= {p for p in self.directory.get(d).places if place_of_name(p)[1] in ("区", "县", "旗")}
             if own_local and local_mentions and not (own_local & local_mentions):
                 c.f[_F["place_other"]] = 1.0
+            if default_weights and c.f[_F["dir_place"]] > 0 and c.f[_F["place_name"]] > 0:
+                # a directory unit named after the place it covers (朝阳区分中心 covers 朝阳区): one clue, not two.
+                # The default weights count it once (≈ 0.69 alone, as documented); fitted weights learn the overlap
+                c.f[_F["place_name"]] = 0.0
+                c.evidence.pop("place_name", None)
         return [c for c in cands.values() if c.name in known_set]
 
     # -- persistence -----------------------------------------------------------------------------
