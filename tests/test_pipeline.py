@@ -312,3 +312,22 @@ def test_a_campaigns_identical_copies_give_the_newest_few_as_evidence(small_tria
     assert duplicates["verdict"] == "duplicate" and len(duplicates["matches"]) == cfg.max_matches
     assert store.pks_by_hash(query.view.hash, limit=cfg.candidates) == sorted(
         (pk for pk, _, _ in results), reverse=True)[: cfg.candidates]
+
+
+@pytest.mark.integration
+def test_an_exact_copy_by_the_same_petitioner_is_the_first_match(real_triage, store):
+    """Near-twins (same estate, same issue, other numbers, other petitioners) and the exact copy all saturate the
+    pair model (0.997–0.999); the exact copy by the same petitioner must still come first, for every letter."""
+    places = ["A1区锦绣花园", "A2区阳光小区", "A3区和平里", "A4区新村", "A5区东湖苑"]
+    issues = ["电梯停运", "夜间施工噪音", "物业乱收费", "路灯损坏", "垃圾清运不及时", "停车位被占"]
+    letters = [Letter(id=f"t-{i}", title=f"{places[i % 5]}{issues[i % 6]}",
+                      content=f"{places[i % 5]}{(7 * i) % 30 + 1}号楼{issues[i % 6]}已经{(11 * i) % 59 + 2}天，"
+                              f"居民反映多次未解决，请有关部门处理。（第{i}封）",
+                      received_at=f"2024-{i % 12 + 1:02d}-{i % 27 + 1:02d}",
+                      petitioner={"phone": f"139{i:08d}"}) for i in range(80)]
+    index = CaseIndex.open(store, real_triage.embedder_key, real_triage.embedder.dim)
+    real_triage.ingest(real_triage.prepare(letters), store, index)
+    for i in (6, 16, 36, 66, 79):
+        probe = Letter(**{**letters[i].to_dict(), "id": f"probe-{i}"})
+        first = real_triage.suggest(probe, store, index)["duplicates"]["matches"][0]
+        assert first["case_id"] == f"t-{i}" and first["same_petitioner"], (i, first)

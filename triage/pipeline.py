@@ -275,7 +275,7 @@ class Triage:
             verdicts = self.pairs.verdicts(P)
         else:
             P, verdicts = np.zeros((0, 3)), []
-        matches, ranked = [], []
+        matches, ranked, exact = [], [], set()
         for (pk, rec, x, evidence), probs, verdict in zip(scored, P, verdicts):
             # same matter first, then same kind of issue; cosine breaks ties. Scaled into [0, 1].
             rank_score = float(probs[0] + 0.5 * probs[1] + 0.05 * max(evidence["cosine"], 0.0)) / 1.05
@@ -285,7 +285,14 @@ class Triage:
                                 "same_petitioner": bool(evidence["same_petitioner"]),
                                 "reasons": reasons(evidence, verdict), "received_at": rec.get("received_at"),
                                 "status": rec.get("status"), "department": rec.get("department")})
-        matches.sort(key=lambda m: (m["verdict"] != "duplicate", -m["score"]))
+                if evidence["exact"]:
+                    exact.add(rec["id"])
+        # duplicates first; among them the same text, then the same petitioner, then the model's score: where the
+        # pair model saturates (0.9985 for a near-twin by another petitioner, 0.9974 for the exact copy by the same
+        # one), the direct evidence orders them
+        matches.sort(key=lambda m: (m["verdict"] != "duplicate",
+                                    not (m["verdict"] == "duplicate" and m["case_id"] in exact),
+                                    not (m["verdict"] == "duplicate" and m["same_petitioner"]), -m["score"]))
         overall = "duplicate" if any(m["verdict"] == "duplicate" for m in matches) else (
             "related" if matches else "new")
         ranked.sort(key=lambda r: -r[0])
