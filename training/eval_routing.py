@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
+import json
 import random
 import re
 import time
@@ -42,7 +44,7 @@ from training.datasets import PROJECT_DIR
 from training.replying_unit import fuzhou_routed, teddy_routed
 from triage.directory import Directory
 from triage.places import extract_places
-from triage.route import Router, RouterConfig, _config_dict, department_places
+from triage.route import Router, RouterConfig, department_places
 
 PROFILES = PROJECT_DIR / "corpora" / "profiles"
 CODE_UNIT = re.compile(r"([A-Z]\d{1,2}[区县市])(?=.)")
@@ -286,7 +288,7 @@ def run(name: str, split: str, seed: int = 7, config: RouterConfig | None = None
     if directory is not None:
         systems.append(("router: directory only", Router(directory, config), False))
         if directory.name == "day-one":
-            off = RouterConfig.from_dict({**_config_dict(config or RouterConfig()), "admin_areas": False})
+            off = dataclasses.replace(config or RouterConfig(), admin_areas=False)
             systems.append(("router: directory only, no areas", Router(directory, off), False))
     t0 = time.time()
     hist = Router(config=config).fit_history(train)
@@ -336,6 +338,20 @@ def bench(n: int = 10_000) -> None:
     print(f"route: {(time.time() - t0) / 500 * 1000:.1f} ms per letter")
 
 
+def router_settings(pairs: list[str]) -> dict:
+    """``--set FIELD=VALUE`` pairs (each value JSON: false, 3, "x") → RouterConfig fields."""
+    out = {}
+    for pair in pairs:
+        name, eq, value = pair.partition("=")
+        if not eq:
+            raise SystemExit(f"--set {pair}: expected FIELD=VALUE")
+        try:
+            out[name] = json.loads(value)
+        except ValueError:
+            raise SystemExit(f"--set {pair}: the value is not JSON (false, 3, \"text\")") from None
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", choices=("teddy-units", "teddy-offices", "teddy-offices-named", "teddy-offices-real",
@@ -346,9 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                     help="a RouterConfig field for this run (JSON value), e.g. --set admin_areas=false")
     args = ap.parse_args(argv)
-    import json
-
-    config = RouterConfig.from_dict({k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.set)})
+    config = RouterConfig.from_dict(router_settings(args.set))
     seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
     if args.only == "bench":
         bench()

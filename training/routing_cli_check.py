@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .eval_routing import datasets, split_half
+from .eval_routing import datasets, router_settings, split_half
 
 FIELDS = ("id", "title", "content", "received_at", "region", "petitioner", "channel")
 
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     store = f"sqlite:///{args.work / 'store.db'}"
     env = {k: v for k, v in os.environ.items() if k != "TRIAGE_PROFILE"}
     if args.set:
-        env["TRIAGE_ROUTER_CONFIG"] = json.dumps({k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.set)})
+        env["TRIAGE_ROUTER_CONFIG"] = json.dumps(router_settings(args.set))
     subprocess.run([triage, "import", "--store", store, str(history)], env=env, check=True, stdout=subprocess.DEVNULL)
     with open(queries, "rb") as fin, open(out, "wb") as fout:
         subprocess.run([triage, "run", "--store", store], stdin=fin, stdout=fout, env=env, check=True)

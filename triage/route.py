@@ -480,6 +480,11 @@ class Router:
             if self._areas is not None:
                 self._refresh_departments()
                 place_sets = [self._letter_place_names(letter, text) for letter, text, _ in rows]
+        # what the learned place association counts: a district inferred from a street is no mention of it (the
+        # text model already knows the streets history names; counting them again shifted weight from the text
+        # to places, measured). Once here, not in every fold's _learn
+        assoc_sets = [[p for p in names if p not in self._inferred(names, text)]
+                      for names, (_, text, _) in zip(place_sets, rows)]
 
         vec, X = _Vectoriser.fit(texts, cfg) if n >= cfg.min_classifier else (None, None)
 
@@ -501,7 +506,7 @@ class Router:
                 if len(train) > cfg.max_partial:   # keeps fitting fast on large histories
                     train = sorted(np.random.default_rng(cfg.seed).choice(train, cfg.max_partial,
                                                                           replace=False).tolist())
-                self._history = self._learn(rows, place_sets, X, vec, train)
+                self._history = self._learn(rows, assoc_sets, X, vec, train)
                 self._refresh_departments()
                 neigh = _simulated_neighbours(X, train, hold, depts, cfg.neighbour_k)
                 for j, i in enumerate(hold):
@@ -521,7 +526,7 @@ class Router:
                 "holdout_top1_with_neighbours": _topk(self._weights["neighbours"], cand_neigh, targets, 1),
                 "holdout_top3_with_neighbours": _topk(self._weights["neighbours"], cand_neigh, targets, 3),
             }
-        self._history = self._learn(rows, place_sets, X, vec, list(range(n)))
+        self._history = self._learn(rows, assoc_sets, X, vec, list(range(n)))
         self._refresh_departments()
         if cfg.admin_areas:
             a = self._areas
@@ -567,7 +572,7 @@ class Router:
             return None
         local = national.local(prefectures)
         if not self.config.area_bare_names:
-            local.bare = {k: v for k, v in local.bare.items() if k in local.counties or v in local.counties}
+            local.bare = {k: v for k, v in local.bare.items() if v in local.counties}   # counties' bare names only
         return local
 
     def _letter_place_names(self, letter: dict, text: str) -> list[str]:
@@ -615,12 +620,7 @@ class Router:
         pc: collections.Counter = collections.Counter()
         pd: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
         for i in idx:
-            # a district inferred from a street is no mention of it: the text model already knows the streets
-            # history names, and counting them again only shifted weight from the text to places (measured)
-            inferred = self._inferred(place_sets[i], rows[i][1])
             for p in place_sets[i]:
-                if p in inferred:
-                    continue
                 pc[p] += 1
                 pd[p][rows[i][2]] += 1
         keep = sorted(p for p, c in pc.items() if c >= cfg.assoc_min_support)   # sorted: same order every run
