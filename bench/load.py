@@ -32,6 +32,9 @@ def main(argv=None) -> int:
                    help="open loop instead: requests sent at this rate per second, whatever the answers' pace "
                         "(repeat for several rates, run one after the other); latency counted from when each was due")
     p.add_argument("--queries", type=int, default=300, help="distinct letters sent, in turn")
+    p.add_argument("--open-clients", type=int, default=64,
+                   help="open loop: connections the requests go out on (a request due while all are busy waits, "
+                        "and the wait counts in its latency)")
     args = p.parse_args(argv)
 
     from bench.scale import closed_loop, open_loop, query_letters
@@ -43,7 +46,7 @@ def main(argv=None) -> int:
     if not args.rate:
         print(json.dumps(closed_loop(args.port, queries, args.seconds, args.clients, warm=10)))
     for rate in args.rate:
-        print(json.dumps(open_loop(args.port, queries, rate, args.seconds, warm=10)), flush=True)
+        print(json.dumps(open_loop(args.port, queries, rate, args.seconds, clients=args.open_clients, warm=10)), flush=True)
     return 0
 
 

@@ -33,17 +33,21 @@ def sections(paths) -> dict[str, str]:
     full = [r for r in runs if "triage_core" in r]
     out = []
     out.append("| cases | import letters/s (batches of 2,000) | import letters/s (batches of 32, as the CLI) | index bytes/case | "
-               "triage p50 / p99 ms (core) | triage p50 / p99 ms (patched) | HTTP p99 ms / req/s (core) | "
-               "HTTP p99 ms / req/s (patched) | dedup speed-up vs datasketch (core / patched) |")
-    out.append("|---|---|---|---|---|---|---|---|---|")
+               "triage p50 / p99 ms (core) | triage p50 / p99 ms (patched) | HTTP closed loop, 1 worker: p99 ms / req/s | "
+               "HTTP closed loop, 2 workers: p99 ms / req/s | HTTP open loop, 2 workers: offered → answered req/s, "
+               "p50 / p99 ms | dedup speed-up vs datasketch (core / patched) |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|")
     for r in runs:
-        hc, hp = r.get("http_core") or {}, r.get("http_with_proposed_patches") or {}
+        hc, hw, ho = r.get("http_core") or {}, r.get("http_core_workers") or {}, r.get("http_open_loop") or {}
+        opened = (f"{_v(ho.get('offered_req_per_s'))} → {_v(ho.get('answered_req_per_s'))}, "
+                  f"{_v(ho.get('p50_ms'))} / {_v(ho.get('p99_ms'))}") if ho else "—"
         tc, tp = r.get("triage_core") or {}, r.get("triage_with_proposed_patches") or {}
         out.append(f"| {r['cases']:,}{' (vectors only)' if 'triage_core' not in r else ''} "
                    f"| {_v(r.get('import_letters_per_s'))} | {_v((r.get('import_core_path') or {}).get('letters_per_s'))} "
                    f"| {_v(r.get('index_bytes_per_case'))} ({(r.get('index') or {}).get('kind', '—')}) "
                    f"| {_v(tc.get('p50_ms'))} / {_v(tc.get('p99_ms'))} | {_v(tp.get('p50_ms'))} / {_v(tp.get('p99_ms'))} "
-                   f"| {_v(hc.get('p99_ms'))} / {_v(hc.get('req_per_s'))} | {_v(hp.get('p99_ms'))} / {_v(hp.get('req_per_s'))} "
+                   f"| {_v(hc.get('p99_ms'))} / {_v(hc.get('req_per_s'))} | {_v(hw.get('p99_ms'))} / {_v(hw.get('req_per_s'))} "
+                   f"| {opened} "
                    f"| {_v(r.get('dedup_speedup_vs_datasketch'))} / {_v(r.get('dedup_speedup_vs_datasketch_patched'))} |")
     found["headline"] = "\n".join(out)
     out = []

@@ -420,9 +420,12 @@ def open_loop(port: int, queries: list[dict], rate: float, seconds: float, clien
 
 
 def http_load(work: Path, models_dir: Path, queries: list[dict], seconds: float, concurrency: int,
-              fast: bool, timeout: float = 600, workers: int = 1) -> dict:
+              fast: bool, timeout: float = 600, workers: int = 1, rates: tuple[float, ...] = (),
+              fresh: list[dict] | None = None) -> dict:
     """Start the service (``workers`` processes) on the bench store, wait until every worker answers, warm it,
-    then ``concurrency`` clients POST /v1/triage for ``seconds``."""
+    then ``concurrency`` clients POST /v1/triage for ``seconds``; then, for each of ``rates``, an open loop at that
+    many requests a second for ``seconds`` (``open_loop``: latency counted from when each request was due) over the
+    letters ``fresh`` (default ``queries``)."""
     import http.client
 
     port = _free_port()
@@ -456,10 +459,15 @@ def http_load(work: Path, models_dir: Path, queries: list[dict], seconds: float,
             time.sleep(0.2 if seen else 1)
         ready_s = time.time() - started
         load = closed_loop(port, queries, seconds, concurrency, warm=5 * workers)
-        return {"requests": load["requests"], "errors": load["errors"], "seconds": load["seconds"],
-                "concurrency": concurrency, "workers": workers, "req_per_s": load["req_per_s"],
-                "p50_ms": load["p50_ms"], "p99_ms": load["p99_ms"],
-                "service_ready_s": round(ready_s, 1), "endpoint": "POST /v1/triage (dry run: suggestion + audit row)"}
+        out = {"requests": load["requests"], "errors": load["errors"], "seconds": load["seconds"],
+               "concurrency": concurrency, "workers": workers, "req_per_s": load["req_per_s"],
+               "p50_ms": load["p50_ms"], "p99_ms": load["p99_ms"],
+               "service_ready_s": round(ready_s, 1), "endpoint": "POST /v1/triage (dry run: suggestion + audit row)"}
+        if rates:
+            out["open_loop"] = [{**open_loop(port, fresh or queries, rate, seconds, warm=0),
+                                 "letters": "each sent once, never sent before" if fresh else "cycled"}
+                                for rate in rates]
+        return out
     finally:
         proc.terminate()
         try:
@@ -737,6 +745,9 @@ def main(argv=None) -> int:
     p.add_argument("--http-concurrency", type=int, default=8)
     p.add_argument("--http-workers", type=int, default=2,
                    help="also load `triage serve --workers N` (1: only the one-worker run); default 2, one per core")
+    p.add_argument("--http-rate", type=float, action="append", default=None,
+                   help="open-loop rates (requests/s) run against the --http-workers service after its closed loop "
+                        "(repeatable; default 100, the target)")
     p.add_argument("--skip", default="", help="comma list of: http, dedup, indexes, embedders, classifier, core")
     p.add_argument("--rebuild", action="store_true")
     p.add_argument("--update", action="store_true",
@@ -747,6 +758,7 @@ def main(argv=None) -> int:
                         "near-duplicate lookup at this size (for sizes whose full run does not fit the time)")
     args = p.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
+    args.http_rate = args.http_rate or [100.0]
     n = args.cases
     work = Path(args.work or PROJECT_DIR / "data" / "bench" / f"N{n}")
     work.mkdir(parents=True, exist_ok=True)
@@ -804,6 +816,9 @@ def main(argv=None) -> int:
 
     # 2. in-process triage --------------------------------------------------------------------
     queries = query_letters(store, n, args.queries, args.seed)
+    # the open loop sends letters never sent before, one each (the closed loop cycles through `queries`, whose
+    # candidates' views the service has cached after the first round: a real intake desk sends new letters)
+    fresh = query_letters(store, n, int(max(args.http_rate) * args.http_seconds) + 50, args.seed + 1000)
     # what the service's leader does at start: the history models of this store (type history, router), fitted
     # once and saved beside it, so that the suggestion timed here is the one the service serves
     triage.refresh_history(store)
@@ -835,18 +850,29 @@ def main(argv=None) -> int:
                 ("http_with_proposed_patches", True, 1)]
         for label, use_fast, workers in runs if args.http_workers > 1 else [runs[0], runs[2]]:
             say(f"HTTP load ({label}): {workers} worker(s), {args.http_concurrency} clients × {args.http_seconds:.0f}s")
-            h = http_load(work, models, queries, args.http_seconds, args.http_concurrency, use_fast, workers=workers)
+            rates = tuple(args.http_rate) if label == "http_core_workers" else ()
+            h = http_load(work, models, queries, args.http_seconds, args.http_concurrency, use_fast, workers=workers,
+                          rates=rates, fresh=fresh)
             result[label] = h
             say(f"{label}: {h}")
         h = result["http_core"]
         if "error" not in h:
             result["http_p99_ms"], result["http_req_per_s"] = h["p99_ms"], h["req_per_s"]
+            result["http_headline"] = f"closed loop, {args.http_concurrency} clients, one worker (http_core)"
         w = result.get("http_core_workers") or {}
         if "error" not in h and w and "error" not in w:
             # the same load against `triage serve --workers N`, measured in the same run as the one worker
             result["http_workers"] = w["workers"]
             result["http_workers_p99_ms"], result["http_workers_req_per_s"] = w["p99_ms"], w["req_per_s"]
             result["http_workers_vs_one"] = round(w["req_per_s"] / h["req_per_s"], 2) if h["req_per_s"] else None
+        for o in w.get("open_loop") or []:
+            # what the target means: requests sent at a fixed rate to the default service (`triage serve`, as many
+            # workers as `make run` starts), each latency counted from when it was due
+            if o["offered_req_per_s"] == max(args.http_rate):
+                result["http_open_loop"] = {**o, "workers": w["workers"]}
+                result["http_p99_ms"], result["http_req_per_s"] = o["p99_ms"], o["answered_req_per_s"]
+                result["http_headline"] = (f"open loop at {o['offered_req_per_s']:g} req/s offered, {w['workers']} "
+                                           "workers (http_open_loop)")
 
     # 4. dedup vs datasketch ------------------------------------------------------------------
     result["dedup_speedup_vs_datasketch"] = None
