@@ -57,7 +57,9 @@ def main(argv=None) -> int:
     triage = load_triage(data / "models-static-now", embedder=static)
     work = data / f"N{args.cases}"
     store = Store(f"sqlite:///{work / 'store.db'}").open()
-    kind = "ivfsq8" if args.cases >= 200_000 else "flat"
+    from triage.retrieve import AUTO_IVF_AT
+
+    kind = "ivfsq8" if args.cases >= AUTO_IVF_AT else "flat"
     index = CaseIndex.open(store, triage.embedder_key, triage.embedder.dim, _index_config(kind, args.cases, static.dim))
     queries = query_letters(store, args.cases, args.queries, args.seed)
     out = {"code": str(PROJECT_DIR), "cases": args.cases, "seed": args.seed}

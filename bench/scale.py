@@ -136,7 +136,9 @@ def build_store(triage, work: Path, n: int, seed: int, index_kind: str, batch: i
 def _index_config(kind: str, n: int, dim: int):
     from triage.index import VectorIndexConfig
 
-    lists = int(min(max(64, 4 * np.sqrt(n)), 8192))
+    from triage.retrieve import ivf_lists_for
+
+    lists = ivf_lists_for(n)
     pq_m = 32 if dim % 32 == 0 else 48
     return VectorIndexConfig(kind=kind, ivf_lists=lists, pq_m=pq_m, nprobe=16)
 
@@ -560,7 +562,9 @@ def index_choices(vectors: np.ndarray, queries: np.ndarray, kinds: list[str], k:
     _, truth = exact.search(queries, k)
     del exact
     out = {}
-    lists = int(min(max(64, 4 * np.sqrt(n)), 8192))
+    from triage.retrieve import ivf_lists_for
+
+    lists = ivf_lists_for(n)
     for kind in kinds:
         try:
             c = time.perf_counter()
@@ -734,7 +738,7 @@ def main(argv=None) -> int:
     p.add_argument("--e5-models", default=os.environ.get("TRIAGE_MODELS_DIR", str(PROJECT_DIR / "models" / "default")))
     p.add_argument("--work", default=None)
     p.add_argument("--index", default=None, help="vector index of the store: a triage.index kind (default: flat "
-                                                  "below 200k cases, ivfsq8 above)")
+                                                  "below triage.retrieve.AUTO_IVF_AT cases, ivfsq8 from there)")
     p.add_argument("--batch", type=int, default=2000)
     p.add_argument("--queries", type=int, default=300)
     p.add_argument("--verify", type=int, default=10, help="FastMatcher: candidates given full pair features")
@@ -762,7 +766,9 @@ def main(argv=None) -> int:
     n = args.cases
     work = Path(args.work or PROJECT_DIR / "data" / "bench" / f"N{n}")
     work.mkdir(parents=True, exist_ok=True)
-    index_kind = args.index or ("flat" if n < 200_000 else "ivfsq8")
+    from triage.retrieve import AUTO_IVF_AT
+
+    index_kind = args.index or ("flat" if n < AUTO_IVF_AT else "ivfsq8")   # what the service would choose
     result: dict = {"cases": n, "seed": args.seed, "machine": machine()}
     say(f"machine: {result['machine']}")
 

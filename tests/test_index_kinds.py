@@ -62,3 +62,34 @@ def test_the_kind_setting_rebuilds_the_index_from_the_store(tmp_path, monkeypatc
     pk = store.delete_case("c7")
     graph.remove(pk)                              # no error: the entry waits for a rebuild
     assert pk not in store.get_cases(graph.candidates(vecs[7], graph.minhasher.signature("无关的文字"), k=5))
+
+
+def test_a_large_store_with_no_kind_asked_for_gets_inverted_lists(tmp_path, monkeypatch):
+    """With no TRIAGE_VECTOR_INDEX, a flat index over at least AUTO_IVF_AT stored cases is rebuilt as ivfsq8 (exact
+    search costs 51 ms a query at 1M), saved so the next open loads it; below the size, or with a kind asked for,
+    the index stays as it is. (The size is lowered here: the rule, not the production figure, is under test.)"""
+    import triage.retrieve as retrieve
+    from triage.retrieve import CaseIndex
+    from triage.store import Store
+
+    monkeypatch.delenv("TRIAGE_VECTOR_INDEX", raising=False)
+    store = Store(f"sqlite:///{tmp_path}/t.db").open()
+    vecs = _unit(400, dim=32, seed=2)
+    store.add_cases([{"id": f"c{i}", "content": f"第{i}件来信的内容", "norm_hash": f"h{i}", "vector": vecs[i]}
+                     for i in range(300)], "m")
+    monkeypatch.setattr(retrieve, "AUTO_IVF_AT", 350)
+    small = CaseIndex.open(store, "m", 32)
+    assert small.vectors.config.kind == "flat" and len(small.vectors) == 300
+    store.add_cases([{"id": f"c{i}", "content": f"第{i}件来信的内容", "norm_hash": f"h{i}", "vector": vecs[i]}
+                     for i in range(300, 400)], "m")
+    monkeypatch.setenv("TRIAGE_VECTOR_INDEX", "flat")
+    asked = CaseIndex.open(store, "m", 32)
+    assert asked.vectors.config.kind == "flat" and len(asked.vectors) == 400
+    monkeypatch.delenv("TRIAGE_VECTOR_INDEX")
+    large = CaseIndex.open(store, "m", 32)
+    assert large.vectors.config.kind == "ivfsq8" and len(large.vectors) == 400
+    assert large.vectors.config.ivf_lists == retrieve.ivf_lists_for(400)
+    large.vectors.config.nprobe = large.vectors.config.ivf_lists   # every list: the stored vector must come back
+    assert int(large.vectors.search(vecs[123], k=1)[0][0]) == store.pk_for("c123")
+    again = CaseIndex.open(store, "m", 32)
+    assert again.vectors.config.kind == "ivfsq8" and len(again.vectors) == 400 and len(again.lsh) == 400

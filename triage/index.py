@@ -1,6 +1,7 @@
-"""Vector index over stored cases (faiss), by name: ``flat`` (exact, the default up to ~200k cases), ``ivfsq8``
-(inverted lists of 8-bit codes: ~270 B a vector, recall@10 ≈ 0.94 at 1M, removal supported — the choice for
-millions), ``hnsw`` / ``hnswsq8`` (graph; removal by rebuild) or ``ivfpq`` (smallest, least exact). Ids are store
+"""Vector index over stored cases (faiss), by name: ``flat`` (exact; the default below 50,000 stored cases,
+``triage.retrieve.AUTO_IVF_AT``), ``ivfsq8`` (inverted lists of 8-bit codes: ~270 B a vector, recall@10 ≈ 0.94
+at 1M, removal supported — the choice for millions), ``hnsw`` / ``hnswsq8`` (graph; removal by rebuild) or
+``ivfpq`` (smallest, least exact). Ids are store
 primary keys. The kinds that need training (ivf*, *sq8) train on the first vectors they are given.
 ``save``/``load`` use ``faiss.write_index`` plus a manifest holding the high-water mark (largest case pk
 covered), so that on start the index catches up with the store instead of being rebuilt.

@@ -22,6 +22,17 @@ from .records import letter_text
 log = logging.getLogger(__name__)
 
 
+# With no vector index kind asked for (TRIAGE_VECTOR_INDEX), a store of at least this many cases gets an inverted-
+# file index with 8-bit codes instead of exact search (docs/benchmarks.md, "faiss index choices": recall@10 0.98 at
+# 100k, 0.94 at 1M). Exact search grows with the store: ~0.8 ms a letter at 10k, 8 ms at 100k, 51 ms at 1M.
+AUTO_IVF_AT = 50_000
+
+
+def ivf_lists_for(cases: int) -> int:
+    """Inverted lists for an index of ``cases`` vectors: about 4·√n (the benchmarks' choice), 64 to 8,192."""
+    return int(min(max(64, 4 * np.sqrt(cases)), 8192))
+
+
 class CaseIndex:
     """Vector + near-duplicate indexes over a store's cases, keyed by case pk."""
 
@@ -51,6 +62,7 @@ class CaseIndex:
         folder = store.index_dir
         requested = vector_config or VectorIndexConfig.from_env()   # None: whatever kind is on disk (else flat)
         self = cls(folder, model, dim, requested)
+        lsh_held: set[int] = set()
         vec_dir, lsh_dir = folder / "vectors", folder / "lsh"
         try:
             if (vec_dir / "manifest.json").exists():
@@ -66,14 +78,28 @@ class CaseIndex:
                 loaded_lsh = LSHIndex.load(lsh_dir)
                 if loaded_lsh.config == self.minhasher.config:
                     import json
+                    lsh_manifest = json.loads((lsh_dir / "manifest.json").read_text())
                     self.lsh = loaded_lsh
-                    self.lsh_high_water = int(json.loads((lsh_dir / "manifest.json").read_text()).get("high_water", 0))
+                    self.lsh_high_water = int(lsh_manifest.get("high_water", 0))
+                    # cases above that mark it already holds (taken in by sync before it was saved)
+                    lsh_held = {int(pk) for pk in lsh_manifest.get("recent", [])}
                 else:  # other MinHash settings (e.g. the older hash family): its band keys cannot be queried
                     log.warning("near-duplicate index was built with %s; rebuilding from the store", loaded_lsh.config)
         except Exception as exc:  # a corrupt index is rebuilt from the store, never trusted
             log.warning("index at %s unreadable (%s); rebuilding from the store", folder, type(exc).__name__)
             shutil.rmtree(folder, ignore_errors=True)
             self = cls(folder, model, dim, vector_config)
+            lsh_held = set()
+        if requested is None and self.vectors.config.kind == "flat":
+            stored = store.count()
+            if stored >= AUTO_IVF_AT:
+                # No kind asked for and too many cases for exhaustive search (51 ms a query at 1M): the default
+                # becomes the benchmarked one, inverted lists over 8-bit codes, rebuilt once from the store here
+                # (catch_up below; ~1 minute at 1M) and saved; removal stays supported.
+                config = VectorIndexConfig(kind="ivfsq8", ivf_lists=ivf_lists_for(stored))
+                log.warning("%d stored cases: rebuilding the vector index as %s with %d lists (set "
+                            "TRIAGE_VECTOR_INDEX to choose the kind)", stored, config.kind, config.ivf_lists)
+                self.vectors = VectorIndex(dim, config)
         if self.vectors.high_water == self.lsh_high_water and (lsh_dir / "manifest.json").exists():
             import json
             # saved by sync-aware code: the floor and the cases taken in above it
@@ -83,14 +109,15 @@ class CaseIndex:
             self.lsh_high_water = max([self.floor, *self.recent])
             added = self.sync(store, progress=progress)
         else:   # a fresh index, or one saved with the two high-water marks apart: catch each up on its own
-            added = self.catch_up(store, progress=progress)
+            added = self.catch_up(store, progress=progress, lsh_held=lsh_held)
             self.floor = max(self.vectors.high_water, self.lsh_high_water)
         if added and save:
             self.save()
         return self
 
-    def catch_up(self, store, progress: bool = False) -> int:
-        """Add stored cases beyond each index's high-water mark. Returns how many were added."""
+    def catch_up(self, store, progress: bool = False, lsh_held: set[int] = frozenset()) -> int:
+        """Add stored cases beyond each index's high-water mark (``lsh_held``: pks above its mark that the
+        near-duplicate index already holds). Returns how many were added."""
         added = 0
         for pks, vecs in store.iter_vectors(self.model, after_pk=self.vectors.high_water,
                                             batch=max(5000, 4 * self.vectors.config.ivf_lists)
@@ -99,9 +126,10 @@ class CaseIndex:
             added += len(pks)
         for rows in store.iter_texts(after_pk=self.lsh_high_water):
             for pk, title, content in rows:
-                self.lsh.insert(pk, self._signature(title, content))
+                if pk not in lsh_held:
+                    self.lsh.insert(pk, self._signature(title, content))
+                    added += 1
                 self.lsh_high_water = max(self.lsh_high_water, pk)
-            added += len(rows)
         return added
 
     def _signature(self, title: str | None, content: str) -> np.ndarray:

@@ -154,3 +154,35 @@ def test_the_leader_warms_again_every_warm_store_seconds(make_client, sqlite_url
     while len(calls) < 3 and time.time() < deadline:
         time.sleep(0.05)
     assert len(calls) >= 3 and all(b - a >= 0.19 for a, b in zip(calls, calls[1:]))
+
+
+def test_sqlite_store_reads_through_a_memory_map_that_can_be_turned_off(tmp_path, monkeypatch):
+    """Each connection maps the file (PRAGMA mmap_size, capped by SQLite's build); TRIAGE_SQLITE_MMAP=0 turns it off,
+    and a value that is not a number of bytes is refused with the variable's name; reads are the same either way."""
+    import pytest
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    store = Store(url).open()
+    pks = [pk for pk, _, _ in store.add_cases(_cases()[:3], "emb")]
+    store.engine.dispose()
+
+    def mapped_and_read(url: str) -> tuple[int, dict]:
+        store = Store(url).open()
+        try:
+            with store._driver() as cur:
+                cur.execute("PRAGMA mmap_size")
+                size = cur.fetchone()[0]
+            return size, store.get_cases(pks)
+        finally:
+            store.engine.dispose()
+
+    monkeypatch.delenv("TRIAGE_SQLITE_MMAP", raising=False)
+    on, rows_on = mapped_and_read(url)
+    assert on > 0
+    monkeypatch.setenv("TRIAGE_SQLITE_MMAP", "0")
+    off, rows_off = mapped_and_read(url)
+    assert off == 0
+    assert rows_on == rows_off and len(rows_on) == 3
+    monkeypatch.setenv("TRIAGE_SQLITE_MMAP", "lots")
+    with pytest.raises(ValueError, match="TRIAGE_SQLITE_MMAP"):
+        mapped_and_read(url)
