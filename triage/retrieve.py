@@ -120,7 +120,9 @@ class CaseIndex:
         near-duplicate index already holds). Returns how many were added."""
         added = 0
         for pks, vecs in store.iter_vectors(self.model, after_pk=self.vectors.high_water,
-                                            batch=max(5000, 4 * self.vectors.config.ivf_lists)
+                                            # a kind that trains does so on its first batch: 16 vectors a list
+                                            # (auto ivfsq8 at 100k: recall@10 0.962 with 4, 0.969 with 16)
+                                            batch=max(5000, 16 * self.vectors.config.ivf_lists)
                                             if self.vectors.needs_training else 5000):
             self.vectors.add(pks, vecs)   # a kind that needs training trains on its first batch
             added += len(pks)
