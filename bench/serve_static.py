@@ -1,6 +1,7 @@
-"""``triage serve`` for a model bundle whose embedder is ``static:<folder>`` — the proposed 3-line change to
-``triage.embed.get_embedder`` applied at run time — optionally with :class:`bench.fastpath.FastMatcher`
-(``--fast``) in place of ``Triage.match``. Settings come from ``TRIAGE_*`` variables as for ``triage serve``.
+"""``triage serve`` for the fast tier's model bundle (embedder ``static:<folder>``, which ``triage.embed.get_embedder``
+now accepts itself; ``install_static_name`` predates that and is kept for older checkouts served in A/B runs),
+optionally with :class:`bench.fastpath.FastMatcher` (``--fast``) in place of ``Triage.match``.
+Settings come from ``TRIAGE_*`` variables as for ``triage serve``.
 
     TRIAGE_STORE=sqlite:///data/bench/N10000/store.db TRIAGE_MODELS_DIR=data/bench/models-static-… \\
         python bench/serve_static.py --port 8765 [--fast] [--workers 2]
