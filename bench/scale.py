@@ -135,7 +135,6 @@ def build_store(triage, work: Path, n: int, seed: int, index_kind: str, batch: i
 
 def _index_config(kind: str, n: int, dim: int):
     from triage.index import VectorIndexConfig
-
     from triage.retrieve import ivf_lists_for
 
     lists = ivf_lists_for(n)
@@ -824,7 +823,8 @@ def main(argv=None) -> int:
     queries = query_letters(store, n, args.queries, args.seed)
     # the open loop sends letters never sent before, one each (the closed loop cycles through `queries`, whose
     # candidates' views the service has cached after the first round: a real intake desk sends new letters)
-    fresh = query_letters(store, n, int(max(args.http_rate) * args.http_seconds) + 50, args.seed + 1000)
+    fresh = (query_letters(store, n, int(max(args.http_rate) * args.http_seconds) + 50, args.seed + 1000)
+             if "http" not in skip else None)
     # what the service's leader does at start: the history models of this store (type history, router), fitted
     # once and saved beside it, so that the suggestion timed here is the one the service serves
     triage.refresh_history(store)

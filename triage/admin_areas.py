@@ -24,6 +24,7 @@ routing works as before.
 from __future__ import annotations
 
 import collections
+import functools
 import importlib.util
 import io
 import os
@@ -141,11 +142,17 @@ class NationalAreas:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "NationalAreas":
-        """Read the table (about a second); raises :class:`ModelMissing` when there is none."""
+        """Read the table (~0.3 s), once per process and file: it is only read, so every router shares it (a
+        router with a directory used to read it at construction and again in ``fit_history``). Raises
+        :class:`ModelMissing` when there is none."""
         p = Path(path) if path else national_table_path()
         if p is None or not p.exists():
             raise ModelMissing("no table of administrative areas: install jionlp (pip install --no-deps "
                                f"jionlp==1.5.31) or set {TABLE_ENV} to its dictionary/china_location.zip")
+        return _read_national(str(p.resolve()), p.stat().st_mtime_ns)
+
+    @classmethod
+    def _read(cls, p: Path) -> "NationalAreas":
         out = cls(p)
         for depth, name, alias, prefecture, _county in _rows(p, villages_of=frozenset()):
             if depth == 1:
@@ -217,6 +224,12 @@ class NationalAreas:
                 bare[alias] = next(iter(cs))
         return LocalAreas(prefectures=sorted(wanted), counties=sorted(counties),
                           areas=dict(sorted(areas.items())), bare=dict(sorted(bare.items())))
+
+
+@functools.lru_cache(maxsize=4)
+def _read_national(path: str, _mtime_ns: int) -> NationalAreas:
+    """:meth:`NationalAreas.load`'s reading, cached by file and modification time (a replaced file is read anew)."""
+    return NationalAreas._read(Path(path))
 
 
 @dataclass

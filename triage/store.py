@@ -296,6 +296,8 @@ class Store:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 60}
         self.engine = create_engine(self.url, **kwargs)
         if self.url.startswith("sqlite"):
+            mmap_bytes = sqlite_mmap_bytes()   # read (and a bad value refused) once, not at every new connection
+
             @event.listens_for(self.engine, "connect")
             def _pragmas(conn, _record):  # noqa: ANN001
                 cur = conn.cursor()
@@ -305,7 +307,7 @@ class Store:
                 # the file read through memory maps instead of a read() call per 4 KB page: a letter's ~35
                 # candidates at 1M cases read in 1.27 instead of 1.71 ms (bench, docs/benchmarks.md). SQLite caps
                 # the map at its build's limit (2 GB for Python's); 0 turns it off
-                cur.execute(f"PRAGMA mmap_size={sqlite_mmap_bytes()}")
+                cur.execute(f"PRAGMA mmap_size={mmap_bytes}")
                 cur.close()
         if create:
             Base.metadata.create_all(self.engine)
