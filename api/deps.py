@@ -25,11 +25,15 @@ SEES_IDENTITY = (RECEPTION, ADMIN)
 """Roles shown the (masked) petitioner of a case; the others never see identity fields at all."""
 
 
-def get_service(request: Request) -> Service:
+# The dependencies are ``async def``: they never block, and FastAPI runs a plain ``def`` dependency on the thread
+# pool — three thread hand-offs a request (service, key, role) before the endpoint's own.
+
+
+async def get_service(request: Request) -> Service:
     return request.app.state.service
 
 
-def get_principal(request: Request, key: str | None = Security(api_key_header)) -> Principal:
+async def get_principal(request: Request, key: str | None = Security(api_key_header)) -> Principal:
     if not key:
         raise Unauthorized("send your API key in the X-API-Key header", field="X-API-Key")
     found = None
@@ -46,7 +50,7 @@ def get_principal(request: Request, key: str | None = Security(api_key_header)) 
 def require(*roles: str):
     """Dependency: the caller must hold one of ``roles``."""
 
-    def check(principal: Principal = Depends(get_principal)) -> Principal:
+    async def check(principal: Principal = Depends(get_principal)) -> Principal:
         if principal.role not in roles:
             raise Forbidden(f"the {principal.role} role may not do this; it needs one of: {', '.join(roles)}",
                             field="X-API-Key")

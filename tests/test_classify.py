@@ -150,3 +150,33 @@ def test_char_ngrams_counted_in_numpy_equal_the_analyzer_path():
             assert np.array_equal(a.indices, b.indices) and np.array_equal(a.data, b.data), t
             np.testing.assert_allclose(a.toarray(), vectorizer.transform([t]).toarray(), rtol=1e-6, atol=1e-7)
     assert not C._CharNgramVocabulary.applies(clf._word)
+
+
+@pytest.mark.parametrize("n_labels", [2, 3])
+def test_one_row_margins_and_logistic_probabilities_equal_sklearn(n_labels):
+    """The request path's one-text row (columns and values, no scipy) gives the CSR matrix's margins, and the
+    logistic probabilities computed from the coefficients are scikit-learn's."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import LinearSVC
+
+    from triage.classify import _linear_decision, _logistic_proba, _one_text_row, _Row
+
+    clf = _train(ClassifierConfig(embedding_weight=0.0, field_blocks=True, min_df=1, calibration_folds=2))
+    texts = [f"{t}\n{b}" for t, b, _ in _ROWS]
+    labels = [lab for *_, lab in _ROWS]
+    labels = labels if n_labels == 2 else [lab if i % 3 else "其他" for i, lab in enumerate(labels)]
+    dense = np.random.default_rng(0).normal(size=(len(texts), 4))
+    X = np.hstack([clf._char.transform(texts).toarray(), clf._word.transform(texts).toarray(), dense])
+    for model in (LinearSVC(C=0.5).fit(X, labels), LogisticRegression(C=2.0, max_iter=2000).fit(X, labels)):
+        for i, text in enumerate(texts[:5] + ["没有见过的字"]):
+            row = _Row.hstack([_one_text_row(clf._char, text), _one_text_row(clf._word, text),
+                               _Row.dense(dense[i % len(texts)])])
+            matrix = row.csr()
+            assert matrix.shape == (1, X.shape[1])
+            np.testing.assert_allclose(_linear_decision(model, row), model.decision_function(matrix),
+                                       rtol=1e-9, atol=1e-12)
+            if isinstance(model, LogisticRegression):
+                np.testing.assert_allclose(_logistic_proba(model, row)[0], model.predict_proba(matrix)[0],
+                                           rtol=1e-9, atol=1e-12)
+    logistic = LogisticRegression(max_iter=2000).fit(X, labels)
+    np.testing.assert_allclose(_logistic_proba(logistic, X), logistic.predict_proba(X), rtol=1e-9, atol=1e-12)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import pickle
 import re
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -101,19 +102,12 @@ class _CharNgramVocabulary:
 
     def counts(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(columns, counts) of the known n-grams of ``text``."""
-        text = _SPACES.sub(" ", text.lower())
-        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
         cols, vals = [], []
         lo, hi = self.ngram_range
-        for n in range(lo, min(hi, len(codes)) + 1):
+        for n, (uniq, cnt) in _char_ngram_keys(text, lo, hi).items():
             table = self.tables.get(n)
             if table is None:
                 continue
-            keys = codes[: len(codes) - n + 1].copy()
-            for j in range(1, n):
-                keys <<= np.uint64(21)
-                keys |= codes[j: len(codes) - n + 1 + j]
-            uniq, cnt = np.unique(keys, return_counts=True)
             known_keys, known_cols = table
             pos = np.minimum(np.searchsorted(known_keys, uniq), len(known_keys) - 1)
             hit = known_keys[pos] == uniq
@@ -124,10 +118,79 @@ class _CharNgramVocabulary:
         return np.concatenate(cols), np.concatenate(vals)
 
 
-def _one_text_tfidf(vectorizer, text: str) -> sparse.csr_matrix:
-    """``vectorizer.transform([text])`` of a fitted TfidfVectorizer, computed directly: the analyzer's terms
-    counted, sublinear tf, idf, l2 norm — the same values (tested) without the validation sklearn runs on
-    every call."""
+_RECENT = threading.local()   # per thread: the last few texts' n-gram counts (one letter is read by several models)
+_RECENT_TEXTS = 8
+
+
+def _recent(key, make):
+    """``make()``, remembered for the last few keys of this thread: a suggestion reads the same text with the
+    domain's, the type's and the type history's vectorizers, whose vocabularies differ but whose counting does not."""
+    cache = getattr(_RECENT, "items", None)
+    if cache is None:
+        cache = _RECENT.items = {}
+    value = cache.get(key)
+    if value is None:
+        if len(cache) >= _RECENT_TEXTS:
+            cache.clear()
+        value = cache[key] = make()
+    return value
+
+
+def _char_ngram_keys(text: str, lo: int, hi: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """n → (distinct packed n-gram keys, their counts) of ``text`` as sklearn's char analyzer reads it (lower-cased,
+    runs of whitespace made one space), for n in [lo, hi] up to the text's length. Read-only arrays: shared."""
+
+    def make():
+        codes = np.frombuffer(_SPACES.sub(" ", text.lower()).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        out = {}
+        for n in range(lo, min(hi, len(codes)) + 1):
+            keys = codes[: len(codes) - n + 1].copy()
+            for j in range(1, n):
+                keys <<= np.uint64(21)
+                keys |= codes[j: len(codes) - n + 1 + j]
+            uniq, cnt = np.unique(keys, return_counts=True)
+            uniq.flags.writeable = cnt.flags.writeable = False
+            out[n] = (uniq, cnt)
+        return out
+
+    return _recent(("char", lo, hi, text), make)
+
+
+class _Row:
+    """One text's features as one sparse row — columns and values, no scipy object — for the request path: a
+    linear model's margins are ``coef_[:, cols] @ vals`` (:func:`_linear_decision`). Built and joined like
+    ``scipy.sparse`` rows (:meth:`hstack`); :meth:`csr` gives the matrix for anything else."""
+
+    __slots__ = ("cols", "vals", "width")
+
+    def __init__(self, cols: np.ndarray, vals: np.ndarray, width: int) -> None:
+        self.cols, self.vals, self.width = cols, vals, width
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (1, self.width)
+
+    @classmethod
+    def dense(cls, values: np.ndarray) -> "_Row":
+        values = np.asarray(values).ravel()
+        return cls(np.arange(len(values), dtype=np.int64), values, len(values))
+
+    @classmethod
+    def hstack(cls, rows: Sequence["_Row"]) -> "_Row":
+        offsets = np.cumsum([0] + [r.width for r in rows[:-1]])
+        return cls(np.concatenate([r.cols + off for r, off in zip(rows, offsets)]),
+                   np.concatenate([r.vals for r in rows]), int(sum(r.width for r in rows)))
+
+    def csr(self) -> sparse.csr_matrix:
+        keep = self.vals != 0   # as scipy keeps them: no explicit zeros
+        return sparse.csr_matrix((self.vals[keep], self.cols[keep].astype(np.int32),
+                                  np.array([0, int(keep.sum())], dtype=np.int32)), shape=(1, self.width))
+
+
+def _one_text_row(vectorizer, text: str) -> _Row:
+    """``vectorizer.transform([text])`` of a fitted TfidfVectorizer as a :class:`_Row`, computed directly: the
+    analyzer's terms counted, sublinear tf, idf, l2 norm — the same values (tested) without the validation sklearn
+    runs on every call. A word analyzer's terms are counted once per text for every vectorizer that shares it."""
     key = id(vectorizer)
     entry = _FAST_TFIDF.get(key)
     if entry is None or entry[0] is not vectorizer:
@@ -136,25 +199,30 @@ def _one_text_tfidf(vectorizer, text: str) -> sparse.csr_matrix:
         else:
             chars = (_CharNgramVocabulary(vectorizer.vocabulary_, tuple(vectorizer.ngram_range))
                      if _CharNgramVocabulary.applies(vectorizer) else None)
+            words = vectorizer.analyzer if isinstance(vectorizer.analyzer, _WordAnalyzer) else None
             entry = (vectorizer, (vectorizer.build_analyzer(), vectorizer.vocabulary_,
                                   np.asarray(vectorizer.idf_, dtype=vectorizer.dtype), vectorizer.sublinear_tf,
-                                  vectorizer.norm, len(vectorizer.vocabulary_), chars))
+                                  vectorizer.norm, len(vectorizer.vocabulary_), chars, words))
         _FAST_TFIDF[key] = entry
     if entry[1] is None:
-        return vectorizer.transform([text])
-    analyze, vocab, idf, sublinear, norm, width, chars = entry[1]
+        X = vectorizer.transform([text]).tocsr()
+        return _Row(X.indices.astype(np.int64), X.data, X.shape[1])
+    analyze, vocab, idf, sublinear, norm, width, chars, words = entry[1]
     if chars is not None:   # char n-grams: counted and looked up in numpy
         cols, vals = chars.counts(text)
         vals = vals.astype(idf.dtype)
     else:
-        counted = Counter(analyze(text))
+        if words is not None:   # the same segmenter and n-grams give the same terms: counted once per text
+            counted = _recent(("words", words.segmenter, words.ngrams, text), lambda: Counter(analyze(text)))
+        else:
+            counted = Counter(analyze(text))
         # vocabulary look-ups in C (map over dict.get), then numpy: a letter has thousands of distinct n-grams
         cols = np.fromiter(map(vocab.get, counted, repeat(-1)), dtype=np.int64, count=len(counted))
         vals = np.fromiter(counted.values(), dtype=idf.dtype, count=len(counted))
         known = cols >= 0
         cols, vals = cols[known], vals[known]
     order = np.argsort(cols, kind="stable")
-    cols, vals = cols[order].astype(np.int32), vals[order]
+    cols, vals = cols[order], vals[order]
     if sublinear and len(vals):
         vals = np.log(vals) + 1
     vals = vals * idf[cols]
@@ -162,13 +230,34 @@ def _one_text_tfidf(vectorizer, text: str) -> sparse.csr_matrix:
         total = np.sqrt(np.dot(vals, vals))
         if total > 0:
             vals = vals / total
-    return sparse.csr_matrix((vals, cols, np.array([0, len(cols)], dtype=np.int32)), shape=(1, width))
+    return _Row(cols, vals, width)
+
+
+def _one_text_tfidf(vectorizer, text: str) -> sparse.csr_matrix:
+    """:func:`_one_text_row` as a 1-row CSR matrix (what ``vectorizer.transform([text])`` gives)."""
+    row = _one_text_row(vectorizer, text)
+    return sparse.csr_matrix((row.vals, row.cols.astype(np.int32), np.array([0, len(row.cols)], dtype=np.int32)),
+                             shape=(1, row.width))
 
 
 def _linear_decision(model, X) -> np.ndarray:
-    """``model.decision_function(X)`` of a fitted linear model, without sklearn's per-call validation."""
-    d = np.asarray(X @ model.coef_.T) + model.intercept_
+    """``model.decision_function(X)`` of a fitted linear model, without sklearn's per-call validation; ``X`` may be
+    a :class:`_Row` (one text: only its non-zero columns of the coefficients are read)."""
+    if isinstance(X, _Row):
+        d = (model.coef_[:, X.cols] @ X.vals)[None, :] + model.intercept_
+    else:
+        d = np.asarray(X @ model.coef_.T) + model.intercept_
     return d.ravel() if d.shape[1] == 1 else d
+
+
+def _logistic_proba(model, X) -> np.ndarray:
+    """``predict_proba`` of a fitted LogisticRegression (scikit-learn ≥ 1.8: the softmax of its margins, or the
+    logistic of the one margin for two classes), without its per-call validation (tested against it)."""
+    d = _linear_decision(model, np.asarray(X, dtype=np.float64) if not isinstance(X, _Row) else X)
+    if len(model.classes_) <= 2:
+        p = expit(d.ravel())
+        return np.column_stack([1.0 - p, p])
+    return _softmax(np.atleast_2d(d))
 
 
 def _calibrated_proba(model, X) -> np.ndarray:
@@ -177,7 +266,7 @@ def _calibrated_proba(model, X) -> np.ndarray:
     folds = getattr(model, "calibrated_classifiers_", None)
     if not folds or any(f.method != "sigmoid" or not hasattr(f.estimator, "coef_")
                         or not all(hasattr(c, "a_") for c in f.calibrators) for f in folds):
-        return model.predict_proba(X)
+        return model.predict_proba(X.csr() if isinstance(X, _Row) else X)
     classes = model.classes_
     n = len(classes)
     total = np.zeros((X.shape[0], n))
@@ -279,15 +368,20 @@ class TextClassifier:
         return (char, word), blocks
 
     @staticmethod
-    def _transform(vectorizers: tuple, texts: Sequence[str]) -> list:
-        if len(texts) == 1:   # one letter on the request path: skip sklearn's per-call validation (~1 ms a block)
-            return [_one_text_tfidf(v, texts[0]) for v in vectorizers if v is not None]
+    def _transform(vectorizers: tuple, texts: Sequence[str], single: bool = False) -> list:
+        """The blocks of ``texts``; ``single`` (one letter on the request path): :class:`_Row` blocks, without
+        sklearn's per-call validation (~1 ms a block) or scipy."""
+        if single:
+            return [_one_text_row(v, texts[0]) for v in vectorizers if v is not None]
         return [v.transform(texts) for v in vectorizers if v is not None]
 
     def _features(self, texts: Sequence[str], vectors: np.ndarray | None, fit: bool = False,
                   fields: Sequence[tuple[str, str]] | None = None,
                   prior: tuple[Sequence[str], Sequence[str]] | None = None):
+        """The feature matrix of ``texts``; one text (not fitting): a :class:`_Row`."""
         cfg = self.config
+        single = len(texts) == 1 and not fit
+        dense = _Row.dense if single else sparse.csr_matrix
         blocks = []
         if fit:
             (self._char, self._word), whole = self._fit_lexical(texts)
@@ -295,7 +389,7 @@ class TextClassifier:
             if cfg.prior_weight > 0:
                 self._fit_prior(*prior)
         else:
-            blocks.extend(self._transform((self._char, self._word), texts))
+            blocks.extend(self._transform((self._char, self._word), texts, single))
         if cfg.field_blocks:
             if fields is None:
                 raise ValueError("this classifier reads title and body as fields: pass `fields=[(title, body), …]`")
@@ -308,7 +402,8 @@ class TextClassifier:
                 self._body_vec, body_blocks = self._fit_lexical(bodies)
                 blocks.extend(title_blocks + body_blocks)
             else:
-                blocks.extend(self._transform(self._title_vec, titles) + self._transform(self._body_vec, bodies))
+                blocks.extend(self._transform(self._title_vec, titles, single)
+                              + self._transform(self._body_vec, bodies, single))
         if cfg.embedding_weight > 0:
             if vectors is None:
                 raise ValueError("this classifier uses sentence embeddings: pass `vectors` for the texts")
@@ -321,15 +416,15 @@ class TextClassifier:
             centred = vectors - self._vec_mean
             norms = np.linalg.norm(centred, axis=1, keepdims=True)
             centred = centred / np.maximum(norms, 1e-6)
-            blocks.append(sparse.csr_matrix(centred * cfg.embedding_weight))
+            blocks.append(dense(centred * cfg.embedding_weight))
         if cfg.cues:
             from .type_cues import CueFeatures
 
             cue_fields = fields if fields is not None else [("", t) for t in texts]
-            blocks.append(sparse.csr_matrix(CueFeatures(cfg.cues).transform(cue_fields) * cfg.cue_weight))
+            blocks.append(dense(CueFeatures(cfg.cues).transform(cue_fields) * cfg.cue_weight))
         if cfg.prior_weight > 0:
-            blocks.append(sparse.csr_matrix(self._prior_scores(blocks[:2 if self._word is not None else 1], fit)))
-        return sparse.hstack(blocks).tocsr()
+            blocks.append(dense(self._prior_scores(blocks[:2 if self._word is not None else 1], fit)))
+        return _Row.hstack(blocks) if single else sparse.hstack(blocks).tocsr()
 
     def _fit_prior(self, texts: Sequence[str], labels: Sequence[str]) -> None:
         """The weak-label model, on the whole-text vectorizers fitted to the classifier's own texts."""
@@ -341,7 +436,9 @@ class TextClassifier:
     def _prior_scores(self, lexical_blocks: list, fit: bool) -> np.ndarray:
         if getattr(self, "_prior", None) is None:
             raise ValueError("prior_weight > 0 needs weakly labelled texts: fit(…, prior=(texts, labels))")
-        scores = _linear_decision(self._prior, sparse.hstack(lexical_blocks).tocsr())
+        X = (_Row.hstack(lexical_blocks) if isinstance(lexical_blocks[0], _Row)
+             else sparse.hstack(lexical_blocks).tocsr())
+        scores = _linear_decision(self._prior, X)
         if fit:
             self._prior_mean, self._prior_std = scores.mean(axis=0), np.maximum(scores.std(axis=0), 1e-6)
         return ((scores - self._prior_mean) / self._prior_std * self.config.prior_weight).astype(np.float32)

@@ -153,9 +153,12 @@ class TypeHistory:
             return X
         from scipy import sparse
 
+        from .classify import _Row
         from .type_cues import CueFeatures
 
         cues = CueFeatures(self.config.cues).transform([("", t) for t in texts]) * self.config.cue_weight
+        if isinstance(X, _Row):   # one letter on the request path
+            return _Row.hstack([X, _Row.dense(cues)])
         return sparse.hstack([X, sparse.csr_matrix(cues)]).tocsr()
 
     def head_scores(self, texts: Sequence[str]) -> np.ndarray:
@@ -166,9 +169,9 @@ class TypeHistory:
         """Head scores over ``head_labels`` (one column per type the head learnt)."""
         texts = [t[: self.config.max_chars] for t in texts]
         if len(texts) == 1:   # one letter on the request path: TF-IDF and margins without sklearn's validation
-            from .classify import _linear_decision, _one_text_tfidf
+            from .classify import _linear_decision, _one_text_row
 
-            d = _linear_decision(head, self._with_cues(_one_text_tfidf(vec, texts[0]), texts))
+            d = _linear_decision(head, self._with_cues(_one_text_row(vec, texts[0]), texts))
         else:
             d = head.decision_function(self._with_cues(vec.transform(texts), texts))
         if d.ndim == 1:   # two types: sklearn gives the second one's margin
@@ -241,6 +244,8 @@ class TypeHistory:
         chosen at fit time (for comparing them)."""
         if self._stack is None:
             raise RuntimeError("the type history is not fitted; call fit() or load()")
+        from .classify import _logistic_proba
+
         base = self._base_block(base_proba)
         head = self._head_block(self._vec, self._head, texts)
         out = np.zeros((len(texts), len(self.labels)))
@@ -250,7 +255,7 @@ class TypeHistory:
             for j, label in enumerate(self.head_labels):
                 out[:, self.labels.index(label)] = z[:, j] / z.sum(axis=1)
         else:
-            stacked = self._stack.predict_proba(np.hstack([base, head]))
+            stacked = _logistic_proba(self._stack, np.hstack([base, head]))
             for j, label in enumerate(self._stack.classes_):
                 out[:, self.labels.index(str(label))] = stacked[:, j]
         others = [j for j, label in enumerate(self.labels) if label not in self.head_labels]
