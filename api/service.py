@@ -296,8 +296,16 @@ class Service:
                 config.profile = s.profile
             self.triage = Triage(config).load()
         self.leadership = Leadership(self.store.index_dir)
-        leader = self.leadership.acquire()
-        self.index = CaseIndex.open(self.store, self.triage.embedder_key, self.triage.embedder.dim, save=leader)
+        # The workers of one service start together. The first through this lock leads and opens the index while
+        # holding it, the others open theirs after it: what the leader had to rebuild (the vector index of a store
+        # grown past retrieve.AUTO_IVF_AT: 3.3 minutes at 1M) they load as it saved it, instead of each worker
+        # rebuilding it at once on the same cores. A follower beside a leader already running opens at once.
+        with exclusive(self.store.index_dir / "index-open.lock"):
+            leader = self.leadership.acquire()
+            if leader:
+                self.index = CaseIndex.open(self.store, self.triage.embedder_key, self.triage.embedder.dim, save=True)
+        if not leader:
+            self.index = CaseIndex.open(self.store, self.triage.embedder_key, self.triage.embedder.dim, save=False)
         # Only the leader fits what learns from history; the other workers load what it saved (see _sync_loop).
         self.triage.refresh_history(self.store, refit=leader)
         if s.warm_up:

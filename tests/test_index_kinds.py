@@ -93,3 +93,30 @@ def test_a_large_store_with_no_kind_asked_for_gets_inverted_lists(tmp_path, monk
     assert int(large.vectors.search(vecs[123], k=1)[0][0]) == store.pk_for("c123")
     again = CaseIndex.open(store, "m", 32)
     assert again.vectors.config.kind == "ivfsq8" and len(again.vectors) == 400 and len(again.lsh) == 400
+
+
+def test_a_rebuilt_vector_index_takes_in_the_cases_saved_above_the_floor(tmp_path, monkeypatch):
+    """An index saved less than settle_seconds after its cases were added keeps its floor at 0 and lists them as
+    taken in above it. When the vector index is then rebuilt (here: the automatic switch to inverted lists), the
+    listed cases are in the near-duplicate index but not in the new vector index: they are added to it, once; and
+    an index opened as saved adds none of them twice."""
+    import triage.retrieve as retrieve
+    from triage.retrieve import CaseIndex
+    from triage.store import Store
+
+    monkeypatch.delenv("TRIAGE_VECTOR_INDEX", raising=False)
+    store = Store(f"sqlite:///{tmp_path}/t.db").open()
+    vecs = _unit(200, dim=32, seed=3)
+    index = CaseIndex.open(store, "m", 32)
+    records = [{"id": f"c{i}", "content": f"第{i}件来信：楼道灯坏了", "norm_hash": f"h{i}", "vector": vecs[i]}
+               for i in range(200)]
+    pks = [pk for pk, _, _ in store.add_cases(records, "m")]
+    index.add(pks, vecs, np.stack([index.minhasher.signature(r["content"]) for r in records]))
+    index.save()
+    assert index.floor == 0 and len(index.recent) == 200          # nothing settled yet: all listed above the floor
+    same = CaseIndex.open(store, "m", 32)
+    assert same.vectors.config.kind == "flat" and len(same.vectors) == 200 and len(same.lsh) == 200
+    monkeypatch.setattr(retrieve, "AUTO_IVF_AT", 150)
+    rebuilt = CaseIndex.open(store, "m", 32)
+    assert rebuilt.vectors.config.kind == "ivfsq8"
+    assert len(rebuilt.vectors) == 200 and len(rebuilt.lsh) == 200

@@ -63,6 +63,7 @@ class CaseIndex:
         requested = vector_config or VectorIndexConfig.from_env()   # None: whatever kind is on disk (else flat)
         self = cls(folder, model, dim, requested)
         lsh_held: set[int] = set()
+        loaded_both = [False, False]   # the vector and the near-duplicate index as saved (neither rebuilt)
         vec_dir, lsh_dir = folder / "vectors", folder / "lsh"
         try:
             if (vec_dir / "manifest.json").exists():
@@ -74,6 +75,7 @@ class CaseIndex:
                                 loaded.config.kind, requested.kind)
                 else:
                     self.vectors = loaded
+                    loaded_both[0] = True
             if (lsh_dir / "manifest.json").exists():
                 loaded_lsh = LSHIndex.load(lsh_dir)
                 if loaded_lsh.config == self.minhasher.config:
@@ -83,6 +85,7 @@ class CaseIndex:
                     self.lsh_high_water = int(lsh_manifest.get("high_water", 0))
                     # cases above that mark it already holds (taken in by sync before it was saved)
                     lsh_held = {int(pk) for pk in lsh_manifest.get("recent", [])}
+                    loaded_both[1] = True
                 else:  # other MinHash settings (e.g. the older hash family): its band keys cannot be queried
                     log.warning("near-duplicate index was built with %s; rebuilding from the store", loaded_lsh.config)
         except Exception as exc:  # a corrupt index is rebuilt from the store, never trusted
@@ -90,6 +93,7 @@ class CaseIndex:
             shutil.rmtree(folder, ignore_errors=True)
             self = cls(folder, model, dim, vector_config)
             lsh_held = set()
+            loaded_both = [False, False]
         if requested is None and self.vectors.config.kind == "flat":
             stored = store.count()
             if stored >= AUTO_IVF_AT:
@@ -100,30 +104,38 @@ class CaseIndex:
                 log.warning("%d stored cases: rebuilding the vector index as %s with %d lists (set "
                             "TRIAGE_VECTOR_INDEX to choose the kind)", stored, config.kind, config.ivf_lists)
                 self.vectors = VectorIndex(dim, config)
-        if self.vectors.high_water == self.lsh_high_water and (lsh_dir / "manifest.json").exists():
-            import json
+                loaded_both[0] = False
+        # Both as saved together: the cases above the floor that they hold are listed, sync takes in the rest. A
+        # rebuilt one starts empty, so each is caught up on its own (with marks both at 0 — every case stored less
+        # than settle_seconds before the save — the listed cases would otherwise never reach the rebuilt one).
+        if all(loaded_both) and self.vectors.high_water == self.lsh_high_water:
             # saved by sync-aware code: the floor and the cases taken in above it
-            recent = json.loads((lsh_dir / "manifest.json").read_text()).get("recent", [])
             self.floor = self.lsh_high_water
-            self.recent = dict.fromkeys((int(pk) for pk in recent), time.monotonic())
+            self.recent = dict.fromkeys(sorted(_listed_recent(lsh_dir)), time.monotonic())
             self.lsh_high_water = max([self.floor, *self.recent])
             added = self.sync(store, progress=progress)
         else:   # a fresh index, or one saved with the two high-water marks apart: catch each up on its own
-            added = self.catch_up(store, progress=progress, lsh_held=lsh_held)
+            # the cases above the floor that a loaded one holds (listed in the saved manifest) are not added twice
+            listed = _listed_recent(lsh_dir) if loaded_both[0] else set()
+            added = self.catch_up(store, progress=progress, lsh_held=lsh_held, vectors_held=listed)
             self.floor = max(self.vectors.high_water, self.lsh_high_water)
         if added and save:
             self.save()
         return self
 
-    def catch_up(self, store, progress: bool = False, lsh_held: set[int] = frozenset()) -> int:
-        """Add stored cases beyond each index's high-water mark (``lsh_held``: pks above its mark that the
-        near-duplicate index already holds). Returns how many were added."""
+    def catch_up(self, store, progress: bool = False, lsh_held: set[int] = frozenset(),
+                 vectors_held: set[int] = frozenset()) -> int:
+        """Add stored cases beyond each index's high-water mark (``lsh_held``, ``vectors_held``: pks above its mark
+        that the near-duplicate or the vector index already holds). Returns how many were added."""
         added = 0
         for pks, vecs in store.iter_vectors(self.model, after_pk=self.vectors.high_water,
                                             # a kind that trains does so on its first batch: 16 vectors a list
                                             # (auto ivfsq8 at 100k: recall@10 0.962 with 4, 0.969 with 16)
                                             batch=max(5000, 16 * self.vectors.config.ivf_lists)
                                             if self.vectors.needs_training else 5000):
+            if vectors_held:
+                keep = np.array([int(pk) not in vectors_held for pk in pks], dtype=bool)
+                pks, vecs = pks[keep], vecs[keep]
             self.vectors.add(pks, vecs)   # a kind that needs training trains on its first batch
             added += len(pks)
         for rows in store.iter_texts(after_pk=self.lsh_high_water):
@@ -234,6 +246,16 @@ class CaseIndex:
 
     def __len__(self) -> int:
         return len(self.vectors)
+
+
+def _listed_recent(lsh_dir: Path) -> set[int]:
+    """The pks above the saved floor that the indexes saved in ``lsh_dir``'s parent held (its manifest's list)."""
+    import json
+
+    try:
+        return {int(pk) for pk in json.loads((lsh_dir / "manifest.json").read_text()).get("recent", [])}
+    except (OSError, ValueError):
+        return set()
 
 
 def reply_excerpt(reply: str | None, limit: int = 160) -> str | None:

@@ -93,3 +93,41 @@ def test_a_real_server_with_two_workers(make_server, store_url):
     server.stop()
     log = server.log_text()
     assert log.count("leading (jobs, index saving)") == 1 and log.count("following (another worker") == 1
+
+
+def test_workers_starting_together_rebuild_the_vector_index_once(make_client, sqlite_url, api_triage, monkeypatch,
+                                                                 caplog):
+    """Two workers start on a store whose saved vector index is flat but which has grown past the automatic
+    inverted-list size: the leader rebuilds it (and saves it) while the other waits, then loads what it saved,
+    rather than both rebuilding it at once. (The size is lowered here: the rule, not the production figure.)"""
+    import logging
+    import threading
+
+    import triage.retrieve as retrieve
+    from triage.records import Letter
+    from triage.retrieve import CaseIndex
+    from triage.store import Store
+
+    monkeypatch.delenv("TRIAGE_VECTOR_INDEX", raising=False)
+    first = make_client(sqlite_url)                       # a migrated store with its (flat) index
+    first.__exit__(None, None, None)
+    store = Store(sqlite_url).open(create=False)
+    index = CaseIndex.open(store, api_triage.embedder_key, api_triage.embedder.dim)
+    letters = [Letter(id=f"h{i}", title=f"第{i}号来信", content=f"小区{i}号楼的电梯又坏了，第{i}次反映，请物业尽快修好。")
+               for i in range(150)]
+    api_triage.ingest(api_triage.prepare(letters), store, index)
+    index.save()
+    assert index.vectors.config.kind == "flat"
+    monkeypatch.setattr(retrieve, "AUTO_IVF_AT", 100)
+    caplog.set_level(logging.WARNING, logger="triage.retrieve")
+    clients: list = []
+    starts = [threading.Thread(target=lambda: clients.append(make_client(sqlite_url))) for _ in range(2)]
+    for t in starts:
+        t.start()
+    for t in starts:
+        t.join(timeout=120)
+    services = [c.app.state.service for c in clients]
+    assert len(services) == 2 and sorted(s.leader for s in services) == [False, True]
+    assert [(s.index.vectors.config.kind, len(s.index)) for s in services] == [("ivfsq8", 150)] * 2, [r.getMessage() for r in caplog.records]
+    rebuilds = [r for r in caplog.records if "rebuilding the vector index as ivfsq8" in r.getMessage()]
+    assert len(rebuilds) == 1, [r.getMessage() for r in rebuilds]
