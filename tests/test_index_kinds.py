@@ -120,3 +120,38 @@ def test_a_rebuilt_vector_index_takes_in_the_cases_saved_above_the_floor(tmp_pat
     rebuilt = CaseIndex.open(store, "m", 32)
     assert rebuilt.vectors.config.kind == "ivfsq8"
     assert len(rebuilt.vectors) == 200 and len(rebuilt.lsh) == 200
+
+
+def test_an_import_that_outgrows_exact_search_leaves_inverted_lists(tmp_path, monkeypatch):
+    """``triage import`` ends with ``adopt_default_kind``: with no kind asked for, a flat index that now holds
+    AUTO_IVF_AT cases or more is rebuilt from the store (as the next start would, in every worker), keeping every
+    case; below the size, or with a kind asked for, it stays flat. (The size is lowered: the rule is under test.)"""
+    import triage.retrieve as retrieve
+    from triage.retrieve import CaseIndex
+    from triage.store import Store
+
+    monkeypatch.delenv("TRIAGE_VECTOR_INDEX", raising=False)
+    monkeypatch.setattr(retrieve, "AUTO_IVF_AT", 350)
+    store = Store(f"sqlite:///{tmp_path}/t.db").open()
+    vecs = _unit(400, dim=32, seed=4)
+    index = CaseIndex.open(store, "m", 32)
+
+    def add(lo, hi):
+        records = [{"id": f"c{i}", "content": f"第{i}件来信：路灯不亮", "norm_hash": f"h{i}", "vector": vecs[i]}
+                   for i in range(lo, hi)]
+        pks = [pk for pk, _, _ in store.add_cases(records, "m")]
+        index.add(pks, vecs[lo:hi], np.stack([index.minhasher.signature(r["content"]) for r in records]))
+
+    add(0, 300)
+    assert not index.adopt_default_kind(store) and index.vectors.config.kind == "flat"
+    add(300, 400)
+    monkeypatch.setenv("TRIAGE_VECTOR_INDEX", "flat")
+    assert not index.adopt_default_kind(store) and index.vectors.config.kind == "flat"
+    monkeypatch.delenv("TRIAGE_VECTOR_INDEX")
+    assert index.adopt_default_kind(store)
+    assert index.vectors.config.kind == "ivfsq8" and len(index.vectors) == 400 and len(index.lsh) == 400
+    index.vectors.config.nprobe = index.vectors.config.ivf_lists
+    assert int(index.vectors.search(vecs[321], k=1)[0][0]) == store.pk_for("c321")
+    index.save()
+    again = CaseIndex.open(store, "m", 32)                    # loaded as saved: nothing rebuilt, nothing twice
+    assert again.vectors.config.kind == "ivfsq8" and len(again.vectors) == 400 and len(again.lsh) == 400

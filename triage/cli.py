@@ -143,6 +143,9 @@ def cmd_import(args) -> int:
         if pool is not None:
             pool.close()
     lap("read_prepare_store")
+    if index.adopt_default_kind(store):   # the store outgrew exact search: rebuilt now, not at the next start
+        totals["vector_index"] = index.vectors.config.kind
+        lap("index_rebuild")
     index.save()
     lap("index_save")
     triage.refresh_history(store)

@@ -94,17 +94,13 @@ class CaseIndex:
             self = cls(folder, model, dim, vector_config)
             lsh_held = set()
             loaded_both = [False, False]
-        if requested is None and self.vectors.config.kind == "flat":
-            stored = store.count()
-            if stored >= AUTO_IVF_AT:
-                # No kind asked for and too many cases for exhaustive search (51 ms a query at 1M): the default
-                # becomes the benchmarked one, inverted lists over 8-bit codes, rebuilt once from the store here
-                # (catch_up below; 3.3 minutes at 1M on one core, 12 s at 100k) and saved; removal stays supported.
-                config = VectorIndexConfig(kind="ivfsq8", ivf_lists=ivf_lists_for(stored))
-                log.warning("%d stored cases: rebuilding the vector index as %s with %d lists (set "
-                            "TRIAGE_VECTOR_INDEX to choose the kind)", stored, config.kind, config.ivf_lists)
-                self.vectors = VectorIndex(dim, config)
-                loaded_both[0] = False
+        config = _default_kind(requested, self.vectors.config.kind, store)
+        if config is not None:
+            # No kind asked for and too many cases for exhaustive search (51 ms a query at 1M): the default
+            # becomes the benchmarked one, inverted lists over 8-bit codes, rebuilt once from the store here
+            # (catch_up below; 3.3 minutes at 1M on one core, 12 s at 100k) and saved; removal stays supported.
+            self.vectors = VectorIndex(dim, config)
+            loaded_both[0] = False
         # Both as saved together: the cases above the floor that they hold are listed, sync takes in the rest. A
         # rebuilt one starts empty, so each is caught up on its own (with marks both at 0 — every case stored less
         # than settle_seconds before the save — the listed cases would otherwise never reach the rebuilt one).
@@ -130,6 +126,21 @@ class CaseIndex:
         if added and save:
             self.save()
         return self
+
+    def adopt_default_kind(self, store) -> bool:
+        """After adding many cases (``triage import``): with no kind asked for, a flat vector index that now holds
+        ``AUTO_IVF_AT`` cases or more is rebuilt from the store as ``CaseIndex.open`` would at the next start
+        (every worker of a service, before session 11) — here, once, where the import already waits. Returns
+        whether it was rebuilt; call :meth:`save` after."""
+        config = _default_kind(VectorIndexConfig.from_env(), self.vectors.config.kind, store)
+        if config is None:
+            return False
+        vectors = VectorIndex(self.dim, config)
+        batch = max(5000, 16 * config.ivf_lists)   # the kind trains on its first batch: 16 vectors a list
+        for pks, vecs in store.iter_vectors(self.model, after_pk=0, batch=batch):
+            vectors.add(pks, vecs)
+        self.vectors = vectors
+        return True
 
     def catch_up(self, store, progress: bool = False, lsh_held: set[int] = frozenset(),
                  vectors_held: set[int] = frozenset()) -> int:
@@ -255,6 +266,20 @@ class CaseIndex:
 
     def __len__(self) -> int:
         return len(self.vectors)
+
+
+def _default_kind(requested, kind: str, store) -> VectorIndexConfig | None:
+    """The vector index config that replaces a flat index when no kind was asked for (``requested`` None) and the
+    store holds ``AUTO_IVF_AT`` cases or more: ``ivfsq8`` with :func:`ivf_lists_for` lists. None: keep it."""
+    if requested is not None or kind != "flat":
+        return None
+    stored = store.count()
+    if stored < AUTO_IVF_AT:
+        return None
+    config = VectorIndexConfig(kind="ivfsq8", ivf_lists=ivf_lists_for(stored))
+    log.warning("%d stored cases: rebuilding the vector index as %s with %d lists (set TRIAGE_VECTOR_INDEX to "
+                "choose the kind)", stored, config.kind, config.ivf_lists)
+    return config
 
 
 def _saved_manifest(lsh_dir: Path) -> dict:
