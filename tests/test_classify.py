@@ -74,6 +74,8 @@ def test_temperature_calibration_keeps_the_svm_choice_and_round_trips(tmp_path):
     scores = clf._model.svm.decision_function(X)
     svm_choice = np.where(scores > 0, 1, 0) if scores.ndim == 1 else scores.argmax(axis=1)
     assert list(proba.argmax(axis=1)) == list(svm_choice)
+    for i in range(len(texts)):   # one letter (the request path's row of columns and values) as in the batch
+        np.testing.assert_allclose(clf.predict_proba([texts[i]], fields=[fields[i]])[0], proba[i], rtol=1e-6)
     assert 0 < clf._model.temperature < np.exp(3)
     clf.save(tmp_path / "t", metrics={})
     np.testing.assert_allclose(TextClassifier.load(tmp_path / "t").predict_proba(texts, fields=fields), proba)

@@ -263,6 +263,8 @@ def _logistic_proba(model, X) -> np.ndarray:
 def _calibrated_proba(model, X) -> np.ndarray:
     """``predict_proba`` of a sigmoid-calibrated CalibratedClassifierCV over linear models, computed as sklearn
     does (each fold's per-class sigmoids, normalised, then averaged) without its validation; else the model's own."""
+    if isinstance(model, _TemperatureSVM):   # its margins come from _linear_decision, which reads a _Row as it is
+        return model.predict_proba(X)
     folds = getattr(model, "calibrated_classifiers_", None)
     if not folds or any(f.method != "sigmoid" or not hasattr(f.estimator, "coef_")
                         or not all(hasattr(c, "a_") for c in f.calibrators) for f in folds):
