@@ -124,3 +124,29 @@ def test_cases_listed_by_a_save_long_ago_settle_at_open(small_triage, store, fix
     monkeypatch.setattr(store, "count_after", lambda floor: calls.append(floor) or 0)
     late.behind(store)
     assert calls == [store.max_pk()]                            # the count starts above every case
+
+
+def test_a_case_that_became_visible_after_the_save_is_taken_in_when_the_listed_ones_settle(small_triage, store,
+                                                                                           fixture_letters):
+    """Settling the cases a save listed must not give up on a lower case the index never saw (a PostgreSQL
+    transaction that committed after the save): open takes in what the store shows first, then settles."""
+    import json
+
+    import numpy as np
+
+    a = _open(small_triage, store)
+    prepared = small_triage.prepare(fixture_letters[:3])
+    pks = [pk for pk, _, _ in store.add_cases([p.record() for p in prepared], small_triage.embedder_key)]
+    seen = [0, 2]                                                  # the middle case is not visible to this index
+    a.add([pks[i] for i in seen], np.stack([prepared[i].vector for i in seen]),
+          np.stack([prepared[i].signature for i in seen]))
+    a.save()
+    manifest_path = store.index_dir / "lsh" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["recent"] == [pks[0], pks[2]]
+    manifest["saved_at"] -= a.settle_seconds + 1                  # reopened a while after the save
+    manifest_path.write_text(json.dumps(manifest))
+    reopened = _open(small_triage, store)
+    assert reopened.floor == store.max_pk() and not reopened.recent and not reopened.behind(store)
+    assert _ids(reopened) == sorted(pks)                          # the late case taken in, none twice
+    assert len(reopened.lsh) == 3

@@ -106,9 +106,10 @@ class CaseIndex:
         # than settle_seconds before the save — the listed cases would otherwise never reach the rebuilt one).
         if all(loaded_both) and self.vectors.high_water == self.lsh_high_water:
             # saved by sync-aware code: the floor and the cases taken in above it, taken in no later than the save
-            # (its time in the manifest; before it was kept there, the manifest file's). Those saved settle_seconds
-            # ago or more settle at once: until the floor passes them, every suggestion's sync check counts the rows
-            # above it (26,000 cases listed by a 1M import's save: 7.5 ms a letter for the first 30 s of each start)
+            # (its time in the manifest; before it was kept there, the manifest file's). sync takes in what the
+            # store now shows above the floor, then settles: those listed by a save settle_seconds ago or more at
+            # once. Until the floor passes them, every suggestion's sync check counts the rows above it (26,000
+            # cases listed by a 1M import's save: 7.5 ms a letter for the first 30 s of each start)
             self.floor = self.lsh_high_water
             saved_at = _saved_manifest(lsh_dir).get("saved_at")
             if saved_at is None:
@@ -116,7 +117,6 @@ class CaseIndex:
             age = max(0.0, time.time() - float(saved_at))
             self.recent = dict.fromkeys(sorted(_listed_recent(lsh_dir)), time.monotonic() - age)
             self.lsh_high_water = max([self.floor, *self.recent])
-            self._settle()
             added = self.sync(store, progress=progress)
         else:   # a fresh index, or one saved with the two high-water marks apart: catch each up on its own
             # the cases above the floor that a loaded one holds (listed in the saved manifest) are not added twice
@@ -153,7 +153,7 @@ class CaseIndex:
                                             batch=max(5000, 16 * self.vectors.config.ivf_lists)
                                             if self.vectors.needs_training else 5000):
             if vectors_held:
-                keep = np.array([int(pk) not in vectors_held for pk in pks], dtype=bool)
+                keep = ~np.isin(pks, np.fromiter(vectors_held, dtype=np.int64, count=len(vectors_held)))
                 pks, vecs = pks[keep], vecs[keep]
             self.vectors.add(pks, vecs)   # a kind that needs training trains on its first batch
             added += len(pks)
