@@ -5,7 +5,10 @@ The clients are those of ``bench/scale.py`` (``--clients`` threads, each POSTing
 the answer; bench letters of ``--cases``' store, planted repeats and new variants). A few requests warm the
 service first. Prints one JSON object. With ``--rate R`` (repeatable) the load is an open loop instead
 (``bench.scale.open_loop``): requests are sent at R a second whatever the answers' pace, and the latency of each
-counts from when it was due, which is what "p99 at R requests/s" means; one JSON object per rate.
+counts from when it was due, which is what "p99 at R requests/s" means; one JSON object per rate. With
+``--server-pid PID`` (the service's process: uvicorn's supervisor or its only process) each object also gives the
+CPU time the serving processes spent per answered request (``server_cpu_ms_per_request``, user + system, from
+``/proc``), the figure the HTTP target depends on (docs/benchmarks.md, session 11).
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ def main(argv=None) -> int:
     p.add_argument("--open-clients", type=int, default=64,
                    help="open loop: connections the requests go out on (a request due while all are busy waits, "
                         "and the wait counts in its latency)")
+    p.add_argument("--server-pid", type=int, default=None,
+                   help="report the CPU the serving processes (this pid, or its children: uvicorn's workers) spent "
+                        "per answered request")
     args = p.parse_args(argv)
 
     from bench.scale import closed_loop, open_loop, query_letters
@@ -43,11 +49,32 @@ def main(argv=None) -> int:
     store = Store(f"sqlite:///{Path(args.data) / f'N{args.cases}' / 'store.db'}").open()
     queries = query_letters(store, args.cases, args.queries, args.seed)
     store.engine.dispose()
-    if not args.rate:
-        print(json.dumps(closed_loop(args.port, queries, args.seconds, args.clients, warm=10)))
-    for rate in args.rate:
-        print(json.dumps(open_loop(args.port, queries, rate, args.seconds, clients=args.open_clients, warm=10)), flush=True)
+    runs = ([lambda: closed_loop(args.port, queries, args.seconds, args.clients, warm=10)] if not args.rate else
+            [lambda rate=rate: open_loop(args.port, queries, rate, args.seconds, clients=args.open_clients, warm=10)
+             for rate in args.rate])
+    for run in runs:
+        before = server_cpu_seconds(args.server_pid) if args.server_pid else None
+        out = run()
+        if before is not None:
+            answered = out.get("requests", 0) - out.get("errors", 0)
+            spent = server_cpu_seconds(args.server_pid) - before   # the few warm-up requests are counted too
+            out["server_cpu_ms_per_request"] = round(spent * 1000 / max(answered, 1), 2)
+        print(json.dumps(out), flush=True)
     return 0
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of the serving processes: ``pid``'s children (uvicorn's workers), else ``pid``."""
+    import os
+
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    pids = [int(c) for c in children.read_text().split()] if children.exists() else []
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for one in pids or [pid]:
+        fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])   # utime, stime (fields 14 and 15 of stat)
+    return total / tick
 
 
 if __name__ == "__main__":
