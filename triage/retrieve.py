@@ -130,17 +130,38 @@ class CaseIndex:
     def adopt_default_kind(self, store) -> bool:
         """After adding many cases (``triage import``): with no kind asked for, a flat vector index that now holds
         ``AUTO_IVF_AT`` cases or more is rebuilt from the store as ``CaseIndex.open`` would at the next start
-        (every worker of a service, before session 11) — here, once, where the import already waits. Returns
-        whether it was rebuilt; call :meth:`save` after."""
+        — here, once, where the import already waits. Returns whether it was rebuilt; call :meth:`save` after."""
+        vectors = self.default_kind_vectors(store)
+        if vectors is None:
+            return False
+        self.adopt_vectors(vectors, store)
+        return True
+
+    def default_kind_vectors(self, store) -> VectorIndex | None:
+        """The vector index this one should become (no kind asked for, flat, ``AUTO_IVF_AT`` cases or more), built
+        from the store's vectors, or None. Reads only: a service builds it beside its requests, then swaps it in
+        with :meth:`adopt_vectors` under its write lock."""
+        if self.vectors.config.kind != "flat" or len(self.vectors) < AUTO_IVF_AT:
+            return None
         config = _default_kind(VectorIndexConfig.from_env(), self.vectors.config.kind, store)
         if config is None:
-            return False
+            return None
         vectors = VectorIndex(self.dim, config)
         batch = max(5000, 16 * config.ivf_lists)   # the kind trains on its first batch: 16 vectors a list
         for pks, vecs in store.iter_vectors(self.model, after_pk=0, batch=batch):
             vectors.add(pks, vecs)
+        return vectors
+
+    def adopt_vectors(self, vectors: VectorIndex, store) -> int:
+        """Use ``vectors`` (from :meth:`default_kind_vectors`) from now on, after adding the cases stored since it
+        was built. A case deleted meanwhile may keep an entry there, never answered (matching reads live cases
+        only), until the next rebuild. Call under the owner's write lock; returns the cases added."""
+        added = 0
+        for pks, vecs in store.iter_vectors(self.model, after_pk=vectors.high_water):
+            vectors.add(pks, vecs)
+            added += len(pks)
         self.vectors = vectors
-        return True
+        return added
 
     def catch_up(self, store, progress: bool = False, lsh_held: set[int] = frozenset(),
                  vectors_held: set[int] = frozenset()) -> int:

@@ -131,3 +131,25 @@ def test_workers_starting_together_rebuild_the_vector_index_once(make_client, sq
     assert [(s.index.vectors.config.kind, len(s.index)) for s in services] == [("ivfsq8", 150)] * 2, [r.getMessage() for r in caplog.records]
     rebuilds = [r for r in caplog.records if "rebuilding the vector index as ivfsq8" in r.getMessage()]
     assert len(rebuilds) == 1, [r.getMessage() for r in rebuilds]
+
+
+def test_a_flat_index_outgrown_while_serving_becomes_inverted_lists(make_client, sqlite_url, api_triage, monkeypatch):
+    """Cases that reach the service (its intake, an import beside it) take its flat vector index past the automatic
+    size: the sync loop rebuilds it as ivfsq8 beside the requests and swaps it in, keeping every case and the
+    duplicate verdicts; the leader saves it. (The size is lowered here: the rule, not the production figure.)"""
+    import triage.retrieve as retrieve
+
+    monkeypatch.delenv("TRIAGE_VECTOR_INDEX", raising=False)
+    c = make_client(sqlite_url, sync_seconds=0.2)
+    service = c.app.state.service
+    letters = fixture_letters()
+    for letter in letters:
+        assert c.post("/v1/letters", json=letter, headers=headers("intake")).status_code == 201
+    assert service.index.vectors.config.kind == "flat"
+    monkeypatch.setattr(retrieve, "AUTO_IVF_AT", len(letters))
+    assert _wait(lambda: service.index.vectors.config.kind == "ivfsq8", timeout=30)
+    assert len(service.index) == len(letters)
+    r = c.post("/v1/triage", json=_repeat(letters[0], "again-ivf"), headers=headers("intake"))
+    assert r.status_code == 200 and r.json()["duplicates"]["verdict"] == "duplicate"
+    service.save_index()
+    assert '"kind": "ivfsq8"' in (service.store.index_dir / "vectors" / "manifest.json").read_text()
