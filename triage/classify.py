@@ -235,9 +235,7 @@ def _one_text_row(vectorizer, text: str) -> _Row:
 
 def _one_text_tfidf(vectorizer, text: str) -> sparse.csr_matrix:
     """:func:`_one_text_row` as a 1-row CSR matrix (what ``vectorizer.transform([text])`` gives)."""
-    row = _one_text_row(vectorizer, text)
-    return sparse.csr_matrix((row.vals, row.cols.astype(np.int32), np.array([0, len(row.cols)], dtype=np.int32)),
-                             shape=(1, row.width))
+    return _one_text_row(vectorizer, text).csr()
 
 
 def _linear_decision(model, X) -> np.ndarray:

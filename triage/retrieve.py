@@ -62,9 +62,11 @@ class CaseIndex:
         folder = store.index_dir
         requested = vector_config or VectorIndexConfig.from_env()   # None: whatever kind is on disk (else flat)
         self = cls(folder, model, dim, requested)
-        lsh_held: set[int] = set()
-        loaded_both = [False, False]   # the vector and the near-duplicate index as saved (neither rebuilt)
+        vectors_loaded = lsh_loaded = False   # each index as saved (not rebuilt)
         vec_dir, lsh_dir = folder / "vectors", folder / "lsh"
+        # the marks both were saved with: the floor, and the cases above it they held then ("recent")
+        saved = _saved_manifest(lsh_dir)
+        listed = {int(pk) for pk in saved.get("recent", [])}
         try:
             if (vec_dir / "manifest.json").exists():
                 loaded, manifest = VectorIndex.load(vec_dir)
@@ -75,53 +77,48 @@ class CaseIndex:
                                 loaded.config.kind, requested.kind)
                 else:
                     self.vectors = loaded
-                    loaded_both[0] = True
+                    vectors_loaded = True
             if (lsh_dir / "manifest.json").exists():
                 loaded_lsh = LSHIndex.load(lsh_dir)
                 if loaded_lsh.config == self.minhasher.config:
-                    import json
-                    lsh_manifest = json.loads((lsh_dir / "manifest.json").read_text())
                     self.lsh = loaded_lsh
-                    self.lsh_high_water = int(lsh_manifest.get("high_water", 0))
-                    # cases above that mark it already holds (taken in by sync before it was saved)
-                    lsh_held = {int(pk) for pk in lsh_manifest.get("recent", [])}
-                    loaded_both[1] = True
+                    self.lsh_high_water = int(saved.get("high_water", 0))
+                    lsh_loaded = True
                 else:  # other MinHash settings (e.g. the older hash family): its band keys cannot be queried
                     log.warning("near-duplicate index was built with %s; rebuilding from the store", loaded_lsh.config)
         except Exception as exc:  # a corrupt index is rebuilt from the store, never trusted
             log.warning("index at %s unreadable (%s); rebuilding from the store", folder, type(exc).__name__)
             shutil.rmtree(folder, ignore_errors=True)
             self = cls(folder, model, dim, vector_config)
-            lsh_held = set()
-            loaded_both = [False, False]
+            vectors_loaded = lsh_loaded = False
         config = _default_kind(requested, self.vectors.config.kind, store)
         if config is not None:
             # No kind asked for and too many cases for exhaustive search (51 ms a query at 1M): the default
             # becomes the benchmarked one, inverted lists over 8-bit codes, rebuilt once from the store here
             # (catch_up below; 3.3 minutes at 1M on one core, 12 s at 100k) and saved; removal stays supported.
             self.vectors = VectorIndex(dim, config)
-            loaded_both[0] = False
+            vectors_loaded = False
         # Both as saved together: the cases above the floor that they hold are listed, sync takes in the rest. A
         # rebuilt one starts empty, so each is caught up on its own (with marks both at 0 — every case stored less
         # than settle_seconds before the save — the listed cases would otherwise never reach the rebuilt one).
-        if all(loaded_both) and self.vectors.high_water == self.lsh_high_water:
+        if vectors_loaded and lsh_loaded and self.vectors.high_water == self.lsh_high_water:
             # saved by sync-aware code: the floor and the cases taken in above it, taken in no later than the save
             # (its time in the manifest; before it was kept there, the manifest file's). sync takes in what the
             # store now shows above the floor, then settles: those listed by a save settle_seconds ago or more at
             # once. Until the floor passes them, every suggestion's sync check counts the rows above it (26,000
             # cases listed by a 1M import's save: 7.5 ms a letter for the first 30 s of each start)
             self.floor = self.lsh_high_water
-            saved_at = _saved_manifest(lsh_dir).get("saved_at")
+            saved_at = saved.get("saved_at")
             if saved_at is None:
                 saved_at = (lsh_dir / "manifest.json").stat().st_mtime
             age = max(0.0, time.time() - float(saved_at))
-            self.recent = dict.fromkeys(sorted(_listed_recent(lsh_dir)), time.monotonic() - age)
+            self.recent = dict.fromkeys(sorted(listed), time.monotonic() - age)
             self.lsh_high_water = max([self.floor, *self.recent])
             added = self.sync(store, progress=progress)
         else:   # a fresh index, or one saved with the two high-water marks apart: catch each up on its own
             # the cases above the floor that a loaded one holds (listed in the saved manifest) are not added twice
-            listed = _listed_recent(lsh_dir) if loaded_both[0] else set()
-            added = self.catch_up(store, progress=progress, lsh_held=lsh_held, vectors_held=listed)
+            added = self.catch_up(store, progress=progress, lsh_held=listed if lsh_loaded else set(),
+                                  vectors_held=listed if vectors_loaded else set())
             self.floor = max(self.vectors.high_water, self.lsh_high_water)
         if added and save:
             self.save()
@@ -141,25 +138,20 @@ class CaseIndex:
         """The vector index this one should become (no kind asked for, flat, ``AUTO_IVF_AT`` cases or more), built
         from the store's vectors, or None. Reads only: a service builds it beside its requests, then swaps it in
         with :meth:`adopt_vectors` under its write lock."""
-        if self.vectors.config.kind != "flat" or len(self.vectors) < AUTO_IVF_AT:
+        if len(self.vectors) < AUTO_IVF_AT:   # before _default_kind's count of the store (every sync, in a service)
             return None
         config = _default_kind(VectorIndexConfig.from_env(), self.vectors.config.kind, store)
         if config is None:
             return None
         vectors = VectorIndex(self.dim, config)
-        batch = max(5000, 16 * config.ivf_lists)   # the kind trains on its first batch: 16 vectors a list
-        for pks, vecs in store.iter_vectors(self.model, after_pk=0, batch=batch):
-            vectors.add(pks, vecs)
+        self._add_stored_vectors(vectors, store)
         return vectors
 
     def adopt_vectors(self, vectors: VectorIndex, store) -> int:
         """Use ``vectors`` (from :meth:`default_kind_vectors`) from now on, after adding the cases stored since it
         was built. A case deleted meanwhile may keep an entry there, never answered (matching reads live cases
         only), until the next rebuild. Call under the owner's write lock; returns the cases added."""
-        added = 0
-        for pks, vecs in store.iter_vectors(self.model, after_pk=vectors.high_water):
-            vectors.add(pks, vecs)
-            added += len(pks)
+        added = self._add_stored_vectors(vectors, store)
         self.vectors = vectors
         return added
 
@@ -167,23 +159,28 @@ class CaseIndex:
                  vectors_held: set[int] = frozenset()) -> int:
         """Add stored cases beyond each index's high-water mark (``lsh_held``, ``vectors_held``: pks above its mark
         that the near-duplicate or the vector index already holds). Returns how many were added."""
-        added = 0
-        for pks, vecs in store.iter_vectors(self.model, after_pk=self.vectors.high_water,
-                                            # a kind that trains does so on its first batch: 16 vectors a list
-                                            # (auto ivfsq8 at 100k: recall@10 0.962 with 4, 0.969 with 16)
-                                            batch=max(5000, 16 * self.vectors.config.ivf_lists)
-                                            if self.vectors.needs_training else 5000):
-            if vectors_held:
-                keep = ~np.isin(pks, np.fromiter(vectors_held, dtype=np.int64, count=len(vectors_held)))
-                pks, vecs = pks[keep], vecs[keep]
-            self.vectors.add(pks, vecs)   # a kind that needs training trains on its first batch
-            added += len(pks)
+        added = self._add_stored_vectors(self.vectors, store, held=vectors_held)
         for rows in store.iter_texts(after_pk=self.lsh_high_water):
             for pk, title, content in rows:
                 if pk not in lsh_held:
                     self.lsh.insert(pk, self._signature(title, content))
                     added += 1
                 self.lsh_high_water = max(self.lsh_high_water, pk)
+        return added
+
+    def _add_stored_vectors(self, vectors: VectorIndex, store, held: set[int] = frozenset()) -> int:
+        """Add to ``vectors`` the stored cases above its high-water mark, but ``held`` ones; returns how many."""
+        added = 0
+        for pks, vecs in store.iter_vectors(self.model, after_pk=vectors.high_water,
+                                            # a kind that trains does so on its first batch: 16 vectors a list
+                                            # (auto ivfsq8 at 100k: recall@10 0.962 with 4, 0.969 with 16)
+                                            batch=max(5000, 16 * vectors.config.ivf_lists)
+                                            if vectors.needs_training else 5000):
+            if held:
+                keep = ~np.isin(pks, np.fromiter(held, dtype=np.int64, count=len(held)))
+                pks, vecs = pks[keep], vecs[keep]
+            vectors.add(pks, vecs)   # a kind that needs training trains on its first batch
+            added += len(pks)
         return added
 
     def _signature(self, title: str | None, content: str) -> np.ndarray:
@@ -311,11 +308,6 @@ def _saved_manifest(lsh_dir: Path) -> dict:
         return json.loads((lsh_dir / "manifest.json").read_text())
     except (OSError, ValueError):
         return {}
-
-
-def _listed_recent(lsh_dir: Path) -> set[int]:
-    """The pks above the saved floor that the indexes saved in ``lsh_dir``'s parent held (its manifest's list)."""
-    return {int(pk) for pk in _saved_manifest(lsh_dir).get("recent", [])}
 
 
 def reply_excerpt(reply: str | None, limit: int = 160) -> str | None:
