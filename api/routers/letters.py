@@ -38,16 +38,16 @@ def submit_letter(body: LetterCreate, response: Response, k: int = K,
 
 @router.post("/triage", response_model=LetterSuggestionPublic,
              summary="Triage a letter without storing it (dry run)", responses=errors(400, 401, 403, 413, 422))
-def triage_letter(body: LetterCreate, k: int = K,
-                  domain: DomainFilter = None,
-                  region: RegionFilter = None,
-                  since: Since = None,
-                  until: Until = None,
-                  principal: Principal = Depends(require(*ANY_ROLE)), service: Service = Depends(get_service)):
+async def triage_letter(body: LetterCreate, k: int = K,
+                        domain: DomainFilter = None,
+                        region: RegionFilter = None,
+                        since: Since = None,
+                        until: Until = None,
+                        principal: Principal = Depends(require(*ANY_ROLE)), service: Service = Depends(get_service)):
     """The same suggestion as submitting, but the letter is not stored (the suggestion is, for the audit
     trail). A letter whose id is stored is that case: it is never its own duplicate or similar case."""
     sealed = seal(letter_from_body(body.as_record()))
-    return service.dry_run(sealed, principal, k, filters(domain, region, since, until))
+    return await service.dry_run_soon(sealed, principal, k, filters(domain, region, since, until))
 
 
 @router.post("/batches", response_model=JobPublic, status_code=status.HTTP_202_ACCEPTED,

@@ -47,6 +47,27 @@ def test_a_waiting_writer_holds_new_readers_back():
     assert order == ["write", "read"]
 
 
+def test_a_reader_that_may_not_wait_takes_nothing_while_a_writer_holds_or_waits():
+    lock = ReadWriteLock()
+    assert lock.acquire_read(blocking=False)
+    waiting = threading.Thread(target=lambda: (lock.acquire(), lock.release()))
+    waiting.start()
+    time.sleep(0.05)
+    assert not lock.acquire_read(blocking=False)   # a writer waits: no new reader
+    lock.release_read()
+    waiting.join(5)
+    with lock:
+        assert lock.acquire_read(blocking=False)   # the writer may read what it holds
+        lock.release_read()
+        box: list = []
+        t = threading.Thread(target=lambda: box.append(lock.acquire_read(blocking=False)))
+        t.start()
+        t.join(5)
+        assert box == [False]
+    assert lock.acquire_read(blocking=False)
+    lock.release_read()
+
+
 def test_the_writer_may_reenter_and_read():
     lock = ReadWriteLock()
     with lock:
@@ -59,20 +80,16 @@ def test_the_writer_may_reenter_and_read():
         lock.release()
 
 
-@pytest.mark.parametrize("slots", [1, 2])
-def test_no_more_suggestions_at_once_than_the_process_has_slots_for(make_client, sqlite_url, monkeypatch, slots):
-    """TRIAGE_SUGGEST_THREADS: request threads beyond it wait their turn (GIL-bound work does not interleave)."""
-    from apitest import fixture_letters, headers
-
-    client = make_client(sqlite_url, suggest_threads=slots)
-    triage = client.app.state.service.triage
-    original, active, peak, guard = triage.suggest_prepared, [0], [0], threading.Lock()
+def _counting(triage, monkeypatch, seconds=0.05):
+    """Wrap ``triage.suggest_prepared``: the most suggestions seen at once, and the threads they ran on."""
+    original, active, peak, threads, guard = triage.suggest_prepared, [0], [0], [], threading.Lock()
 
     def counting(*args, **kwargs):
         with guard:
             active[0] += 1
             peak[0] = max(peak[0], active[0])
-        time.sleep(0.05)
+            threads.append(threading.get_ident())
+        time.sleep(seconds)
         try:
             return original(*args, **kwargs)
         finally:
@@ -80,15 +97,85 @@ def test_no_more_suggestions_at_once_than_the_process_has_slots_for(make_client,
                 active[0] -= 1
 
     monkeypatch.setattr(triage, "suggest_prepared", counting)
+    return peak, threads
+
+
+@pytest.mark.parametrize("slots", [1, 2])
+def test_no_more_suggestions_at_once_than_the_process_has_slots_for(make_client, sqlite_url, monkeypatch, slots):
+    """TRIAGE_SUGGEST_THREADS: request threads beyond it wait their turn (GIL-bound work does not interleave)."""
+    from apitest import fixture_letters
+
+    from api.service import letter_from_body, seal
+    from api.settings import Principal
+
+    client = make_client(sqlite_url, suggest_threads=slots)
+    service = client.app.state.service
+    peak, _ = _counting(service.triage, monkeypatch)
     letter = fixture_letters()[0]
-    codes = []
+    answers = []
 
-    def post(i):
-        codes.append(client.post("/v1/triage", json={**letter, "id": f"slot-{i}"}, headers=headers("intake")).status_code)
+    def dry_run(i):
+        sealed = seal(letter_from_body({**letter, "id": f"slot-{i}"}))
+        answers.append(service.dry_run(sealed, Principal("clerk", "intake"), 10, None)["id"])
 
-    threads = [threading.Thread(target=post, args=(i,)) for i in range(6)]
+    threads = [threading.Thread(target=dry_run, args=(i,)) for i in range(6)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert codes == [200] * 6 and peak[0] == slots
+    assert sorted(answers) == [f"slot-{i}" for i in range(6)] and peak[0] == slots
+
+
+def test_a_dry_run_runs_on_the_event_loop_when_nothing_holds_it_up(make_client, sqlite_url, monkeypatch):
+    """POST /v1/triage computes on the event loop's thread when the lane and the index are free: no GIL traded
+    with a request thread. The same letter answered through the request thread path gives the same suggestion."""
+    from apitest import fixture_letters, headers
+
+    client = make_client(sqlite_url, suggest_threads=1)
+    service = client.app.state.service
+    _, threads = _counting(service.triage, monkeypatch, seconds=0)
+    loop_thread = client.portal.call(lambda: threading.get_ident())   # the thread running the app's event loop
+    letter = fixture_letters()[0]
+    inline = client.post("/v1/triage", json=letter, headers=headers("intake"))
+    assert inline.status_code == 200 and threads == [loop_thread]
+
+    service.cpu.acquire()          # the lane is taken (a job's letter): the request waits on a request thread
+    try:
+        box = {}
+        waiting = threading.Thread(target=lambda: box.update(r=client.post("/v1/triage", json=letter,
+                                                                           headers=headers("intake"))))
+        waiting.start()
+        time.sleep(0.3)
+        assert "r" not in box
+        assert client.get("/v1/health").status_code == 200   # the event loop is not held up meanwhile
+    finally:
+        service.cpu.release()
+    waiting.join(30)
+    threaded = box["r"]
+    assert threaded.status_code == 200 and len(threads) == 2 and threads[1] != loop_thread
+    drop = ("suggestion_id",)
+    assert {k: v for k, v in threaded.json().items() if k not in drop} == \
+        {k: v for k, v in inline.json().items() if k not in drop}
+    assert threaded.json()["suggestion_id"] != inline.json()["suggestion_id"]   # each one logged
+
+
+def test_a_dry_run_waits_for_a_writer_off_the_event_loop(make_client, sqlite_url):
+    """While the index's exclusive side is held (taking in a large import, storing a letter), a dry run waits
+    on a request thread, and the event loop keeps answering other requests."""
+    from apitest import fixture_letters, headers
+
+    client = make_client(sqlite_url)
+    service = client.app.state.service
+    letter = fixture_letters()[1]
+    box = {}
+    with service.lock:
+        waiting = threading.Thread(target=lambda: box.update(r=client.post("/v1/triage", json=letter,
+                                                                           headers=headers("intake"))))
+        waiting.start()
+        time.sleep(0.3)
+        assert "r" not in box
+        t0 = time.perf_counter()
+        assert client.get("/v1/health").status_code == 200
+        assert time.perf_counter() - t0 < 5
+    waiting.join(30)
+    assert box["r"].status_code == 200 and box["r"].json()["id"] == letter["id"]
