@@ -541,10 +541,10 @@ class Service:
         suggestion in this process's lane, no writer on the index, the index current. Otherwise on a request
         thread, where it waits without holding up the loop (a large import beside the service, a job's letter).
 
-        A suggestion is GIL-bound Python: on a request thread it trades the GIL with the event loop thread every
-        few ms. On the loop it runs alone; at 1M stored cases, two workers and 100 letters/s offered, CPU per
-        request went 18.1–18.8 → 16.6–16.9 ms and the p99 from 377–1128 to 73–83 ms (docs/benchmarks.md,
-        session 12)."""
+        A suggestion is GIL-bound Python: on a request thread it trades the GIL with the event loop's thread
+        (and with other request threads) every few ms, which costs CPU and delays both. On the loop it runs
+        alone: at 1M stored cases, two workers and 100 letters/s offered, less CPU per request and a p99 under
+        100 ms where request threads saturated (docs/benchmarks.md, session 12)."""
         with self._reading(wait=False) as held:
             if held:
                 return self._dry_run(sealed, principal, k, filters)

@@ -372,86 +372,49 @@ def open_loop(port: int, queries: list[dict], rate: float, seconds: float, clien
     ``seconds``, by up to ``clients`` connections: what "p99 at 100 requests/s" means. A closed loop of N clients
     can never show it (its latency is N / throughput by construction). Each latency counts from the moment its
     request was due, so a request that waited for a free connection is charged the wait (no coordinated
-    omission); ``late_starts``: requests sent more than 10 ms after they were due.
-
-    The client is one asyncio loop writing prepared requests on keep-alive connections: it shares the cores with
-    the service, and the 64 threads of ``http.client`` it replaced took ~1.3 ms of CPU a request (0.13 of a core
-    at 100 requests/s) and sent requests late while they traded the GIL (docs/benchmarks.md, session 12)."""
-    import asyncio
+    omission); ``late_starts``: requests sent more than 10 ms after they were due."""
+    import http.client
+    import queue
 
     bodies = _bodies(port, queries, warm)
-    requests = [_request_bytes(port, b) for b in bodies]
-    return asyncio.run(_open_loop(port, requests, rate, int(rate * seconds), clients))
-
-
-def _request_bytes(port: int, body: bytes) -> bytes:
-    head = "".join(f"{k}: {v}\r\n" for k, v in _HEADERS.items())
-    return (f"POST /v1/triage HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{head}Content-Length: {len(body)}\r\n\r\n"
-            .encode() + body)
-
-
-async def _exchange(reader, writer, request: bytes) -> int:
-    """Send one request on a keep-alive connection and read its whole answer: the status code."""
-    writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    fields = dict(line.split(b":", 1) for line in head.lower().split(b"\r\n")[1:] if b":" in line)
-    if b"content-length" in fields:
-        await reader.readexactly(int(fields[b"content-length"]))
-    elif fields.get(b"transfer-encoding", b"").strip() == b"chunked":
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            await reader.readexactly(size + 2)
-            if size == 0:
-                break
-    if fields.get(b"connection", b"").strip() == b"close":
-        raise ConnectionResetError("the server closed the connection")
-    return status
-
-
-async def _open_loop(port: int, requests: list[bytes], rate: float, total: int, clients: int) -> dict:
-    import asyncio
-
-    free: asyncio.Queue = asyncio.Queue()
-    for _ in range(clients):
-        free.put_nowait(None)          # a connection slot, opened on first use
+    total = int(rate * seconds)
+    due: queue.Queue = queue.Queue()
     lat: list[float] = []
     late, errors = [0], [0]
+    lock = threading.Lock()
 
-    async def send(i: int, when: float, conn) -> None:
-        started = time.perf_counter()
-        if started - when > 0.010:
-            late[0] += 1
-        try:
-            if conn is None:
-                conn = await asyncio.open_connection("127.0.0.1", port)
-            status = await asyncio.wait_for(_exchange(*conn, requests[i % len(requests)]), 60)
-            if status == 200:
-                lat.append((time.perf_counter() - when) * 1000)
-            else:
-                errors[0] += 1
-        except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.TimeoutError):
-            errors[0] += 1
-            if conn is not None:
-                conn[1].close()
-            conn = None
-        free.put_nowait(conn)
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while True:
+            item = due.get()
+            if item is None:
+                return
+            i, when = item
+            delay = when - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            started = time.perf_counter()
+            ok, conn = _post(conn, port, bodies[i % len(bodies)])
+            done = time.perf_counter()
+            with lock:
+                if started - when > 0.010:
+                    late[0] += 1
+                if ok:
+                    lat.append((done - when) * 1000)
+                else:
+                    errors[0] += 1
 
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    for t in threads:
+        t.start()
     t0 = time.perf_counter() + 0.05
-    tasks = []
     for i in range(total):
-        when = t0 + i / rate
-        delay = when - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        conn = await free.get()        # all connections busy: the wait is charged to this request
-        tasks.append(asyncio.create_task(send(i, when, conn)))
-    await asyncio.gather(*tasks)
+        due.put((i, t0 + i / rate))
+    for _ in threads:
+        due.put(None)
+    for t in threads:
+        t.join()
     wall = time.perf_counter() - t0
-    while not free.empty():
-        conn = free.get_nowait()
-        if conn is not None:
-            conn[1].close()
     return {"offered_req_per_s": rate, "requests": len(lat), "errors": errors[0], "seconds": round(wall, 1),
             "answered_req_per_s": round(len(lat) / wall, 1), "late_starts": late[0], "clients": clients,
             "p50_ms": pct(lat, 50), "p90_ms": pct(lat, 90), "p99_ms": pct(lat, 99)}
