@@ -171,12 +171,19 @@ class ReadWriteLock:
             if not self._readers:
                 self._cond.notify_all()
 
-    def acquire(self) -> None:
+    def acquire(self, blocking: bool = True) -> bool:
+        """Take the exclusive side; with ``blocking=False`` only if nobody holds either side now (False: nothing
+        taken)."""
         me = threading.get_ident()
         with self._cond:
             if self._writer == me:
                 self._depth += 1
-                return
+                return True
+            if not blocking:
+                if self._writer is not None or self._readers:
+                    return False
+                self._writer, self._depth = me, 1
+                return True
             self._waiting_writers += 1
             try:
                 while self._writer is not None or self._readers:
@@ -184,6 +191,7 @@ class ReadWriteLock:
             finally:
                 self._waiting_writers -= 1
             self._writer, self._depth = me, 1
+            return True
 
     def release(self) -> None:
         with self._cond:
@@ -480,6 +488,14 @@ class Service:
         with self.cpu:
             return self._submit(sealed, principal, k, prepared, job_id)
 
+    async def submit_soon(self, sealed: Sealed, principal: Principal, k: int) -> dict:
+        """:meth:`submit` on the calling thread (the event loop) when the lane and the index's exclusive side are
+        free now, else on a request thread (see :meth:`dry_run_soon`)."""
+        with self._lane(wait=False, write=True) as held:
+            if held:
+                return self._submit(sealed, principal, k, None, None)
+        return await to_thread.run_sync(self.submit, sealed, principal, k)
+
     def _submit(self, sealed: Sealed, principal: Principal, k: int, prepared, job_id: str | None) -> dict:
         p = prepared if prepared is not None else self.prepare([sealed])[0]
         with self.lock:
@@ -533,7 +549,7 @@ class Service:
         return detail
 
     def dry_run(self, sealed: Sealed, principal: Principal, k: int, filters: dict | None) -> dict:
-        with self._reading():
+        with self._lane():
             return self._dry_run(sealed, principal, k, filters)
 
     async def dry_run_soon(self, sealed: Sealed, principal: Principal, k: int, filters: dict | None) -> dict:
@@ -545,34 +561,39 @@ class Service:
         (and with other request threads) every few ms, which costs CPU and delays both. On the loop it runs
         alone: at 1M stored cases, two workers and 100 letters/s offered, less CPU per request and a p99 under
         100 ms where request threads saturated (docs/benchmarks.md, session 12)."""
-        with self._reading(wait=False) as held:
+        with self._lane(wait=False) as held:
             if held:
                 return self._dry_run(sealed, principal, k, filters)
         return await to_thread.run_sync(self.dry_run, sealed, principal, k, filters)
 
     @contextmanager
-    def _reading(self, wait: bool = True):
-        """This process's suggestion lane and the index's shared side, the index caught up first; yields True.
-        ``wait=False``: yields False at once, holding nothing, where the lane or the index is taken or the
-        index must first take in other processes' cases (which needs the exclusive side)."""
+    def _lane(self, wait: bool = True, write: bool = False):
+        """This process's suggestion lane and one side of the index's lock (shared to read, exclusive to write);
+        yields True. Reading, the index first takes in other processes' cases (a writer does it under its lock).
+        ``wait=False``: yields False at once, holding nothing, where the lane or the lock is taken or the index
+        is behind the store (taking in an import's cases may take seconds)."""
         if not self.cpu.acquire(blocking=wait):
             yield False
             return
         try:
-            if wait:
+            if not write and wait:
                 self.sync_index()
-            if (not wait and self.index.behind(self.store)) or not self.lock.acquire_read(blocking=wait):
+            stale = not wait and self.index.behind(self.store)
+            if stale or not (self.lock.acquire(wait) if write else self.lock.acquire_read(wait)):
                 yield False
                 return
             try:
                 yield True
             finally:
-                self.lock.release_read()
+                if write:
+                    self.lock.release()
+                else:
+                    self.lock.release_read()
         finally:
             self.cpu.release()
 
     def _dry_run(self, sealed: Sealed, principal: Principal, k: int, filters: dict | None) -> dict:
-        """The dry run with the lane and the index's shared side held (:meth:`_reading`)."""
+        """The dry run with the lane and the index's shared side held (:meth:`_lane`)."""
         p = self.prepare([sealed])[0]
         suggestion = self._suggest(p, k, filters)
         audit = {"actor": principal.actor, "role": principal.role, "action": "suggestion.served", "target": sealed.id,

@@ -20,16 +20,16 @@ K = Query(10, ge=0, le=50, description="similar cases to return")
              summary="Submit a letter: store it, triage it, return its suggestion",
              responses={200: {"model": LetterSuggestionPublic, "description": "The id was already stored: its "
                               "suggestion, nothing stored twice"}, **errors(400, 401, 403, 409, 413, 422)})
-def submit_letter(body: LetterCreate, response: Response, k: int = K,
-                  principal: Principal = Depends(require(INTAKE, RECEPTION, ADMIN)),
-                  service: Service = Depends(get_service)):
+async def submit_letter(body: LetterCreate, response: Response, k: int = K,
+                        principal: Principal = Depends(require(INTAKE, RECEPTION, ADMIN)),
+                        service: Service = Depends(get_service)):
     """The intake step. The letter is stored with its suggestion (domain, type, department, duplicates,
     similar cases) in one transaction; the answer is the suggestion with its ``suggestion_id``.
 
     Idempotent by ``id``: sending the same letter again returns 200 and the stored suggestion; a different
     text under a stored id is 409. Identity fields are kept only as keyed hashes and masked forms."""
     sealed = seal(letter_from_body(body.as_record()))
-    out = service.submit(sealed, principal, k)
+    out = await service.submit_soon(sealed, principal, k)
     if not out["created"]:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/v1/cases/{sealed.id}"

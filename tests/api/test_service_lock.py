@@ -47,6 +47,23 @@ def test_a_waiting_writer_holds_new_readers_back():
     assert order == ["write", "read"]
 
 
+def test_a_writer_that_may_not_wait_takes_nothing_while_the_lock_is_held():
+    lock = ReadWriteLock()
+    lock.acquire_read()
+    assert not lock.acquire(blocking=False)
+    lock.release_read()
+    assert lock.acquire(blocking=False) and lock.acquire(blocking=False)   # re-entrant for its holder
+    box: list = []
+    t = threading.Thread(target=lambda: box.append(lock.acquire(blocking=False)))
+    t.start()
+    t.join(5)
+    assert box == [False]
+    lock.release()
+    lock.release()
+    assert lock.acquire(blocking=False)
+    lock.release()
+
+
 def test_a_reader_that_may_not_wait_takes_nothing_while_a_writer_holds_or_waits():
     lock = ReadWriteLock()
     assert lock.acquire_read(blocking=False)
@@ -179,3 +196,30 @@ def test_a_dry_run_waits_for_a_writer_off_the_event_loop(make_client, sqlite_url
         assert time.perf_counter() - t0 < 5
     waiting.join(30)
     assert box["r"].status_code == 200 and box["r"].json()["id"] == letter["id"]
+
+
+def test_a_submitted_letter_is_stored_on_the_event_loop_or_waits_off_it(make_client, sqlite_url, monkeypatch):
+    """POST /v1/letters stores on the event loop's thread when the lane and the index's exclusive side are free;
+    while a reader holds the index it waits on a request thread (the loop answers meanwhile), and is stored."""
+    from apitest import fixture_letters, headers
+
+    client = make_client(sqlite_url, suggest_threads=1)
+    service = client.app.state.service
+    _, threads = _counting(service.triage, monkeypatch, seconds=0)
+    loop_thread = client.portal.call(lambda: threading.get_ident())
+    first, second = fixture_letters()[:2]
+    r = client.post("/v1/letters", json=first, headers=headers("intake"))
+    assert r.status_code == 201 and threads == [loop_thread]
+    box = {}
+    with service.lock.read():
+        waiting = threading.Thread(target=lambda: box.update(r=client.post("/v1/letters", json=second,
+                                                                           headers=headers("intake"))))
+        waiting.start()
+        time.sleep(0.3)
+        assert "r" not in box
+        assert client.get("/v1/health").status_code == 200
+    waiting.join(30)
+    assert box["r"].status_code == 201 and len(threads) == 2 and threads[1] != loop_thread
+    assert client.get(f"/v1/cases/{second['id']}", headers=headers("handler")).status_code == 200
+    again = client.post("/v1/letters", json=second, headers=headers("intake"))   # idempotent, on the loop
+    assert again.status_code == 200 and again.json()["suggestion_id"] == box["r"].json()["suggestion_id"]
