@@ -132,6 +132,12 @@ def letter_from_body(data: dict, where: str = "") -> Letter:
 
 # -- the service ------------------------------------------------------------------------------------
 
+# New cases (stored by the other workers) a request on the event loop takes into the index itself before it
+# suggests: reading a case's row and computing its MinHash signature took 0.05 + 0.08 ms (10k bench store), so
+# ~5 ms at most on the loop; more (an import beside the service) go to a request thread.
+SYNC_ON_LOOP_AT_MOST = 32
+
+
 class ReadWriteLock:
     """Many readers or one writer; a waiting writer holds new readers back (so an import cannot be starved).
 
@@ -554,7 +560,8 @@ class Service:
 
     async def dry_run_soon(self, sealed: Sealed, principal: Principal, k: int, filters: dict | None) -> dict:
         """:meth:`dry_run` on the calling thread (the event loop) when it can start at once: no other
-        suggestion in this process's lane, no writer on the index, the index current. Otherwise on a request
+        suggestion in this process's lane, no writer on the index, the index current (or a few cases short, taken
+        in first). Otherwise on a request
         thread, where it waits without holding up the loop (a large import beside the service, a job's letter).
 
         A suggestion is GIL-bound Python: on a request thread it trades the GIL with the event loop's thread
@@ -571,15 +578,16 @@ class Service:
         """This process's suggestion lane and one side of the index's lock (shared to read, exclusive to write);
         yields True. Reading, the index first takes in other processes' cases (a writer does it under its lock).
         ``wait=False``: yields False at once, holding nothing, where the lane or the lock is taken or the index
-        is behind the store (taking in an import's cases may take seconds)."""
+        misses more stored cases than a request takes in on the loop (:meth:`_caught_up_now`; an import's cases
+        may take seconds)."""
         if not self.cpu.acquire(blocking=wait):
             yield False
             return
         try:
-            if not write and wait:
+            if wait and not write:
                 self.sync_index()
-            stale = not wait and self.index.behind(self.store)
-            if stale or not (self.lock.acquire(wait) if write else self.lock.acquire_read(wait)):
+            if (not wait and not self._caught_up_now(write)) or \
+                    not (self.lock.acquire(wait) if write else self.lock.acquire_read(wait)):
                 yield False
                 return
             try:
@@ -591,6 +599,25 @@ class Service:
                     self.lock.release_read()
         finally:
             self.cpu.release()
+
+    def _caught_up_now(self, write: bool) -> bool:
+        """Without waiting: whether the index holds every stored case, or will once a few new ones (another
+        worker's letters, at most ``SYNC_ON_LOOP_AT_MOST``) are taken in: now, if the exclusive side is free,
+        or by the writer under its own lock. More (an import beside the service) is left to a request thread."""
+        missing = self.index.missing(self.store)
+        if not missing:
+            return True
+        if missing > SYNC_ON_LOOP_AT_MOST:
+            return False
+        if write:
+            return True   # _submit takes them in under the exclusive side
+        if not self.lock.acquire(blocking=False):
+            return False
+        try:
+            self.index.sync(self.store)
+        finally:
+            self.lock.release()
+        return True
 
     def _dry_run(self, sealed: Sealed, principal: Principal, k: int, filters: dict | None) -> dict:
         """The dry run with the lane and the index's shared side held (:meth:`_lane`)."""

@@ -201,7 +201,12 @@ class CaseIndex:
     def behind(self, store) -> bool:
         """Whether the store holds cases above the floor that this index has not taken in: one range count, cheap
         enough to ask before every suggestion. Reads only; call :meth:`sync` (which writes) when it says so."""
-        return store.count_after(self.floor) != len(self.recent)
+        return self.missing(store) != 0
+
+    def missing(self, store) -> int:
+        """How many cases above the floor the store holds and this index has not taken in (rows are never removed
+        from the store, deleted cases included, so this is what :meth:`sync` would read): one range count."""
+        return store.count_after(self.floor) - len(self.recent)
 
     def due(self, store) -> bool:
         """:meth:`behind`, or the floor can rise: whether :meth:`sync` has anything to do."""

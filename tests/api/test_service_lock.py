@@ -223,3 +223,35 @@ def test_a_submitted_letter_is_stored_on_the_event_loop_or_waits_off_it(make_cli
     assert client.get(f"/v1/cases/{second['id']}", headers=headers("handler")).status_code == 200
     again = client.post("/v1/letters", json=second, headers=headers("intake"))   # idempotent, on the loop
     assert again.status_code == 200 and again.json()["suggestion_id"] == box["r"].json()["suggestion_id"]
+
+
+def test_a_few_cases_another_worker_stored_are_taken_in_on_the_loop(make_client, sqlite_url, monkeypatch):
+    """Another process stores a letter: the next dry run still runs on the event loop, takes the case into this
+    worker's index first, and finds it; more cases than SYNC_ON_LOOP_AT_MOST go to a request thread instead."""
+    from apitest import fixture_letters, headers
+
+    import api.service as service_module
+    from triage.records import parse_letter
+    from triage.retrieve import CaseIndex
+    from triage.store import Store
+
+    client = make_client(sqlite_url, suggest_threads=1)
+    service = client.app.state.service
+    triage = service.triage
+    _, threads = _counting(triage, monkeypatch, seconds=0)
+    loop_thread = client.portal.call(lambda: threading.get_ident())
+    other_store = Store(sqlite_url).open()                  # the other worker: its own store engine and index
+    other = CaseIndex.open(other_store, triage.embedder_key, triage.embedder.dim)
+    letter = fixture_letters()[2]
+    triage.ingest(triage.prepare([parse_letter(letter)]), other_store, other)
+    assert service.index.missing(service.store) == 1
+    copy = {**letter, "id": "copy-of-2"}
+    r = client.post("/v1/triage", json=copy, headers=headers("intake"))
+    assert r.status_code == 200 and threads == [loop_thread] and service.index.missing(service.store) == 0
+    assert letter["id"] in [m["case_id"] for m in r.json()["duplicates"]["matches"]]
+
+    monkeypatch.setattr(service_module, "SYNC_ON_LOOP_AT_MOST", 1)
+    triage.ingest(triage.prepare([parse_letter(x) for x in fixture_letters()[3:5]]), other_store, other)
+    assert service.index.missing(service.store) == 2
+    r = client.post("/v1/triage", json=copy, headers=headers("intake"))
+    assert r.status_code == 200 and threads[-1] != loop_thread and service.index.missing(service.store) == 0
