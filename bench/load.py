@@ -38,6 +38,9 @@ def main(argv=None) -> int:
     p.add_argument("--open-clients", type=int, default=64,
                    help="open loop: connections the requests go out on (a request due while all are busy waits, "
                         "and the wait counts in its latency)")
+    p.add_argument("--path", default="/v1/triage",
+                   help="what each request POSTs to: /v1/triage (dry run) or /v1/letters (stored: the store grows; "
+                        "run it on a copy of a bench store)")
     p.add_argument("--server-pid", type=int, default=None,
                    help="report the CPU the serving processes (this pid, or its children: uvicorn's workers) spent "
                         "per answered request")
@@ -49,8 +52,10 @@ def main(argv=None) -> int:
     store = Store(f"sqlite:///{Path(args.data) / f'N{args.cases}' / 'store.db'}").open()
     queries = query_letters(store, args.cases, args.queries, args.seed)
     store.engine.dispose()
-    runs = ([lambda: closed_loop(args.port, queries, args.seconds, args.clients, warm=10)] if not args.rate else
-            [lambda rate=rate: open_loop(args.port, queries, rate, args.seconds, clients=args.open_clients, warm=10)
+    runs = ([lambda: closed_loop(args.port, queries, args.seconds, args.clients, warm=10, path=args.path)]
+            if not args.rate else
+            [lambda rate=rate: open_loop(args.port, queries, rate, args.seconds, clients=args.open_clients, warm=10,
+                                         path=args.path)
              for rate in args.rate])
     for run in runs:
         before = server_cpu_seconds(args.server_pid) if args.server_pid else None

@@ -304,7 +304,7 @@ def _free_port() -> int:
 _HEADERS = {"Content-Type": "application/json", "X-API-Key": "dev-intake"}
 
 
-def _bodies(port: int, queries: list[dict], warm: int) -> list[bytes]:
+def _bodies(port: int, queries: list[dict], warm: int, path: str = "/v1/triage") -> list[bytes]:
     """The request bodies of ``queries`` (without their ids and planted answers), after ``warm`` of them were sent
     one by one to warm the service."""
     import http.client
@@ -313,30 +313,32 @@ def _bodies(port: int, queries: list[dict], warm: int) -> list[bytes]:
               for q in queries]
     for b in bodies[:warm]:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        conn.request("POST", "/v1/triage", body=b, headers=_HEADERS)
+        conn.request("POST", path, body=b, headers=_HEADERS)
         conn.getresponse().read()
     return bodies
 
 
-def _post(conn, port: int, body: bytes):
-    """POST one letter on ``conn``: (answered 200?, the connection to use next: a new one after a broken one)."""
+def _post(conn, port: int, body: bytes, path: str = "/v1/triage"):
+    """POST one letter on ``conn`` to ``path``: (answered 200 or 201?, the connection to use next: a new one after a
+    broken one)."""
     import http.client
 
     try:
-        conn.request("POST", "/v1/triage", body=body, headers=_HEADERS)
+        conn.request("POST", path, body=body, headers=_HEADERS)
         r = conn.getresponse()
         r.read()
-        return r.status == 200, conn
+        return r.status in (200, 201), conn
     except OSError:
         return False, http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
 
-def closed_loop(port: int, queries: list[dict], seconds: float, concurrency: int, warm: int = 5) -> dict:
+def closed_loop(port: int, queries: list[dict], seconds: float, concurrency: int, warm: int = 5,
+                path: str = "/v1/triage") -> dict:
     """``concurrency`` clients on loopback, each POSTing ``/v1/triage`` (the queries in turn, without their ids) and
     waiting for the answer, for ``seconds``, after ``warm`` requests one by one. Latencies of the 200 answers."""
     import http.client
 
-    bodies = _bodies(port, queries, warm)
+    bodies = _bodies(port, queries, warm, path)
     lat: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -349,7 +351,7 @@ def closed_loop(port: int, queries: list[dict], seconds: float, concurrency: int
             body = bodies[i % len(bodies)]
             i += concurrency
             c = time.perf_counter()
-            ok, conn = _post(conn, port, body)
+            ok, conn = _post(conn, port, body, path)
             with lock:
                 if ok:
                     lat.append((time.perf_counter() - c) * 1000)
@@ -367,7 +369,8 @@ def closed_loop(port: int, queries: list[dict], seconds: float, concurrency: int
             "req_per_s": round(len(lat) / wall, 1), "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99)}
 
 
-def open_loop(port: int, queries: list[dict], rate: float, seconds: float, clients: int = 64, warm: int = 5) -> dict:
+def open_loop(port: int, queries: list[dict], rate: float, seconds: float, clients: int = 64, warm: int = 5,
+              path: str = "/v1/triage") -> dict:
     """Requests sent at a fixed ``rate`` (one every 1/rate s, whether or not the earlier ones were answered) for
     ``seconds``, by up to ``clients`` connections: what "p99 at 100 requests/s" means. A closed loop of N clients
     can never show it (its latency is N / throughput by construction). Each latency counts from the moment its
@@ -376,7 +379,7 @@ def open_loop(port: int, queries: list[dict], rate: float, seconds: float, clien
     import http.client
     import queue
 
-    bodies = _bodies(port, queries, warm)
+    bodies = _bodies(port, queries, warm, path)
     total = int(rate * seconds)
     due: queue.Queue = queue.Queue()
     lat: list[float] = []
@@ -394,7 +397,7 @@ def open_loop(port: int, queries: list[dict], rate: float, seconds: float, clien
             if delay > 0:
                 time.sleep(delay)
             started = time.perf_counter()
-            ok, conn = _post(conn, port, bodies[i % len(bodies)])
+            ok, conn = _post(conn, port, bodies[i % len(bodies)], path)
             done = time.perf_counter()
             with lock:
                 if started - when > 0.010:
