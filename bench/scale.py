@@ -334,8 +334,8 @@ def _post(conn, port: int, body: bytes, path: str = "/v1/triage"):
 
 def closed_loop(port: int, queries: list[dict], seconds: float, concurrency: int, warm: int = 5,
                 path: str = "/v1/triage") -> dict:
-    """``concurrency`` clients on loopback, each POSTing ``/v1/triage`` (the queries in turn, without their ids) and
-    waiting for the answer, for ``seconds``, after ``warm`` requests one by one. Latencies of the 200 answers."""
+    """``concurrency`` clients on loopback, each POSTing to ``path`` (the queries in turn, without their ids) and
+    waiting for the answer, for ``seconds``, after ``warm`` requests one by one. Latencies of the 200/201 answers."""
     import http.client
 
     bodies = _bodies(port, queries, warm, path)
