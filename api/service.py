@@ -388,12 +388,18 @@ class Service:
     def leader(self) -> bool:
         return self.leadership is not None and self.leadership.held
 
-    def sync_index(self) -> None:
+    def sync_index(self, blocking: bool = True) -> bool:
         """Take in the cases other processes stored (other workers, a `triage import` beside the service) before
-        matching reads the index: a count on the store when nothing is new, the write lock only when it is."""
+        matching reads the index: a count on the store when nothing is new, the write lock only when it is.
+        ``blocking=False``: False, nothing done, where that lock is taken."""
         if self.index.behind(self.store):
-            with self.lock:
+            if not self.lock.acquire(blocking):
+                return False
+            try:
                 self.index.sync(self.store)
+            finally:
+                self.lock.release()
+        return True
 
     def _sync_loop(self) -> None:
         """Every ``sync_seconds``: take in other processes' cases (so the floor settles and the saved index is
@@ -561,8 +567,8 @@ class Service:
     async def dry_run_soon(self, sealed: Sealed, principal: Principal, k: int, filters: dict | None) -> dict:
         """:meth:`dry_run` on the calling thread (the event loop) when it can start at once: no other
         suggestion in this process's lane, no writer on the index, the index current (or a few cases short, taken
-        in first). Otherwise on a request
-        thread, where it waits without holding up the loop (a large import beside the service, a job's letter).
+        in first). Otherwise on a request thread, where it waits without holding up the loop (a large import
+        beside the service, a job's letter).
 
         A suggestion is GIL-bound Python: on a request thread it trades the GIL with the event loop's thread
         (and with other request threads) every few ms, which costs CPU and delays both. On the loop it runs
@@ -584,10 +590,13 @@ class Service:
             yield False
             return
         try:
-            if wait and not write:
-                self.sync_index()
-            if (not wait and not self._caught_up_now(write)) or \
-                    not (self.lock.acquire(wait) if write else self.lock.acquire_read(wait)):
+            if wait:
+                if not write:
+                    self.sync_index()
+            elif not self._caught_up_now(write):
+                yield False
+                return
+            if not (self.lock.acquire(wait) if write else self.lock.acquire_read(wait)):
                 yield False
                 return
             try:
@@ -609,15 +618,7 @@ class Service:
             return True
         if missing > SYNC_ON_LOOP_AT_MOST:
             return False
-        if write:
-            return True   # _submit takes them in under the exclusive side
-        if not self.lock.acquire(blocking=False):
-            return False
-        try:
-            self.index.sync(self.store)
-        finally:
-            self.lock.release()
-        return True
+        return write or self.sync_index(blocking=False)   # a writer: _submit takes them in under its lock
 
     def _dry_run(self, sealed: Sealed, principal: Principal, k: int, filters: dict | None) -> dict:
         """The dry run with the lane and the index's shared side held (:meth:`_lane`)."""
