@@ -60,6 +60,29 @@ def test_a_useless_shipped_model_is_replaced_and_held_out_letters_gain(appeals, 
         np.testing.assert_allclose(th.proba([test[i][0]], _uniform(1))[0], P[i], rtol=1e-5, atol=1e-6)
 
 
+def test_the_head_reads_sentence_vectors_when_given(appeals, tmp_path):
+    """Vectors that carry the type (a stand-in for what a letter means) lift the head far above n-grams alone;
+    such a history then needs the letters' vectors to answer, before and after a reload."""
+    rng = np.random.default_rng(1)
+    hist = appeals[:500]
+    texts, types = [t for t, _, _ in hist], [y for _, y, _ in hist]
+    vectors = np.eye(len(LABELS))[[LABELS.index(y) for y in types]] + rng.normal(0, 0.3, (len(hist), len(LABELS)))
+    plain = TypeHistory().fit(texts, types, _uniform(len(hist)), LABELS)
+    read = TypeHistory().fit(texts, types, _uniform(len(hist)), LABELS, vectors=vectors)
+    assert read.uses_vectors and not plain.uses_vectors
+    assert read.metrics["history_macro_f1_head_out_of_fold"] > plain.metrics["history_macro_f1_head_out_of_fold"] + 0.2
+    with pytest.raises(ValueError, match="vectors"):
+        read.proba(texts[:2], _uniform(2))
+    P = read.proba(texts[:20], _uniform(20), vectors=vectors[:20])
+    read.save(tmp_path / "v")
+    again = TypeHistory.load(tmp_path / "v")
+    assert again.uses_vectors
+    np.testing.assert_allclose(again.proba(texts[:20], _uniform(20), vectors=vectors[:20]), P)
+    np.testing.assert_allclose(read.proba([texts[3]], _uniform(1), vectors=vectors[3])[0], P[3], rtol=1e-5, atol=1e-6)
+    assert TypeHistory(TypeHistoryConfig(embedding_weight=0)).fit(texts, types, _uniform(len(hist)), LABELS,
+                                                                  vectors=vectors).uses_vectors is False
+
+
 def test_a_shipped_model_that_already_fits_is_kept(appeals):
     """Base = the truth, slightly smoothed: the stack cannot beat it out of fold, so it stays inactive."""
     hist = appeals[:400]

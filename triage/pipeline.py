@@ -243,7 +243,7 @@ class Triage:
         if self.type_history is None:
             return self.type.predict(text, p.vector, k=3, fields=fields)
         base = self.type.predict_proba([text], np.atleast_2d(p.vector), fields=[fields])
-        proba = self.type_history.proba([text], base)[0]
+        proba = self.type_history.proba([text], base, vectors=np.atleast_2d(p.vector))[0]
         labels = self.type_history.labels
         return [{"label": labels[i], "score": round(float(proba[i]), 4)} for i in np.argsort(-proba)[:3]]
 
@@ -439,7 +439,7 @@ class Triage:
             texts = [normalise(letter_text(h.get("title"), h["content"])) for h in history]
             fields = [(normalise(h.get("title") or ""), normalise(h["content"])) for h in history]
             vectors = None
-            if self.type.config.embedding_weight > 0:
+            if self.type.config.embedding_weight > 0 or config.embedding_weight > 0:
                 stored = store.get_vectors([h["pk"] for h in history], self.embedder_key)
                 missing = [i for i, h in enumerate(history) if h["pk"] not in stored]
                 if missing:
@@ -448,7 +448,8 @@ class Triage:
                 vectors = np.stack([stored[h["pk"]] for h in history])
             base = self.type.predict_proba(texts, vectors, fields=fields)
             try:
-                fitted = TypeHistory(config).fit(texts, [h["type"] for h in history], base, self.type.labels)
+                fitted = TypeHistory(config).fit(texts, [h["type"] for h in history], base, self.type.labels,
+                                                 vectors=vectors)
             except NotEnoughHistory as e:
                 log.info("type history not used: %s", e)
         if fitted is not None:

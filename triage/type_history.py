@@ -5,8 +5,10 @@ from city to city (a model trained on one source and applied to another measured
 ``training/eval_type_history.py``). When the store holds enough imported letters that carry a ``type``,
 :class:`TypeHistory` learns from them:
 
-* a **history head**: character 1–3-gram TF-IDF and the cue block of :mod:`triage.type_cues` (the phrases that
-  say a question, a proposal, a complaint, a report) under a class-balanced linear SVM on the deployment's letters;
+* a **history head**: character 1–3-gram TF-IDF, the cue block of :mod:`triage.type_cues` (the phrases that
+  say a question, a proposal, a complaint, a report) and, when the caller passes them, the letters' sentence
+  vectors (``embedding_weight``: what a letter means beside the words it uses) under a class-balanced linear SVM
+  on the deployment's letters;
 * a **stacker**: a class-balanced multinomial logistic regression over the shipped model's log-probabilities and
   the head's scores, fitted on *out-of-fold* head scores (k folds over the history), so it learns how far each
   can be trusted here.
@@ -84,6 +86,10 @@ def _temperature(margins: np.ndarray, truth: Sequence[int]) -> float:
     return float(np.exp(minimize_scalar(nll, bounds=(-5.0, 5.0), method="bounded").x))
 
 
+def _rows(vectors: np.ndarray | None, index) -> np.ndarray | None:
+    return None if vectors is None else vectors[index]
+
+
 class NotEnoughHistory(ValueError):
     """The typed history is too small (or too one-sided) to learn from."""
 
@@ -105,6 +111,7 @@ class TypeHistoryConfig:
     confidence: float = 0.95        # share of bootstrap resamples of the history the history's answer must win
     bootstrap: int = 400            # resamples
     cue_weight: float = 1.0
+    embedding_weight: float = 1.0   # the sentence-vector block's scale (0: none), when fit() is given vectors
 
 
 class TypeHistory:
@@ -119,6 +126,7 @@ class TypeHistory:
         self.metrics: dict = {}
         self.answer = "shipped"     # what answers: "shipped", "head" or "stack", the best out of fold on the history
         self.temperature = 1.0      # the head's margins → probabilities (softmax of margin / temperature)
+        self.uses_vectors = False   # the head was fitted with sentence vectors: proba() needs them too
 
     # -- features -------------------------------------------------------------------------------
     def _base_block(self, base_proba: np.ndarray) -> np.ndarray:
@@ -135,7 +143,7 @@ class TypeHistory:
         """The history answers (its head or the stack beat the shipped model out of fold on the history)."""
         return self.answer != "shipped"
 
-    def _fit_head(self, texts: Sequence[str], labels: Sequence[str]):
+    def _fit_head(self, texts: Sequence[str], labels: Sequence[str], vectors: np.ndarray | None):
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.svm import LinearSVC
 
@@ -143,37 +151,45 @@ class TypeHistory:
         vec = TfidfVectorizer(analyzer="char", ngram_range=tuple(cfg.ngram_range), sublinear_tf=True,
                               min_df=cfg.min_df, max_features=cfg.max_features, dtype=np.float32)
         texts = [t[: cfg.max_chars] for t in texts]
-        X = self._with_cues(vec.fit_transform(texts), texts)
+        X = self._with_dense(vec.fit_transform(texts), texts, vectors)
         return vec, LinearSVC(C=cfg.C, class_weight="balanced").fit(X, list(labels))
 
-    def _with_cues(self, X, texts: Sequence[str]):
-        """The n-gram block, and the cue block beside it when the config names a cue set (cues read the whole text:
-        the history's letters come as one text each)."""
-        if not self.config.cues:
+    def _with_dense(self, X, texts: Sequence[str], vectors: np.ndarray | None):
+        """The n-gram block, then the cue block when the config names a cue set (cues read the whole text: the
+        history's letters come as one text each), then the sentence vectors when the head uses them."""
+        dense = []
+        if self.config.cues:
+            from .type_cues import CueFeatures
+
+            dense.append(CueFeatures(self.config.cues).transform([("", t) for t in texts]) * self.config.cue_weight)
+        if self.uses_vectors:
+            if vectors is None:
+                raise ValueError("this type history's head reads sentence vectors: pass the letters' vectors")
+            dense.append(np.atleast_2d(np.asarray(vectors, dtype=np.float32)) * self.config.embedding_weight)
+        if not dense:
             return X
         from scipy import sparse
 
         from .classify import _Row
-        from .type_cues import CueFeatures
 
-        cues = CueFeatures(self.config.cues).transform([("", t) for t in texts]) * self.config.cue_weight
+        block = np.hstack(dense)
         if isinstance(X, _Row):   # one letter on the request path
-            return _Row.hstack([X, _Row.dense(cues)])
-        return sparse.hstack([X, sparse.csr_matrix(cues)]).tocsr()
+            return _Row.hstack([X, _Row.dense(block)])
+        return sparse.hstack([X, sparse.csr_matrix(block)]).tocsr()
 
-    def head_scores(self, texts: Sequence[str]) -> np.ndarray:
+    def head_scores(self, texts: Sequence[str], vectors: np.ndarray | None = None) -> np.ndarray:
         """The fitted history SVM's scores alone, over :attr:`head_labels` (for comparison with the stack)."""
-        return self._head_block(self._vec, self._head, texts)
+        return self._head_block(self._vec, self._head, texts, vectors)
 
-    def _head_block(self, vec, head, texts: Sequence[str]) -> np.ndarray:
+    def _head_block(self, vec, head, texts: Sequence[str], vectors: np.ndarray | None) -> np.ndarray:
         """Head scores over ``head_labels`` (one column per type the head learnt)."""
         texts = [t[: self.config.max_chars] for t in texts]
         if len(texts) == 1:   # one letter on the request path: TF-IDF and margins without sklearn's validation
             from .classify import _linear_decision, _one_text_row
 
-            d = _linear_decision(head, self._with_cues(_one_text_row(vec, texts[0]), texts))
+            d = _linear_decision(head, self._with_dense(_one_text_row(vec, texts[0]), texts, vectors))
         else:
-            d = head.decision_function(self._with_cues(vec.transform(texts), texts))
+            d = head.decision_function(self._with_dense(vec.transform(texts), texts, vectors))
         if d.ndim == 1:   # two types: sklearn gives the second one's margin
             d = np.vstack([-d, d]).T
         out = np.zeros((len(texts), len(self.head_labels)))
@@ -183,8 +199,9 @@ class TypeHistory:
 
     # -- training and prediction ----------------------------------------------------------------
     def fit(self, texts: Sequence[str], types: Sequence[str], base_proba: np.ndarray,
-            base_labels: Sequence[str]) -> "TypeHistory":
-        """``base_proba``: the shipped model's probabilities for these texts, columns in ``base_labels`` order."""
+            base_labels: Sequence[str], vectors: np.ndarray | None = None) -> "TypeHistory":
+        """``base_proba``: the shipped model's probabilities for these texts, columns in ``base_labels`` order;
+        ``vectors``: the letters' sentence vectors, read by the head when given (then :meth:`proba` needs them)."""
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import StratifiedKFold
 
@@ -200,14 +217,16 @@ class TypeHistory:
         texts = [texts[i] for i in keep]
         types = [types[i] for i in keep]
         base_proba = np.asarray(base_proba)[keep]
+        self.uses_vectors = vectors is not None and cfg.embedding_weight > 0
+        vectors = np.asarray(vectors)[keep] if self.uses_vectors else None
         self.base_labels = [str(label) for label in base_labels]
         self.head_labels = learnt
         self.labels = sorted(set(self.base_labels) | set(learnt))
         folds = min(cfg.folds, min(counts[t] for t in learnt))
         oof = np.zeros((len(texts), len(learnt)))
         for tr, va in StratifiedKFold(folds, shuffle=True, random_state=cfg.seed).split(texts, types):
-            vec, head = self._fit_head([texts[i] for i in tr], [types[i] for i in tr])
-            oof[va] = self._head_block(vec, head, [texts[i] for i in va])
+            vec, head = self._fit_head([texts[i] for i in tr], [types[i] for i in tr], _rows(vectors, tr))
+            oof[va] = self._head_block(vec, head, [texts[i] for i in va], _rows(vectors, va))
         from sklearn.model_selection import cross_val_predict
 
         base = self._base_block(base_proba)
@@ -216,7 +235,7 @@ class TypeHistory:
         stack_oof = cross_val_predict(stacker, features, types,
                                       cv=StratifiedKFold(folds, shuffle=True, random_state=cfg.seed + 1))
         self._stack = stacker.fit(features, types)
-        self._vec, self._head = self._fit_head(texts, types)
+        self._vec, self._head = self._fit_head(texts, types, vectors)
         self.temperature = _temperature(oof, [learnt.index(t) for t in types])
         f_base = macro_f1(types, [self.labels[i] for i in base.argmax(1)], learnt)
         head_oof = [learnt[i] for i in oof.argmax(1)]
@@ -238,16 +257,18 @@ class TypeHistory:
                         "answer": self.answer, "head_temperature": round(self.temperature, 4)}
         return self
 
-    def proba(self, texts: Sequence[str], base_proba: np.ndarray, answer: str | None = None) -> np.ndarray:
+    def proba(self, texts: Sequence[str], base_proba: np.ndarray, answer: str | None = None,
+              vectors: np.ndarray | None = None) -> np.ndarray:
         """Probabilities over :attr:`labels` (a type only the shipped model knows keeps its share of the
         shipped probability mass the stacker does not claim); ``answer``: "head" or "stack" instead of the one
-        chosen at fit time (for comparing them)."""
+        chosen at fit time (for comparing them); ``vectors``: the texts' sentence vectors (needed when
+        :attr:`uses_vectors`)."""
         if self._stack is None:
             raise RuntimeError("the type history is not fitted; call fit() or load()")
         from .classify import _logistic_proba
 
         base = self._base_block(base_proba)
-        head = self._head_block(self._vec, self._head, texts)
+        head = self._head_block(self._vec, self._head, texts, vectors)
         out = np.zeros((len(texts), len(self.labels)))
         if (answer or self.answer) == "head":
             z = head / self.temperature
@@ -271,7 +292,7 @@ class TypeHistory:
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / "model.pkl", "wb") as fh:
             pickle.dump({"vec": self._vec, "head": self._head, "stack": self._stack,
-                         "temperature": self.temperature}, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                         "temperature": self.temperature, "uses_vectors": self.uses_vectors}, fh, protocol=pickle.HIGHEST_PROTOCOL)
         return write_manifest(folder, "type-history", config=asdict(self.config), labels=self.labels,
                               base_labels=self.base_labels, head_labels=self.head_labels, metrics=self.metrics,
                               **manifest_fields)
@@ -292,5 +313,6 @@ class TypeHistory:
             parts = pickle.load(fh)
         self._vec, self._head, self._stack = parts["vec"], parts["head"], parts["stack"]
         self.temperature = float(parts.get("temperature", 1.0))
+        self.uses_vectors = bool(parts.get("uses_vectors", False))   # a history saved before the head read vectors
         self.manifest = manifest
         return self
