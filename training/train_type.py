@@ -1,19 +1,26 @@
-"""The petition type (咨询/求助/建议/投诉/举报): data, cross-validation, held-out figure, artefact.
+"""The petition type (咨询/求助/建议/投诉/举报): data, recipes, cross-validation, held-out figure, artefact.
 
-The labelled letters are the fuzhou_water appeals (878; 投诉 711, 咨询 100, 建议 37, 举报 28, 求助 2).
-Teddy messages whose title states their type (咨询…, 投诉…, 举报…, …的建议) are weak labels of another
-kind: a fuzhou 举报 is mostly an old letter about a 黑臭 river, while the word 举报 appears in 41 fuzhou
-投诉 letters. So the weak labels do not join the training rows; a linear model fitted on them gives four
-scores that the fuzhou classifier weighs as features (``ClassifierConfig.prior_weight``), beside a small
-block of cue phrases (``triage.type_cues``), char+word TF-IDF and the e5 vector.
+The labelled letters are the fuzhou_water appeals (878; 投诉 711, 咨询 100, 建议 37, 举报 28, 求助 2). Teddy
+messages whose title states their type (咨询…, 投诉…, 举报…, …的建议; 2,213) are weak labels from a second
+source, whose offices file types the way the hotline definitions say (a fuzhou 举报 is mostly an old letter about a
+黑臭 river, and the word 举报 appears in 41 fuzhou 投诉 letters). Three ways of using them (``RECIPES``):
 
-``python -m training.train_type --cv`` prints the repeated stratified k-fold figures on the training part
-(the numbers in docs/quality.md); the held-out 30% is measured once, by :func:`train_type`.
+* ``pooled-bodies`` (shipped): the Teddy messages join the training rows **on their body only** (their title
+  gave the label: trained with it, a model learns to read the title's first word), beside the fuzhou letters; the
+  cue block of :mod:`triage.type_cues`; label offsets −0.5·log(frequency) on the calibrated probabilities;
+* ``prior`` (sessions 7–12): a linear model fitted on the weak labels gives four scores that the fuzhou classifier
+  weighs as features (``ClassifierConfig.prior_weight``), beside the cues and offsets;
+* ``pooled`` (before): the Teddy messages, title and body, pooled as rows; no cues, no offsets.
+
+``python -m training.train_type --cv`` measures each on both sources at once — 5-fold CV on the fuzhou training
+part, and in each fold a different half of the Teddy messages held out (the other half trains) — the figures in
+docs/quality.md; the fuzhou held-out 30% is measured once, by :func:`train_type`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import re
 import time
@@ -33,14 +40,18 @@ _TITLE_TYPE = [("咨询", r"^(?:关于)?(?:咨询|请问|询问|问一下|想问
                ("举报", r"^(?:关于)?(?:实名)?举报"), ("建议", r"(?:^(?:关于)?建议|的建议$|^希望|^呼吁|^提议)"),
                ("求助", r"^(?:求助|求救)")]
 
-# Chosen by cross-validation on the training part only (docs/quality.md, "Type"): the weak-label model on
-# lexical features, cue block in (title, body) form, C 0.1 over 0.2/0.5, and label offsets of
+# The prior recipe, chosen by cross-validation on the fuzhou training part only (docs/quality.md, "Type"): the
+# weak-label model on lexical features, cue block in (title, body) form, C 0.1 over 0.2/0.5, and label offsets of
 # -PRIOR_ALPHA·log(frequency) on the calibrated probabilities (α 0.5 over 0 and 1).
 TYPE_CONFIG = ClassifierConfig(class_weight="balanced", C=0.1, embedding_weight=1.0, cues="petition-type",
                                prior_weight=1.0, prior_C=0.5)
 PRIOR_ALPHA = 0.5
-# The model before: weak labels pooled with the fuzhou letters, no cues, no prior block.
+# Weak labels pooled with the fuzhou letters, no cues, no prior block (the first model).
 POOLED_CONFIG = ClassifierConfig(class_weight="balanced", C=0.5, embedding_weight=1.0)
+# The shipped recipe: Teddy bodies pooled as rows, the cue block, label offsets (set at fit from the pooled labels).
+POOLED_BODIES_CONFIG = ClassifierConfig(class_weight="balanced", C=0.5, embedding_weight=1.0, cues="petition-type")
+RECIPES = ("pooled-bodies", "prior", "pooled")
+SHIPPED_RECIPE = "pooled-bodies"
 
 
 def _macro_f1(y_true, y_pred) -> float:
@@ -101,52 +112,84 @@ def fit_type(config: ClassifierConfig, segmenter, strong: list[dict], vectors: n
                                                  fields=[fields_of(r) for r in strong], prior=_prior(weak))
 
 
-def type_cv(embedder, segmenter, config: ClassifierConfig = TYPE_CONFIG, pooled: bool = False, n_splits: int = 5,
-            n_repeats: int = 2, seed: int = 0) -> dict:
-    """Repeated stratified k-fold on the training part only (the held-out 30% is never touched)."""
-    from sklearn.model_selection import RepeatedStratifiedKFold
+def bodies(weak: list[dict]) -> list[dict]:
+    """Weakly labelled messages on their body only: their title is where the label was read."""
+    return [{**r, "title": "", "id": f"{r['id']}-body"} for r in weak]
+
+
+def fit_recipe(recipe: str, segmenter, strong: list[dict], vectors: np.ndarray, weak: list[dict],
+               embed) -> TextClassifier:
+    """The type model of ``recipe`` (one of :data:`RECIPES`) on the ``strong`` letters (with their ``vectors``) and
+    the ``weak`` ones; ``embed(records)`` gives vectors for weak rows that join the training rows."""
+    if recipe == "prior":
+        return fit_type(TYPE_CONFIG, segmenter, strong, vectors, weak)
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown type recipe {recipe!r}; known: {', '.join(RECIPES)}")
+    rows = bodies(weak) if recipe == "pooled-bodies" else weak
+    recs = strong + rows
+    config = POOLED_CONFIG
+    if recipe == "pooled-bodies":
+        config = replace(POOLED_BODIES_CONFIG, class_offsets=label_offsets([r["type"] for r in recs]))
+    if rows:
+        vectors = np.vstack([vectors, embed(rows)])
+    return TextClassifier(config, segmenter).fit([text_of(r) for r in recs], [r["type"] for r in recs], vectors,
+                                                 fields=[fields_of(r) for r in recs])
+
+
+def type_cv(embedder, segmenter, recipe: str = SHIPPED_RECIPE, n_splits: int = 5, n_repeats: int = 2,
+            seed: int = 0) -> dict:
+    """Repeated stratified k-fold on the fuzhou training part (the held-out 30% is never touched); in each fold a
+    different half of the weakly labelled Teddy messages trains (as the recipe uses them) and the other half is
+    tested on its body only: one figure for the source the labels come from, one for a source filed by the
+    hotline definitions."""
+    from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
     train_recs, _ = type_data()
     fz = [r for r in train_recs if not r.get("weak")]
     weak = [r for r in train_recs if r.get("weak")]
-    vecs = encode(embedder, [text_of(r) for r in fz]) if config.embedding_weight > 0 else None
-    weak_vecs = encode(embedder, [text_of(r) for r in weak]) if pooled and config.embedding_weight > 0 else None
+    cache = {}
+
+    def embed(recs):
+        missing = [r for r in recs if r["id"] not in cache]
+        if missing:
+            cache.update(zip([r["id"] for r in missing], encode(embedder, [text_of(r) for r in missing])))
+        return np.stack([cache[r["id"]] for r in recs])
+
+    vecs = embed(fz)
     strat = [r["type"] if r["type"] != "求助" else "投诉" for r in fz]
-    scores = []
+    main_weak = [r for r in weak if r["type"] in MAIN_TYPES]
+    scores = {"fuzhou": [], "teddy": []}
     folds = RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed)
-    for tr, te in folds.split(fz, strat):
-        fold_tr = [fz[i] for i in tr]
-        v_tr = vecs[tr] if vecs is not None else None
-        if pooled:
-            recs = fold_tr + weak
-            v = np.vstack([v_tr, weak_vecs]) if v_tr is not None else None
-            clf = TextClassifier(config, segmenter).fit([text_of(r) for r in recs], [r["type"] for r in recs], v,
-                                                        fields=[fields_of(r) for r in recs])
-        else:
-            clf = fit_type(config, segmenter, fold_tr, v_tr, weak)
-        fold_te = [fz[i] for i in te]
-        proba = clf.predict_proba([text_of(r) for r in fold_te], vecs[te] if vecs is not None else None,
-                                  fields=[fields_of(r) for r in fold_te])
-        pred = [clf.labels[i] for i in proba.argmax(1)]
-        scores.append(_macro_f1([r["type"] for r in fold_te], pred))
-    return {"cv_macro_f1_4types_mean": round(float(np.mean(scores)), 4),
-            "cv_macro_f1_4types_std": round(float(np.std(scores)), 4),
-            "cv_folds": len(scores), "cv": f"{n_splits}-fold x {n_repeats} stratified on the fuzhou training part"}
+    for fold, (tr, te) in enumerate(folds.split(fz, strat)):
+        weak_tr, weak_te = train_test_split(main_weak, test_size=0.5, random_state=seed + fold,
+                                            stratify=[r["type"] for r in main_weak])
+        weak_tr += [r for r in weak if r["type"] not in MAIN_TYPES]
+        clf = fit_recipe(recipe, segmenter, [fz[i] for i in tr], vecs[tr], weak_tr, embed)
+        for name, recs in (("fuzhou", [fz[i] for i in te]), ("teddy", bodies(weak_te))):
+            proba = clf.predict_proba([text_of(r) for r in recs], embed(recs), fields=[fields_of(r) for r in recs])
+            scores[name].append(_macro_f1([r["type"] for r in recs], [clf.labels[i] for i in proba.argmax(1)]))
+    out = {"recipe": recipe, "cv_folds": len(scores["fuzhou"]),
+           "cv": f"{n_splits}-fold x {n_repeats} stratified on the fuzhou training part; Teddy halves per fold"}
+    for name, values in scores.items():
+        out[f"cv_macro_f1_4types_{name}_mean"] = round(float(np.mean(values)), 4)
+        out[f"cv_macro_f1_4types_{name}_std"] = round(float(np.std(values)), 4)
+    out["cv_macro_f1_4types_both_mean"] = round(float(np.mean(scores["fuzhou"] + scores["teddy"])), 4)
+    return out
 
 
-def train_type(embedder, segmenter, out: Path, small: bool, extra: list[dict]) -> dict:
+def train_type(embedder, segmenter, out: Path, small: bool, extra: list[dict], recipe: str = SHIPPED_RECIPE) -> dict:
     train_recs, test_recs = type_data()
     fz = [r for r in train_recs if not r.get("weak")]
     weak = [r for r in train_recs if r.get("weak")]
     if small:
         random.Random(0).shuffle(weak)
         weak = weak[:600]
-    say(f"type: {len(fz)} training appeals, {len(weak)} weakly labelled Teddy messages for the prior block, "
-         f"{len(test_recs)} held-out appeals")
-    config = TYPE_CONFIG
-    tr_vec = encode(embedder, [text_of(r) for r in fz])
-    te_vec = encode(embedder, [text_of(r) for r in test_recs])
-    clf = fit_type(config, segmenter, fz, tr_vec, weak)
+    say(f"type ({recipe}): {len(fz)} training appeals, {len(weak)} weakly labelled Teddy messages, "
+        f"{len(test_recs)} held-out appeals")
+    embed = lambda recs: encode(embedder, [text_of(r) for r in recs])  # noqa: E731
+    tr_vec = embed(fz)
+    te_vec = embed(test_recs)
+    clf = fit_recipe(recipe, segmenter, fz, tr_vec, weak, embed)
     proba = clf.predict_proba([text_of(r) for r in test_recs], te_vec, fields=[fields_of(r) for r in test_recs])
     pred = [clf.labels[i] for i in proba.argmax(1)]
     y_te = [r["type"] for r in test_recs]
@@ -157,21 +200,22 @@ def train_type(embedder, segmenter, out: Path, small: bool, extra: list[dict]) -
                "heldout_f1_by_type": {t: round(float(f), 4) for t, f in zip(MAIN_TYPES, per_type)},
                "heldout_accuracy": round(float(np.mean([a == b for a, b in zip(y_te, pred)])), 4),
                "heldout_n": len(y_te), "split": "fuzhou_water appeals 70/30 stratified by type (seed 7)",
-               "weak_prior_n": len(weak)}
+               "recipe": recipe, "weak_n": len(weak)}
     say(f"type held-out macro-F1 (4 types) {metrics['heldout_macro_f1_4types']}")
     extra_typed = [r for r in extra if r.get("type") in TYPE_LABELS]
     all_recs = fz + test_recs + extra_typed
     vecs = np.vstack([tr_vec, te_vec] + ([embedder.encode([text_of(r) for r in extra_typed])] if extra_typed else []))
-    final = fit_type(config, segmenter, all_recs, vecs, weak)
+    final = fit_recipe(recipe, segmenter, all_recs, vecs, weak, embed)
     final.save(out / "type", metrics=metrics, data_hash=data_hash(all_recs + weak), embedder=embedder.name,
-               train_n=len(all_recs), weak_prior_n=len(weak), decisions_used=len(extra_typed))
+               train_n=len(all_recs), weak_n=len(weak), recipe=recipe, decisions_used=len(extra_typed))
     return metrics
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="petition-type cross-validation on the training part")
-    parser.add_argument("--cv", action="store_true", help="print repeated k-fold figures for the chosen and pooled models")
+    parser = argparse.ArgumentParser(description="petition-type cross-validation on both sources")
+    parser.add_argument("--cv", action="store_true", help="print the repeated k-fold figures of each recipe")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--recipe", choices=RECIPES, action="append", help="only these recipes (default: all)")
     args = parser.parse_args(argv)
     if not args.cv:
         parser.error("nothing to do: pass --cv (training is training.train.train(steps=('type',)))")
@@ -182,10 +226,9 @@ def main(argv: list[str] | None = None) -> None:
 
     emb = get_embedder(EmbedderConfig(name="e5-small", cache_dir=PROJECT_DIR / ".cache" / "vectors"))
     seg = Segmenter().load()
-    for name, config, pooled in (("chosen (prior block + cues)", TYPE_CONFIG, False),
-                                 ("before (weak labels pooled)", POOLED_CONFIG, True)):
+    for recipe in args.recipe or RECIPES:
         t = time.time()
-        print(name, type_cv(emb, seg, config, pooled=pooled, n_repeats=args.repeats), f"{time.time() - t:.0f}s",
+        print(json.dumps(type_cv(emb, seg, recipe, n_repeats=args.repeats) | {"seconds": round(time.time() - t)}),
               flush=True)
 
 
