@@ -35,6 +35,15 @@ def test_type_from_title():
     assert type_from_title("对老旧小区改造的建议") == "建议"
     assert type_from_title("投诉噪音扰民") == "投诉"
     assert type_from_title("梅峰河很脏，异味重") is None
+    # a title that ends by naming its kind, or opens with it after 再次/实名/强烈
+    assert type_from_title("关于K市驾照问题的咨询") == "咨询"
+    assert type_from_title("再次举报A2区某饭店油烟扰民") == "举报"
+    assert type_from_title("关于A6区某路沿线架设高压电线杆的投诉") == "投诉"
+    assert type_from_title("强烈建议将地铁7号线南延至生态动物园") == "建议"
+    assert type_from_title("M7市七旬老人关于孙子读书问题的求助信") == "求助"
+    assert type_from_title("关于A市地铁广播的投诉及建议") is None   # names two kinds
+    assert type_from_title("A市庆和里路的问题何时能解决，投诉好多次了") is None   # a complaint's history, not its kind
+    assert type_from_title("关于K市驾照问题的咨询", rules="head") is None
 
 
 # Hand-written letters: the strong labels say the kind of letter; the weak texts are another corpus whose

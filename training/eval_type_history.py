@@ -5,13 +5,13 @@ that :class:`triage.type_history.TypeHistory` learns from, the other half is tri
 咨询/建议/投诉/举报 on that half, for the shipped-style model alone, the history head alone and the stack.
 
 * ``unseen-source``: the base model never saw the deployment's letters or labels — trained on the Teddy messages
-  whose title states their type (2,213 weak labels; as a model trained in another city would be), applied to all
+  whose title states their type (2,721 weak labels; as a model trained in another city would be), applied to all
   878 fuzhou appeals (history/test halves of 439);
 * ``same-source``: the base model is the shipped type model's recipe fitted on the fuzhou training part
   (``training.train_type``, 70%) and the Teddy messages, the halves are taken from the 264 held-out appeals it never saw;
 * ``unseen-source-teddy``: the other way round — the shipped recipe fitted on all 876 fuzhou appeals without the
-  Teddy messages, applied to the 2,212 Teddy messages whose title states their type, read on their body only
-  (the title gave the label; halves of 1,106): a city whose offices file types the way the hotline definitions say.
+  Teddy messages, applied to the 2,705 Teddy messages whose title states their type, read on their body only
+  (the title gave the label; halves of ~1,350): a city whose offices file types the way the hotline definitions say.
 
 The history head reads the letters' e5 vectors as the service's does (``--set embedding_weight=0``: without).
 

@@ -1,7 +1,7 @@
 """How well does a type classifier carry from one source of letters to another? ``python -m training.eval_type_transfer``
 
 Two sources with types: the fuzhou water appeals (878, labelled 性质) and the Teddy messages whose title states
-their type (2,213 weak labels, :func:`training.train_type.type_data`). A Teddy letter is tested on its **body
+their type (2,721 weak labels, :func:`training.train_type.type_data`). A Teddy letter is tested on its **body
 only**, since its title is where its label came from. Each model is trained on all of one source and tested on all
 of the other; macro-F1 over 咨询/建议/投诉/举报. Models: a plain char 1–3-gram TF-IDF + LinearSVC (with and without
 balanced class weights), a logistic regression on the cue block alone (:mod:`triage.type_cues`: 43 phrases, title

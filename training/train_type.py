@@ -1,7 +1,8 @@
 """The petition type (咨询/求助/建议/投诉/举报): data, recipes, cross-validation, held-out figure, artefact.
 
 The labelled letters are the fuzhou_water appeals (878; 投诉 711, 咨询 100, 建议 37, 举报 28, 求助 2). Teddy
-messages whose title states their type (咨询…, 投诉…, 举报…, …的建议; 2,213) are weak labels from a second
+messages whose title states their type (咨询…, 投诉…, 举报…, …的建议, …问题的咨询, 再次举报…; 2,721; see
+:func:`type_from_title`) are weak labels from a second
 source, whose offices file types the way the hotline definitions say (a fuzhou 举报 is mostly an old letter about a
 黑臭 river, and the word 举报 appears in 41 fuzhou 投诉 letters). Three ways of using them (``RECIPES``):
 
@@ -39,6 +40,13 @@ MAIN_TYPES = ("咨询", "建议", "投诉", "举报")
 _TITLE_TYPE = [("咨询", r"^(?:关于)?(?:咨询|请问|询问|问一下|想问)"), ("投诉", r"^(?:关于)?投诉"),
                ("举报", r"^(?:关于)?(?:实名)?举报"), ("建议", r"(?:^(?:关于)?建议|的建议$|^希望|^呼吁|^提议)"),
                ("求助", r"^(?:求助|求救)")]
+# A title that ends by naming its kind ("关于…的咨询", "…问题的举报", "…的求助信") or opens with it after 再次/实名/
+# 强烈 ("再次举报…", "强烈建议…"): the writer's own word for the letter, as the openings above.
+_TITLE_TYPE_WIDE = [("咨询", r"(?:咨询|询问)[！!。？?]*$"), ("投诉", r"(?:^(?:再次|实名)投诉|的投诉[！!。]*$)"),
+                    ("举报", r"(?:^(?:再次|实名|关于对?)?[^，,]{0,30}?的?举报(?:信)?[！!。]*$|^(?:再次|实名)举报)"),
+                    ("建议", r"(?:^强烈建议|[的和及]建议[！!。]*$|意见建议[！!。]*$)"),
+                    ("求助", r"(?:求助|求救)(?:信)?[！!。]*$")]
+_TYPE_WORDS = {"咨询": "咨询|询问", "投诉": "投诉", "举报": "举报", "建议": "建议", "求助": "求助|求救"}
 
 # The prior recipe, chosen by cross-validation on the fuzhou training part only (docs/quality.md, "Type"): the
 # weak-label model on lexical features, cue block in (title, body) form, C 0.1 over 0.2/0.5, and label offsets of
@@ -58,15 +66,22 @@ def _macro_f1(y_true, y_pred) -> float:
     return macro_f1(y_true, y_pred, labels=list(MAIN_TYPES))
 
 
-def type_from_title(title: str) -> str | None:
+def type_from_title(title: str, rules: str = "head+end") -> str | None:
+    """The type a title states in so many words, or None; ``rules`` "head": only a title that opens with it."""
     for label, pattern in _TITLE_TYPE:
         if re.search(pattern, title):
             return label
+    if rules == "head+end":
+        named = {label for label, words in _TYPE_WORDS.items() if re.search(words, title)}
+        found = [label for label, pattern in _TITLE_TYPE_WIDE if re.search(pattern, title)]
+        if len(named) == 1 and found == list(named):   # "…的投诉及建议" names two kinds: no label
+            return found[0]
     return None
 
 
-def type_data(seed: int = 7) -> tuple[list[dict], list[dict]]:
-    """(train, test): fuzhou appeals split 70/30 stratified by type; Teddy weak labels (``weak``) added to train only."""
+def type_data(seed: int = 7, rules: str = "head+end") -> tuple[list[dict], list[dict]]:
+    """(train, test): fuzhou appeals split 70/30 stratified by type; Teddy weak labels (``weak``, by ``rules``: see
+    :func:`type_from_title`) added to train only."""
     from sklearn.model_selection import train_test_split
 
     fz = [{"id": f"fz-{r['id']}", "title": r["标题"].strip(), "content": r["投诉件内容"].strip(), "type": r["性质"]}
@@ -75,9 +90,10 @@ def type_data(seed: int = 7) -> tuple[list[dict], list[dict]]:
     train, test = train_test_split(fz, test_size=0.3, random_state=seed, stratify=labels)
     weak = []
     seen = set()
-    for source in ("teddy2020/messages_labeled.csv", "teddy2020/hot_issues.csv", "teddy2020/replies.csv"):
+    for source in ("teddy2020/messages_labeled.csv", "teddy2020/hot_issues.csv", "teddy2020/replies.csv",
+                   "teddy2020/unlabeled.csv"):
         for r in read_csv(source):
-            label = type_from_title(r["留言主题"].strip())
+            label = type_from_title(r["留言主题"].strip(), rules)
             key = r["留言主题"] + r["留言详情"][:50]
             if label and key not in seen:
                 seen.add(key)
