@@ -5,8 +5,8 @@ their type (2,721 weak labels, :func:`training.train_type.type_data`). A Teddy l
 only**, since its title is where its label came from. Each model is trained on all of one source and tested on all
 of the other; macro-F1 over 咨询/建议/投诉/举报. Models: a plain char 1–3-gram TF-IDF + LinearSVC (with and without
 balanced class weights), a logistic regression on the cue block alone (:mod:`triage.type_cues`: 43 phrases, title
-hit and log body count), and the shipped recipe (``TYPE_CONFIG``) fitted on fuzhou without its Teddy prior block
-(with it, the prior would have seen the test letters).
+hit and log body count), and the shipped recipe (``SHIPPED_RECIPE``) fitted on fuzhou without the Teddy messages
+(with them, it would have seen the test letters).
 
 Prints a JSON object (the table in docs/quality.md, "Type: from one source to another").
 """
@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
 
 from triage.normalise import normalise
 from triage.type_cues import CueFeatures
 
 from .common import encode, macro_f1, say, text_of
-from .train_type import MAIN_TYPES, TYPE_CONFIG, fit_type, type_data
+from .train_type import MAIN_TYPES, SHIPPED_RECIPE, fit_recipe, type_data
 
 
 def _f1(y_true: list[str], pred) -> float:
@@ -66,12 +65,12 @@ def main(argv: list[str] | None = None) -> int:
 
         emb = get_embedder(EmbedderConfig(name="e5-small", cache_dir=PROJECT_DIR / ".cache" / "vectors"))
         seg = Segmenter().load()
-        clf = fit_type(replace(TYPE_CONFIG, prior_weight=0.0), seg, fz, encode(emb, [text_of(r) for r in fz]), [])
+        clf = fit_recipe(SHIPPED_RECIPE, seg, fz, encode(emb, [text_of(r) for r in fz]), [], None)
         P = clf.predict_proba([text_of(r) for r in teddy], encode(emb, [text_of(r) for r in teddy]),
                               fields=[("", normalise(r["content"])) for r in teddy])
-        out["fuzhou_to_teddy"]["shipped_recipe_without_prior"] = _f1(labels["teddy"],
+        out["fuzhou_to_teddy"]["shipped_recipe_without_teddy"] = _f1(labels["teddy"],
                                                                      [clf.labels[i] for i in P.argmax(1)])
-        say(f"shipped recipe without its prior block, fuzhou → teddy: {out['fuzhou_to_teddy']['shipped_recipe_without_prior']}")
+        say(f"shipped recipe without Teddy, fuzhou → teddy: {out['fuzhou_to_teddy']['shipped_recipe_without_teddy']}")
     print(json.dumps(out, ensure_ascii=False))
     return 0
 
