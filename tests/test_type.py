@@ -126,7 +126,7 @@ def test_the_shipped_recipe_learns_weak_labels_from_bodies_and_carries_to_their_
     only reach the fuzhou classifier as four scores (docs/quality.md: CV 0.745 against 0.551)."""
     from sklearn.model_selection import train_test_split
 
-    from training.common import fields_of, text_of
+    from training.common import fields_of, macro_f1, text_of
     from training.train_type import MAIN_TYPES, bodies, fit_recipe, type_data
     from triage.segment import Segmenter
 
@@ -144,10 +144,7 @@ def test_the_shipped_recipe_learns_weak_labels_from_bodies_and_carries_to_their_
     for recipe in ("pooled-bodies", "prior"):
         clf = fit_recipe(recipe, seg, fz, zeros(fz), weak_tr, zeros)
         proba = clf.predict_proba([text_of(r) for r in test], zeros(test), fields=[fields_of(r) for r in test])
-        from sklearn.metrics import f1_score
-
-        scores[recipe] = f1_score(truth, [clf.labels[i] for i in proba.argmax(1)], labels=list(MAIN_TYPES),
-                                  average="macro", zero_division=0)
+        scores[recipe] = macro_f1(truth, [clf.labels[i] for i in proba.argmax(1)], labels=list(MAIN_TYPES))
     assert clf.config.prior_weight == 1.0
     assert scores["pooled-bodies"] > scores["prior"] + 0.1, scores
     with pytest.raises(ValueError, match="unknown type recipe"):

@@ -30,7 +30,7 @@ from triage.classify import ClassifierConfig, TextClassifier
 from triage.type_history import NotEnoughHistory, TypeHistory, TypeHistoryConfig
 
 from .common import encode, fields_of, macro_f1, text_of
-from .train_type import MAIN_TYPES, SHIPPED_RECIPE, fit_recipe, type_data
+from .train_type import MAIN_TYPES, SHIPPED_RECIPE, bodies, fit_recipe, record_embedder, type_data
 
 
 def _splits(records: list[dict], seeds: int):
@@ -95,7 +95,7 @@ def unseen_source(embedder, segmenter, seeds: int, config: TypeHistoryConfig) ->
 def unseen_source_teddy(embedder, segmenter, seeds: int, config: TypeHistoryConfig) -> dict:
     train, test = type_data()
     fz = [r for r in train + test if not r.get("weak") and r["type"] in MAIN_TYPES]
-    teddy = [{**r, "title": ""} for r in train if r.get("weak") and r["type"] in MAIN_TYPES]   # the title gave the label
+    teddy = bodies([r for r in train if r.get("weak") and r["type"] in MAIN_TYPES])   # the title gave the label
     vectors = dict(zip([r["id"] for r in fz + teddy], encode(embedder, [text_of(r) for r in fz + teddy])))
     base = fit_recipe(SHIPPED_RECIPE, segmenter, fz, np.stack([vectors[r["id"]] for r in fz]), [], None)
     rows = [_score(base, h, t, vectors, config) for _, h, t in _splits(teddy, seeds)]
@@ -110,8 +110,7 @@ def same_source(embedder, segmenter, seeds: int, config: TypeHistoryConfig) -> d
     test = [r for r in test if r["type"] in MAIN_TYPES]
     vecs = encode(embedder, [text_of(r) for r in fz + test])
     vectors = {r["id"]: v for r, v in zip(fz + test, vecs)}
-    base = fit_recipe(SHIPPED_RECIPE, segmenter, fz, vecs[: len(fz)], weak,
-                      lambda recs: encode(embedder, [text_of(r) for r in recs]))
+    base = fit_recipe(SHIPPED_RECIPE, segmenter, fz, vecs[: len(fz)], weak, record_embedder(embedder))
     small = TypeHistoryConfig(**{**config.__dict__, "min_letters": min(config.min_letters, 100),
                                  "min_per_type": min(config.min_per_type, 4)})
     rows = [_score(base, h, t, vectors, small) for _, h, t in _splits(test, seeds)]

@@ -21,7 +21,7 @@ from triage.normalise import normalise
 from triage.type_cues import CueFeatures
 
 from .common import encode, macro_f1, say, text_of
-from .train_type import MAIN_TYPES, SHIPPED_RECIPE, fit_recipe, type_data
+from .train_type import MAIN_TYPES, SHIPPED_RECIPE, bodies, fit_recipe, type_data
 
 
 def _f1(y_true: list[str], pred) -> float:
@@ -38,20 +38,20 @@ def main(argv: list[str] | None = None) -> int:
 
     train, test = type_data()
     fz = [r for r in train if not r.get("weak")] + test
-    teddy = [{**r, "title": ""} for r in train if r.get("weak")]   # body only: the title gave the label
+    teddy = bodies([r for r in train if r.get("weak")])   # body only: the title gave the label
     sources = {"fuzhou": fz, "teddy": teddy}
-    bodies = {name: [normalise(r["content"]) for r in recs] for name, recs in sources.items()}
+    texts = {name: [normalise(r["content"]) for r in recs] for name, recs in sources.items()}
     labels = {name: [r["type"] for r in recs] for name, recs in sources.items()}
     out: dict = {"fuzhou_letters": len(fz), "teddy_letters": len(teddy)}
     cues = CueFeatures()
     for a, b in (("fuzhou", "teddy"), ("teddy", "fuzhou")):
         row = {}
         vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), min_df=2, sublinear_tf=True)
-        X = vec.fit_transform(bodies[a])
+        X = vec.fit_transform(texts[a])
         for weights in (None, "balanced"):
             svm = LinearSVC(C=0.5, class_weight=weights).fit(X, labels[a])
-            row[f"tfidf_svm{'_balanced' if weights else ''}"] = _f1(labels[b], svm.predict(vec.transform(bodies[b])))
-        ca, cb = (cues.transform([("", t) for t in bodies[s]]) for s in (a, b))
+            row[f"tfidf_svm{'_balanced' if weights else ''}"] = _f1(labels[b], svm.predict(vec.transform(texts[b])))
+        ca, cb = (cues.transform([("", t) for t in texts[s]]) for s in (a, b))
         for C in (0.1, 1.0):
             lr = LogisticRegression(C=C, class_weight="balanced", max_iter=2000).fit(ca, labels[a])
             row[f"cues_logistic_C{C}"] = _f1(labels[b], lr.predict(cb))

@@ -139,17 +139,32 @@ def fit_recipe(recipe: str, segmenter, strong: list[dict], vectors: np.ndarray, 
     the ``weak`` ones; ``embed(records)`` gives vectors for weak rows that join the training rows."""
     if recipe == "prior":
         return fit_type(TYPE_CONFIG, segmenter, strong, vectors, weak)
-    if recipe not in RECIPES:
-        raise ValueError(f"unknown type recipe {recipe!r}; known: {', '.join(RECIPES)}")
-    rows = bodies(weak) if recipe == "pooled-bodies" else weak
-    recs = strong + rows
-    config = POOLED_CONFIG
     if recipe == "pooled-bodies":
-        config = replace(POOLED_BODIES_CONFIG, class_offsets=label_offsets([r["type"] for r in recs]))
+        rows = bodies(weak)
+        config = replace(POOLED_BODIES_CONFIG, class_offsets=label_offsets([r["type"] for r in strong + rows]))
+    elif recipe == "pooled":
+        rows, config = weak, POOLED_CONFIG
+    else:
+        raise ValueError(f"unknown type recipe {recipe!r}; known: {', '.join(RECIPES)}")
+    recs = strong + rows
     if rows:
         vectors = np.vstack([vectors, embed(rows)])
     return TextClassifier(config, segmenter).fit([text_of(r) for r in recs], [r["type"] for r in recs], vectors,
                                                  fields=[fields_of(r) for r in recs])
+
+
+def record_embedder(embedder):
+    """``embed(records)`` → their vectors (``text_of`` each), every record encoded once by its ``id``: the weak
+    rows are embedded for the held-out fit and again for the final one, or once per fold."""
+    cache: dict[str, np.ndarray] = {}
+
+    def embed(recs: list[dict]) -> np.ndarray:
+        missing = [r for r in recs if r["id"] not in cache]
+        if missing:
+            cache.update(zip([r["id"] for r in missing], encode(embedder, [text_of(r) for r in missing])))
+        return np.stack([cache[r["id"]] for r in recs])
+
+    return embed
 
 
 def type_cv(embedder, segmenter, recipe: str = SHIPPED_RECIPE, n_splits: int = 5, n_repeats: int = 2,
@@ -163,14 +178,7 @@ def type_cv(embedder, segmenter, recipe: str = SHIPPED_RECIPE, n_splits: int = 5
     train_recs, _ = type_data()
     fz = [r for r in train_recs if not r.get("weak")]
     weak = [r for r in train_recs if r.get("weak")]
-    cache = {}
-
-    def embed(recs):
-        missing = [r for r in recs if r["id"] not in cache]
-        if missing:
-            cache.update(zip([r["id"] for r in missing], encode(embedder, [text_of(r) for r in missing])))
-        return np.stack([cache[r["id"]] for r in recs])
-
+    embed = record_embedder(embedder)
     vecs = embed(fz)
     strat = [r["type"] if r["type"] != "求助" else "投诉" for r in fz]
     main_weak = [r for r in weak if r["type"] in MAIN_TYPES]
@@ -202,7 +210,7 @@ def train_type(embedder, segmenter, out: Path, small: bool, extra: list[dict], r
         weak = weak[:600]
     say(f"type ({recipe}): {len(fz)} training appeals, {len(weak)} weakly labelled Teddy messages, "
         f"{len(test_recs)} held-out appeals")
-    embed = lambda recs: encode(embedder, [text_of(r) for r in recs])  # noqa: E731
+    embed = record_embedder(embedder)
     tr_vec = embed(fz)
     te_vec = embed(test_recs)
     clf = fit_recipe(recipe, segmenter, fz, tr_vec, weak, embed)
