@@ -3,6 +3,7 @@
 import json
 import random
 
+import numpy as np
 import pytest
 
 from triage.directory import Directory
@@ -251,3 +252,50 @@ def test_cold_start_counts_a_unit_named_after_its_place_once():
     expected = math.exp(logit) / (math.exp(logit) + math.exp(DEFAULT_WEIGHTS["__none__"]))
     assert res[0]["name"] == "朝阳区分中心" and res[0]["score"] == pytest.approx(expected, abs=1e-3)
     assert res[0]["evidence"] == ["mentions 朝阳区 → 朝阳区分中心 (directory)"]
+
+
+def test_sentence_vectors_join_the_text_heads(tmp_path):
+    # every letter says the same words; only its sentence vector tells the bureaus apart
+    rng = np.random.default_rng(0)
+    depts = ["市税务局", "市人社局", "市交管局"]
+    centres = rng.normal(size=(3, 16))
+
+    def sample(n, start):
+        letters, vecs = [], []
+        for i in range(n):
+            letters.append({"id": f"v{start + i}", "content": "市民来电反映有关问题，请相关部门尽快答复处理。",
+                            "department": depts[i % 3]})
+            vecs.append(centres[i % 3] + 0.5 * rng.normal(size=16))
+        vecs = np.array(vecs, dtype=np.float32)
+        return letters, vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+
+    history, hv = sample(180, 0)
+    probes, pv = sample(30, 1000)
+    with_vectors = Router().fit_history(history, hv)
+    without = Router(config=RouterConfig(embedding_weight=0)).fit_history(history, hv)
+
+    def accuracy(router):
+        return np.mean([router.route(l, vector=v)[0]["name"] == l["department"] for l, v in zip(probes, pv)])
+
+    assert accuracy(with_vectors) >= 0.9
+    assert accuracy(without) < 0.6          # the words alone cannot tell them apart (chance is 1/3)
+    loaded = Router.load(with_vectors.save(tmp_path / "r"))
+    assert all(loaded.route(l, vector=v) == with_vectors.route(l, vector=v) for l, v in zip(probes, pv))
+    assert with_vectors.route(probes[0])    # no vector: the n-grams alone still answer
+    with pytest.raises(InvalidInput, match="5-dimensional"):
+        with_vectors.route(probes[0], vector=np.zeros(5))
+    with pytest.raises(InvalidInput, match="2 vectors for 180"):
+        Router().fit_history(history, hv[:2])
+
+
+def test_an_address_given_late_in_a_long_ticket_still_routes(history):
+    # the text heads read the first max_chars; places are searched further (place_chars)
+    filler = "来电人反映" + "，".join(LOCAL * 8) + "，希望尽快处理。"
+    letter = {"content": filler + "具体地址：银杏路湖光小区。"}
+    assert len(filler) > RouterConfig().max_chars
+    names = [r["name"] for r in Router().fit_history(history).route(letter)]
+    assert names[0] == "西城区分中心"
+    short = Router(config=RouterConfig(place_chars=RouterConfig().max_chars)).fit_history(history)
+    assert not any("银杏路" in e or "湖光小区" in e for r in short.route(letter) for e in r["evidence"])
+    with pytest.raises(Exception, match="place_chars"):
+        RouterConfig(place_chars=100)

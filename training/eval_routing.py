@@ -260,9 +260,28 @@ def calibration(results: list[list[dict]], test: list[dict]) -> tuple[float, flo
     return (float(np.mean(scores)) if scores else 0.0, float(np.mean(hits)) if hits else 0.0)
 
 
+_EMBEDDER = []
+
+
+def sentence_vectors(letters: list[dict]) -> np.ndarray:
+    """The letters' e5 vectors as the service stores them (normalised title + content, as passages), cached on
+    disk: what the router's text heads read beside the n-grams when the history is imported into a store."""
+    from triage.embed import EmbedderConfig, get_embedder
+    from triage.normalise import normalise
+    from triage.records import letter_text
+
+    if not _EMBEDDER:
+        _EMBEDDER.append(get_embedder(EmbedderConfig(name="e5-small", cache_dir=PROJECT_DIR / ".cache" / "vectors")))
+    texts = [normalise(letter_text(l.get("title"), l["content"])) for l in letters]
+    return np.atleast_2d(_EMBEDDER[0].encode(texts, kind="passage", show_progress=len(texts) > 200))
+
+
 def run(name: str, split: str, seed: int = 7, config: RouterConfig | None = None) -> list[tuple]:
     letters, profile = datasets(name)
     train, test = split_by_time(letters) if split == "time" else split_half(letters, seed)
+    use_vectors = (config or RouterConfig()).embedding_weight > 0
+    train_vec = sentence_vectors(train) if use_vectors else None
+    test_vec = sentence_vectors(test) if use_vectors else None
     seen = {l["department"] for l in train}
     directory = Directory.load(PROFILES / profile) if profile and (PROFILES / profile).exists() else None
     known = [i for i, l in enumerate(test) if l["department"] in seen]
@@ -291,16 +310,17 @@ def run(name: str, split: str, seed: int = 7, config: RouterConfig | None = None
             off = dataclasses.replace(config or RouterConfig(), admin_areas=False)
             systems.append(("router: directory only, no areas", Router(directory, off), False))
     t0 = time.time()
-    hist = Router(config=config).fit_history(train)
+    hist = Router(config=config).fit_history(train, train_vec)
     fit_s = time.time() - t0
     systems.append(("router: history only", hist, False))
     systems.append(("router: history + neighbours", hist, True))
     if directory is not None:
-        both = Router(directory, config).fit_history(train)
+        both = Router(directory, config).fit_history(train, train_vec)
         systems.append(("router: directory + history", both, False))
         systems.append(("router: directory + history + neighbours", both, True))
     for label, router, use_nb in systems:
-        res = [router.route(l, neighbours=(neigh[i] if use_nb else None), type=l.get("type"))
+        res = [router.route(l, neighbours=(neigh[i] if use_nb else None), type=l.get("type"),
+                            vector=test_vec[i] if test_vec is not None else None)
                for i, l in enumerate(test)]
         preds = [[r["name"] for r in rs] for rs in res]
         mean_score, acc = calibration(res, test)

@@ -316,7 +316,8 @@ class Triage:
         domain = cls["domain"][0]["label"] if cls["domain"] else None
         type_ = cls["type"][0]["label"] if cls["type"] else None
         try:
-            return self.router.route(p.letter.to_dict(), domain=domain, type=type_, neighbours=neighbours, k=3)
+            return self.router.route(p.letter.to_dict(), domain=domain, type=type_, neighbours=neighbours, k=3,
+                                     vector=p.vector)
         except Exception:  # routing must never sink the rest of the suggestion
             log.exception("routing failed")
             return []
@@ -380,7 +381,10 @@ class Triage:
                     router.directory = self.directory
                 self.router, self._history_loaded["router"] = router, saved
             return
+        config = self._router_config()
         signature = store.labelled_signature("department") + (f"|{self.config.router}" if self.config.router else "")
+        if config.embedding_weight > 0:   # the text heads read this embedder's vectors: another one refits
+            signature += f"|{self.embedder_key}"
         if marker.exists() and marker.read_text() == signature:
             try:
                 self.router = Router.load(folder)
@@ -391,14 +395,26 @@ class Triage:
             except Exception:
                 log.warning("router history model unreadable; refitting")
         history = store.labelled_history("department")
-        router = Router(self.directory, self._router_config())
+        router = Router(self.directory, config)
         if history:
+            vectors = self._history_vectors(store, history) if config.embedding_weight > 0 else None
             history = [{**h, "text": f"{h.get('title') or ''}\n{h['content']}"} for h in history]
-            router.fit_history(history)
+            router.fit_history(history, vectors)
         router.save(folder)
         marker.write_text(signature)
         self.router = router
         self._history_loaded["router"] = signature
+
+    def _history_vectors(self, store, history: list[dict], texts: list[str] | None = None) -> np.ndarray:
+        """The stored vectors of these history cases (this embedder's), any missing one encoded from its text."""
+        stored = store.get_vectors([h["pk"] for h in history], self.embedder_key)
+        missing = [i for i, h in enumerate(history) if h["pk"] not in stored]
+        if missing:
+            if texts is None:
+                texts = [normalise(letter_text(h.get("title"), h["content"])) for h in history]
+            fresh = self.embedder.encode([texts[i] for i in missing], kind="passage")
+            stored.update({history[i]["pk"]: v for i, v in zip(missing, np.atleast_2d(fresh))})
+        return np.stack([stored[h["pk"]] for h in history])
 
     def _refresh_type_history(self, store, refit: bool = True) -> None:
         """The type history (:mod:`triage.type_history`) of this store and this type model, fitted or reloaded.
@@ -440,12 +456,7 @@ class Triage:
             fields = [(normalise(h.get("title") or ""), normalise(h["content"])) for h in history]
             vectors = None
             if self.type.config.embedding_weight > 0 or config.embedding_weight > 0:
-                stored = store.get_vectors([h["pk"] for h in history], self.embedder_key)
-                missing = [i for i, h in enumerate(history) if h["pk"] not in stored]
-                if missing:
-                    fresh = self.embedder.encode([texts[i] for i in missing], kind="passage")
-                    stored.update({history[i]["pk"]: v for i, v in zip(missing, np.atleast_2d(fresh))})
-                vectors = np.stack([stored[h["pk"]] for h in history])
+                vectors = self._history_vectors(store, history, texts)
             base = self.type.predict_proba(texts, vectors, fields=fields)
             try:
                 fitted = TypeHistory(config).fit(texts, [h["type"] for h in history], base, self.type.labels,

@@ -96,7 +96,9 @@ before any history the directory's own keywords say what a unit does; a fitted h
 class RouterConfig:
     """Knobs of the router; the defaults are what the numbers in ``docs/routing.md`` were measured with."""
 
-    max_chars: int = 300                # text read per letter (title + content)
+    max_chars: int = 300                # text the text heads read per letter (title + content)
+    place_chars: int = 1500             # text searched for places and duty words (a ticket may give its
+    #                                     address last)
     ngram_range: tuple[int, int] = (1, 3)
     max_features: int = 200_000
     min_df: int = 2
@@ -125,6 +127,10 @@ class RouterConfig:
     admin_areas: bool = True            # a street/town/community named without its district adds the district
     #                                     (the prefectures the history speaks of, from the national table)
     area_bare_names: bool = True        # ... and so does a town's bare name (星沙 for 星沙街道)
+    embedding_weight: float = 1.0       # the letters' sentence vectors, when given, beside the char n-grams of the
+    #                                     text heads (scaled by this; 0: n-grams only)
+    balanced: bool = False              # text and role heads weigh each department's letters inversely to its
+    #                                     share: a bureau with few letters is not drowned by a big district
 
     def __post_init__(self) -> None:
         if not 0.0 < self.holdout_fraction < 0.9:
@@ -134,6 +140,9 @@ class RouterConfig:
                               field="ngram_range")
         if self.max_chars < 20:
             raise ConfigError("max_chars below 20 leaves no text to read", field="max_chars")
+        if self.place_chars < self.max_chars:
+            raise ConfigError("place_chars below max_chars would search less text for places than the text heads "
+                              "read", field="place_chars")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RouterConfig":
@@ -288,10 +297,12 @@ class _Linear:
         if logistic:   # probabilities wanted (the kind model): balanced so a rare kind is not drowned out
             clf = LogisticRegression(C=config.kind_C, class_weight="balanced", max_iter=500)
         elif X.shape[0] * len(classes) < config.svm_below:
-            clf = LinearSVC(C=config.C, random_state=config.seed)
+            clf = LinearSVC(C=config.C, random_state=config.seed,
+                            class_weight="balanced" if config.balanced else None)
         else:   # large histories: SGD on the same hinge loss, a few epochs, one-vs-rest in parallel
             clf = SGDClassifier(loss="hinge", alpha=config.alpha, max_iter=config.epochs, tol=None,
-                                random_state=config.seed, n_jobs=config.n_jobs)
+                                random_state=config.seed, n_jobs=config.n_jobs,
+                                class_weight="balanced" if config.balanced else None)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             clf.fit(X, labels)
@@ -329,6 +340,7 @@ class _History:
     place_counts: dict[str, int] = field(default_factory=dict)
     place_dept: dict[str, dict[str, int]] = field(default_factory=dict)
     vectoriser: _Vectoriser | None = None
+    dense_dim: int = 0                  # width of the sentence vectors the text heads read after the n-grams
     text: _Linear | None = None
     role: _Linear | None = None
     kind: _Linear | None = None
@@ -441,22 +453,30 @@ class Router:
 
     # -- training --------------------------------------------------------------------------------
 
-    def fit_history(self, letters: Iterable[dict]) -> "Router":
+    def fit_history(self, letters: Iterable[dict], vectors: np.ndarray | None = None) -> "Router":
         """Learn from history letters that carry a ``department``; others are ignored. Returns ``self``.
 
         Replaces what an earlier call learned (call it again with the whole history after each import).
         Fits place→department associations, the text classifiers and — with at least
         ``config.min_fit`` letters — the weights that combine the signals, on a held-out slice.
+        ``vectors`` (one sentence vector per letter, in order) join the char n-grams of the text heads
+        (``config.embedding_weight``); :meth:`route` then wants the letter's vector from the same embedder.
         """
         cfg = self.config
-        rows = []
-        for letter in letters:
+        letters = list(letters)
+        if vectors is not None:
+            vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+            if len(vectors) != len(letters):
+                raise InvalidInput(f"{len(vectors)} vectors for {len(letters)} history letters")
+        rows, kept = [], []
+        for i, letter in enumerate(letters):
             if not isinstance(letter, dict):
                 raise InvalidInput(f"history letters must be dicts, got {type(letter).__name__}")
             dept = self._canonical(letter.get("department"))
-            text = _letter_text(letter, cfg.max_chars)
+            text = _letter_text(letter, cfg.place_chars)
             if dept and text:
                 rows.append((letter, text, dept))
+                kept.append(i)
         self._history = _History()
         self._weights = {"plain": dict(DEFAULT_WEIGHTS), "neighbours": dict(DEFAULT_WEIGHTS)}
         self._fitted_weights = False
@@ -468,7 +488,7 @@ class Router:
             return self
 
         n = len(rows)
-        texts = [t for _, t, _ in rows]
+        texts = [t[: cfg.max_chars] for _, t, _ in rows]
         depts = [d for _, _, d in rows]
         # places with the pattern extractor only (the learned gazetteer comes from these)
         self._history.dept_counts = dict(collections.Counter(depts))
@@ -487,6 +507,12 @@ class Router:
                       for names, (_, text, _) in zip(place_sets, rows)]
 
         vec, X = _Vectoriser.fit(texts, cfg) if n >= cfg.min_classifier else (None, None)
+        dense_dim = 0
+        if X is not None and vectors is not None and cfg.embedding_weight > 0:
+            import scipy.sparse as sp
+
+            dense_dim = vectors.shape[1]
+            X = sp.hstack([X, sp.csr_matrix(vectors[kept] * cfg.embedding_weight)], format="csr")
 
         if n >= cfg.min_fit and len(set(depts)) >= 2:
             # Held-out slices: on a small history, two folds (each half scored by models of the other
@@ -506,7 +532,7 @@ class Router:
                 if len(train) > cfg.max_partial:   # keeps fitting fast on large histories
                     train = sorted(np.random.default_rng(cfg.seed).choice(train, cfg.max_partial,
                                                                           replace=False).tolist())
-                self._history = self._learn(rows, assoc_sets, X, vec, train)
+                self._history = self._learn(rows, assoc_sets, X, vec, train, dense_dim)
                 self._refresh_departments()
                 neigh = _simulated_neighbours(X, train, hold, depts, cfg.neighbour_k)
                 for j, i in enumerate(hold):
@@ -526,7 +552,7 @@ class Router:
                 "holdout_top1_with_neighbours": _topk(self._weights["neighbours"], cand_neigh, targets, 1),
                 "holdout_top3_with_neighbours": _topk(self._weights["neighbours"], cand_neigh, targets, 3),
             }
-        self._history = self._learn(rows, assoc_sets, X, vec, list(range(n)))
+        self._history = self._learn(rows, assoc_sets, X, vec, list(range(n)), dense_dim)
         self._refresh_departments()
         if cfg.admin_areas:
             a = self._areas
@@ -612,9 +638,9 @@ class Router:
                 via.setdefault(county, p)
         return via
 
-    def _learn(self, rows, place_sets, X, vec, idx: list[int]) -> _History:
+    def _learn(self, rows, place_sets, X, vec, idx: list[int], dense_dim: int = 0) -> _History:
         cfg = self.config
-        h = _History(n=len(idx), vectoriser=vec)
+        h = _History(n=len(idx), vectoriser=vec, dense_dim=dense_dim)
         depts = [rows[i][2] for i in idx]
         h.dept_counts = dict(collections.Counter(depts))
         pc: collections.Counter = collections.Counter()
@@ -640,12 +666,14 @@ class Router:
     # -- suggesting ------------------------------------------------------------------------------
 
     def route(self, letter: dict, *, domain: str | None = None, type: str | None = None,
-              neighbours: list[dict] | None = None, k: int = 3) -> list[dict]:
+              neighbours: list[dict] | None = None, k: int = 3, vector: np.ndarray | None = None) -> list[dict]:
         """Top ``k`` departments for one letter: ``[{"name", "score", "evidence": [...]}, ...]``, best first.
 
         ``domain`` / ``type`` (e.g. from the classifier) feed duty matching against the directory;
-        ``neighbours`` are similar stored cases ``[{"case_id", "score", "department"}]``. Returns ``[]``
-        when the router knows no department (no directory, no history) or finds no evidence at all.
+        ``neighbours`` are similar stored cases ``[{"case_id", "score", "department"}]``; ``vector`` is the
+        letter's sentence vector, read when the history was fitted with vectors (without it the text heads read
+        the n-grams alone). Returns ``[]`` when the router knows no department (no directory, no history) or
+        finds no evidence at all.
         """
         if not isinstance(letter, dict):
             raise InvalidInput(f"a letter must be a dict, got {letter.__class__.__name__}")
@@ -653,12 +681,12 @@ class Router:
             return []
         if not self._departments:
             return []
-        text = _letter_text(letter, self.config.max_chars)
+        text = _letter_text(letter, self.config.place_chars)
         region = str(letter.get("region") or "").strip()
         if not text and not region:
             return []
         h = self._history
-        xi = h.vectoriser.transform([text]) if h.vectoriser is not None and text else None
+        xi = self._text_row(text, vector)
         places = self._letter_place_names(letter, text)
         votes = _neighbour_votes(neighbours, self._canonical)
         cands = self._candidates(letter, text, xi, places, domain, type, votes or None,
@@ -680,6 +708,25 @@ class Router:
             out.append({"name": c.name, "score": round(float(probs[j]), 4), "evidence": ev})
         return out
 
+    def _text_row(self, text: str, vector: np.ndarray | None):
+        """What the text heads read of one letter: its char n-grams, then its sentence vector when they learnt one."""
+        h = self._history
+        if h.vectoriser is None or not text:
+            return None
+        x = h.vectoriser.transform([text[: self.config.max_chars]])
+        if not h.dense_dim:
+            return x
+        import scipy.sparse as sp
+
+        v = np.zeros(h.dense_dim, dtype=np.float32)
+        if vector is not None:
+            vector = np.asarray(vector, dtype=np.float32).ravel()
+            if vector.shape[0] != h.dense_dim:
+                raise InvalidInput(f"a {vector.shape[0]}-dimensional vector for a router fitted on "
+                                   f"{h.dense_dim}-dimensional ones (another embedder?)")
+            v = vector * self.config.embedding_weight
+        return sp.hstack([x, sp.csr_matrix(v[np.newaxis, :])], format="csr")
+
     def _kind(self, d: str) -> str:
         """:func:`department_kind` of a department, from the table made when the router was fitted (computing it
         again for every department of every letter took 40% of a suggestion's routing)."""
@@ -687,9 +734,11 @@ class Router:
         return kind if kind is not None else department_kind(d)
 
     def route_many(self, letters: Sequence[dict], **kwargs) -> list[list[dict]]:
-        """:meth:`route` for each letter (``neighbours`` then must be a list per letter, or absent)."""
+        """:meth:`route` for each letter (``neighbours`` and ``vectors`` then must be one per letter, or absent)."""
         neighbours = kwargs.pop("neighbours", None)
-        return [self.route(l, neighbours=(neighbours[i] if neighbours else None), **kwargs)
+        vectors = kwargs.pop("vectors", None)
+        return [self.route(l, neighbours=(neighbours[i] if neighbours else None),
+                           vector=(vectors[i] if vectors is not None else None), **kwargs)
                 for i, l in enumerate(letters)]
 
     def _candidates(self, letter: dict, text: str, xi, places: list[str], domain: str | None,
@@ -891,7 +940,7 @@ class Router:
             "weights": self._weights,
             "fitted_weights": self._fitted_weights,
             "history": {"n": h.n, "dept_counts": h.dept_counts, "place_counts": h.place_counts,
-                        "place_dept": h.place_dept},
+                        "place_dept": h.place_dept, "dense_dim": h.dense_dim},
             "areas": self._areas.to_dict() if self._areas is not None else None,
             "vectoriser": None, "text_classes": None, "role_classes": None, "kind_classes": None,
         }
@@ -946,7 +995,7 @@ class Router:
             arrays = {k: npz[k] for k in npz.files}
         hist = state["history"]
         h = _History(n=hist["n"], dept_counts=hist["dept_counts"], place_counts=hist["place_counts"],
-                     place_dept=hist["place_dept"])
+                     place_dept=hist["place_dept"], dense_dim=int(hist.get("dense_dim", 0)))
         if state.get("vectoriser") is not None:
             if state["vectoriser"].get("n_features") != _Vectoriser.N_FEATURES:
                 raise ModelMissing(f"{p}: the router's text features differ from this version's; retrain it")
