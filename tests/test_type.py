@@ -44,6 +44,8 @@ def test_type_from_title():
     assert type_from_title("关于A市地铁广播的投诉及建议") is None   # names two kinds
     assert type_from_title("A市庆和里路的问题何时能解决，投诉好多次了") is None   # a complaint's history, not its kind
     assert type_from_title("关于K市驾照问题的咨询", rules="head") is None
+    assert type_from_title("希望A7县安沙镇双湾村的乡村道路能修好") is None   # a wish, not a kind
+    assert type_from_title("呼吁停止在小塘路设置变电站") == "建议"
 
 
 # Hand-written letters: the strong labels say the kind of letter; the weak texts are another corpus whose
