@@ -5,7 +5,7 @@ import pytest
 
 from training.train_type import type_from_title
 from triage.classify import ClassifierConfig, TextClassifier
-from triage.type_cues import CueFeatures
+from triage.type_cues import CueFeatures, cue_features
 
 
 def _column(cues: CueFeatures, label: str, pattern: str, where: str) -> int:
@@ -27,6 +27,9 @@ def test_cue_features_read_title_and_body_separately():
     assert X[2, [i for i, n in enumerate(cues.names) if n.startswith("举报:")]].sum() == 0.0
     with pytest.raises(ValueError, match="unknown cue set"):
         CueFeatures("petition-tpye")
+    assert cue_features("petition-type") is cue_features("petition-type")   # built once per process
+    with pytest.raises(ValueError, match="unknown cue set"):
+        cue_features("petition-tpye")
 
 
 def test_type_from_title():

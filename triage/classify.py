@@ -418,10 +418,10 @@ class TextClassifier:
             centred = centred / np.maximum(norms, 1e-6)
             blocks.append(dense(centred * cfg.embedding_weight))
         if cfg.cues:
-            from .type_cues import CueFeatures
+            from .type_cues import cue_features
 
             cue_fields = fields if fields is not None else [("", t) for t in texts]
-            blocks.append(dense(CueFeatures(cfg.cues).transform(cue_fields) * cfg.cue_weight))
+            blocks.append(dense(cue_features(cfg.cues).transform(cue_fields) * cfg.cue_weight))
         if cfg.prior_weight > 0:
             blocks.append(dense(self._prior_scores(blocks[:2 if self._word is not None else 1], fit)))
         return _Row.hstack(blocks) if single else sparse.hstack(blocks).tocsr()

@@ -9,6 +9,7 @@ Cue sets are chosen by name (:data:`CUE_SETS`) so that a saved classifier names 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -23,6 +24,13 @@ PETITION_TYPE_CUES: dict[str, tuple[str, ...]] = {
 }
 
 CUE_SETS: dict[str, dict[str, tuple[str, ...]]] = {"petition-type": PETITION_TYPE_CUES}
+
+
+@functools.lru_cache(maxsize=None)
+def cue_features(name: str = "petition-type") -> "CueFeatures":
+    """The shared :class:`CueFeatures` of a cue set (its compiled patterns are read-only): built once, not on every
+    suggestion."""
+    return CueFeatures(name)
 
 
 class CueFeatures:

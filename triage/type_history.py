@@ -159,9 +159,9 @@ class TypeHistory:
         history's letters come as one text each), then the sentence vectors when the head uses them."""
         dense = []
         if self.config.cues:
-            from .type_cues import CueFeatures
+            from .type_cues import cue_features
 
-            dense.append(CueFeatures(self.config.cues).transform([("", t) for t in texts]) * self.config.cue_weight)
+            dense.append(cue_features(self.config.cues).transform([("", t) for t in texts]) * self.config.cue_weight)
         if self.uses_vectors:
             if vectors is None:
                 raise ValueError("this type history's head reads sentence vectors: pass the letters' vectors")
