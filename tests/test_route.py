@@ -299,3 +299,11 @@ def test_an_address_given_late_in_a_long_ticket_still_routes(history):
     assert not any("银杏路" in e or "湖光小区" in e for r in short.route(letter) for e in r["evidence"])
     with pytest.raises(Exception, match="place_chars"):
         RouterConfig(place_chars=100)
+
+
+def test_only_the_newest_routed_letters_are_learnt(history):
+    router = Router(config=RouterConfig(max_history=150)).fit_history(history)
+    assert router._history.n == 150
+    assert router.data_hash == Router(config=RouterConfig(max_history=150)).fit_history(history[-150:]).data_hash
+    with pytest.raises(Exception, match="max_history"):
+        RouterConfig(max_history=0)

@@ -394,7 +394,7 @@ class Triage:
                 return
             except Exception:
                 log.warning("router history model unreadable; refitting")
-        history = store.labelled_history("department")
+        history = store.labelled_history("department", limit=config.max_history)
         router = Router(self.directory, config)
         if history:
             vectors = self._history_vectors(store, history) if config.embedding_weight > 0 else None
