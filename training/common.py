@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import numpy as np
@@ -23,6 +24,17 @@ def fields_of(rec: dict) -> tuple[str, str]:
     if rec.get("part") == "title":
         return normalise(rec["content"]), ""
     return normalise(rec.get("title") or ""), normalise(rec["content"])
+
+
+@functools.lru_cache(maxsize=None)
+def cached_e5():
+    """The e5-small embedder with its vectors cached on disk (``.cache/vectors``): what the evaluation scripts
+    embed with, one instance per process."""
+    from triage.embed import EmbedderConfig, get_embedder
+
+    from .datasets import PROJECT_DIR
+
+    return get_embedder(EmbedderConfig(name="e5-small", cache_dir=PROJECT_DIR / ".cache" / "vectors"))
 
 
 def encode(embedder, texts: list[str]) -> np.ndarray:

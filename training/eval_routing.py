@@ -260,20 +260,12 @@ def calibration(results: list[list[dict]], test: list[dict]) -> tuple[float, flo
     return (float(np.mean(scores)) if scores else 0.0, float(np.mean(hits)) if hits else 0.0)
 
 
-_EMBEDDER = []
-
-
 def sentence_vectors(letters: list[dict]) -> np.ndarray:
     """The letters' e5 vectors as the service stores them (normalised title + content, as passages), cached on
     disk: what the router's text heads read beside the n-grams when the history is imported into a store."""
-    from triage.embed import EmbedderConfig, get_embedder
-    from triage.normalise import normalise
-    from triage.records import letter_text
+    from training.common import cached_e5, encode, text_of
 
-    if not _EMBEDDER:
-        _EMBEDDER.append(get_embedder(EmbedderConfig(name="e5-small", cache_dir=PROJECT_DIR / ".cache" / "vectors")))
-    texts = [normalise(letter_text(l.get("title"), l["content"])) for l in letters]
-    return np.atleast_2d(_EMBEDDER[0].encode(texts, kind="passage", show_progress=len(texts) > 200))
+    return np.atleast_2d(encode(cached_e5(), [text_of(l) for l in letters]))
 
 
 def run(name: str, split: str, seed: int = 7, config: RouterConfig | None = None) -> list[tuple]:

@@ -29,7 +29,7 @@ import numpy as np
 from triage.classify import ClassifierConfig, TextClassifier
 from triage.type_history import NotEnoughHistory, TypeHistory, TypeHistoryConfig
 
-from .common import encode, fields_of, macro_f1, text_of
+from .common import cached_e5, encode, fields_of, macro_f1, text_of
 from .train_type import MAIN_TYPES, SHIPPED_RECIPE, bodies, fit_recipe, record_embedder, type_data
 
 
@@ -156,11 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 
     segmenter = Segmenter().load()
     config = TypeHistoryConfig(**_fields(args.set))
-    from triage.embed import EmbedderConfig, get_embedder
-
-    from .datasets import PROJECT_DIR
-
-    emb = get_embedder(EmbedderConfig(name="e5-small", cache_dir=PROJECT_DIR / ".cache" / "vectors"))
+    emb = cached_e5()
     report = {}
     for name, situation in SITUATIONS.items():
         if args.only in (None, name):

@@ -20,7 +20,7 @@ import sys
 from triage.normalise import normalise
 from triage.type_cues import CueFeatures
 
-from .common import encode, macro_f1, say, text_of
+from .common import cached_e5, encode, macro_f1, say, text_of
 from .train_type import MAIN_TYPES, SHIPPED_RECIPE, bodies, fit_recipe, type_data
 
 
@@ -58,12 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         out[f"{a}_to_{b}"] = row
         say(f"{a} → {b}: {row}")
     if not args.no_shipped:
-        from triage.embed import EmbedderConfig, get_embedder
         from triage.segment import Segmenter
 
-        from .datasets import PROJECT_DIR
-
-        emb = get_embedder(EmbedderConfig(name="e5-small", cache_dir=PROJECT_DIR / ".cache" / "vectors"))
+        emb = cached_e5()
         seg = Segmenter().load()
         clf = fit_recipe(SHIPPED_RECIPE, seg, fz, encode(emb, [text_of(r) for r in fz]), [], None)
         P = clf.predict_proba([text_of(r) for r in teddy], encode(emb, [text_of(r) for r in teddy]),

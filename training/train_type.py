@@ -32,7 +32,7 @@ import numpy as np
 
 from triage.classify import ClassifierConfig, TextClassifier
 
-from .common import encode, fields_of, macro_f1, say, text_of
+from .common import cached_e5, encode, fields_of, macro_f1, say, text_of
 from .datasets import data_hash, read_csv
 
 TYPE_LABELS = ("咨询", "求助", "建议", "投诉", "举报")
@@ -72,6 +72,21 @@ SHIPPED_RECIPE = "pooled-bodies"
 
 def _macro_f1(y_true, y_pred) -> float:
     return macro_f1(y_true, y_pred, labels=list(MAIN_TYPES))
+
+
+def predict_types(clf: TextClassifier, recs: list[dict], vectors: np.ndarray) -> list[str]:
+    """The first type ``clf`` gives each record (read as the service reads a letter: text, vector, fields)."""
+    proba = clf.predict_proba([text_of(r) for r in recs], vectors, fields=[fields_of(r) for r in recs])
+    return [clf.labels[i] for i in proba.argmax(1)]
+
+
+def _scores(truth: list[str], pred: list[str], name: str) -> dict:
+    """``{name}_macro_f1_4types`` and ``{name}_f1_by_type`` of one evaluation."""
+    from sklearn.metrics import f1_score
+
+    per_type = f1_score(truth, pred, labels=list(MAIN_TYPES), average=None, zero_division=0)
+    return {f"{name}_macro_f1_4types": round(_macro_f1(truth, pred), 4),
+            f"{name}_f1_by_type": {t: round(float(f), 4) for t, f in zip(MAIN_TYPES, per_type)}}
 
 
 def type_from_title(title: str, rules: str = "head+end") -> str | None:
@@ -221,8 +236,7 @@ def type_cv(embedder, segmenter, recipe: str = SHIPPED_RECIPE, n_splits: int = 5
         weak_tr += [r for r in weak if r["type"] not in MAIN_TYPES]
         clf = fit_recipe(recipe, segmenter, [fz[i] for i in tr], vecs[tr], weak_tr, embed)
         for name, recs in (("fuzhou", [fz[i] for i in te]), ("teddy", bodies(weak_te)), ("teddy_replies", replies)):
-            proba = clf.predict_proba([text_of(r) for r in recs], embed(recs), fields=[fields_of(r) for r in recs])
-            scores[name].append(_macro_f1([r["type"] for r in recs], [clf.labels[i] for i in proba.argmax(1)]))
+            scores[name].append(_macro_f1([r["type"] for r in recs], predict_types(clf, recs, embed(recs))))
     out = {"recipe": recipe, "cv_folds": len(scores["fuzhou"]),
            "cv": f"{n_splits}-fold x {n_repeats} stratified on the fuzhou training part; Teddy halves per fold"}
     for name, values in scores.items():
@@ -246,26 +260,16 @@ def train_type(embedder, segmenter, out: Path, small: bool, extra: list[dict], r
     tr_vec = embed(fz)
     te_vec = embed(test_recs)
     clf = fit_recipe(recipe, segmenter, fz, tr_vec, weak, embed)
-    proba = clf.predict_proba([text_of(r) for r in test_recs], te_vec, fields=[fields_of(r) for r in test_recs])
-    pred = [clf.labels[i] for i in proba.argmax(1)]
+    pred = predict_types(clf, test_recs, te_vec)
     y_te = [r["type"] for r in test_recs]
-    from sklearn.metrics import f1_score
-
-    per_type = f1_score(y_te, pred, labels=list(MAIN_TYPES), average=None, zero_division=0)
-    metrics = {"heldout_macro_f1_4types": round(_macro_f1(y_te, pred), 4),
-               "heldout_f1_by_type": {t: round(float(f), 4) for t, f in zip(MAIN_TYPES, per_type)},
+    metrics = {**_scores(y_te, pred, "heldout"),
                "heldout_accuracy": round(float(np.mean([a == b for a, b in zip(y_te, pred)])), 4),
                "heldout_n": len(y_te), "split": "fuzhou_water appeals 70/30 stratified by type (seed 7)",
                "recipe": recipe, "weak_n": len(weak)}
     replies = reply_typed()
     if replies:
-        proba = clf.predict_proba([text_of(r) for r in replies], embed(replies), fields=[fields_of(r) for r in replies])
-        pred = [clf.labels[i] for i in proba.argmax(1)]
-        y = [r["type"] for r in replies]
-        per_type = f1_score(y, pred, labels=list(MAIN_TYPES), average=None, zero_division=0)
-        metrics |= {"reply_typed_macro_f1_4types": round(_macro_f1(y, pred), 4),
-                    "reply_typed_f1_by_type": {t: round(float(f), 4) for t, f in zip(MAIN_TYPES, per_type)},
-                    "reply_typed_n": len(y),
+        metrics |= {**_scores([r["type"] for r in replies], predict_types(clf, replies, embed(replies)), "reply_typed"),
+                    "reply_typed_n": len(replies),
                     "reply_typed": "Teddy messages whose reply names their type and whose title does not"}
     say(f"type held-out macro-F1 (4 types) {metrics['heldout_macro_f1_4types']}; Teddy letters typed by their "
         f"reply {metrics.get('reply_typed_macro_f1_4types')}")
@@ -286,12 +290,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not args.cv:
         parser.error("nothing to do: pass --cv (training is training.train.train(steps=('type',)))")
-    from triage.embed import EmbedderConfig, get_embedder
     from triage.segment import Segmenter
 
-    from .datasets import PROJECT_DIR
-
-    emb = get_embedder(EmbedderConfig(name="e5-small", cache_dir=PROJECT_DIR / ".cache" / "vectors"))
+    emb = cached_e5()
     seg = Segmenter().load()
     for recipe in args.recipe or RECIPES:
         t = time.time()
