@@ -105,14 +105,16 @@ def test_types_only_the_shipped_model_knows_keep_its_probability(appeals):
 
 
 def test_cli_import_of_typed_history_fits_the_type_history(small_models, appeals, tmp_path):
-    """`triage import` of letters with a type fits the store's type history; `run` reads it back."""
+    """`triage import` of letters with a type fits the store's type history; `run` reads it back. Every other
+    letter carries its type as offices also write it (投诉类, 意见建议, 检举控告, 咨询件): one type each."""
     from triage.store import index_dir_for
 
+    written = {"投诉": "投诉类", "建议": "意见建议", "举报": "检举控告", "咨询": "咨询件"}
     path = tmp_path / "typed.jsonl"
     with open(path, "w", encoding="utf-8") as f:
         for i, (_, y, r) in enumerate(appeals[:260]):
-            f.write(json.dumps({"id": f"t{i}", "title": r["标题"], "content": r["投诉件内容"], "type": y},
-                               ensure_ascii=False) + "\n")
+            f.write(json.dumps({"id": f"t{i}", "title": r["标题"], "content": r["投诉件内容"],
+                                "type": written[y] if i % 2 else y}, ensure_ascii=False) + "\n")
     store = f"sqlite:///{tmp_path / 's.db'}"
     env_models = {"TRIAGE_MODELS_DIR": str(small_models)}
     import os

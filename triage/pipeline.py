@@ -26,7 +26,7 @@ from .matter import MATTER_VERSION, Matter
 from .minhash import MinHasher
 from .normalise import normalise
 from .privacy import identity_keys
-from .records import Letter, letter_text
+from .records import Letter, hotline_type, letter_text
 from .retrieve import reply_excerpt
 from .segment import Segmenter
 
@@ -459,8 +459,8 @@ class Triage:
                 vectors = self._history_vectors(store, history, texts)
             base = self.type.predict_proba(texts, vectors, fields=fields)
             try:
-                fitted = TypeHistory(config).fit(texts, [h["type"] for h in history], base, self.type.labels,
-                                                 vectors=vectors)
+                fitted = TypeHistory(config).fit(texts, [hotline_type(h["type"]) for h in history], base,
+                                                 self.type.labels, vectors=vectors)
             except NotEnoughHistory as e:
                 log.info("type history not used: %s", e)
         if fitted is not None:

@@ -37,6 +37,23 @@ COLUMN_ALIASES = {
 }
 
 
+# What offices write for the five hotline types (咨询 / 求助 / 建议 / 投诉 / 举报): a type history learns under the
+# hotline's names, so that "投诉类" and "投诉" are one type and the 信访 category can be read off the label.
+_TYPE_ALIASES = (("咨询", "咨询"), ("求助", "求助"), ("建议", "建议"), ("投诉", "投诉"), ("举报", "举报"), ("检举", "举报"),
+                 ("控告", "举报"))
+
+
+def hotline_type(label: str | None) -> str | None:
+    """An office's type label under the hotline's five names when it names exactly one of them: "投诉类", "投诉件"
+    → 投诉; "意见建议" → 建议; "检举控告" → 举报; "政策咨询" → 咨询. A label naming none (表扬, 其他, the category
+    申诉求决, which is 投诉 or 求助) or two (投诉举报) is kept as written."""
+    if label is None:
+        return None
+    text = label.strip()
+    named = {name for alias, name in _TYPE_ALIASES if alias in text}
+    return named.pop() if len(named) == 1 else text
+
+
 def letter_text(title: str | None, content: str) -> str:
     """The text every step reads of a letter or stored case: the title, a line break, the content (no title: the
     content alone)."""
