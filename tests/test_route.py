@@ -198,6 +198,24 @@ def test_department_kinds_and_duties():
                        ("朝阳区市场监管局", "市场监管"), ("市市场监督管理局", "市场监督")):   # 市场 is no level prefix
         assert department_kind(unit) == "unit", unit
         assert department_duty(unit) == duty
+    # real cities' companies and bodies: the city's bare name, the national company and the legal form are no duty
+    for unit, duty in (("合肥供水集团", "供水"), ("国网福州供电公司", "供电"), ("中国电信合肥分公司", "电信"),
+                       ("福州市水务投资发展有限公司", "水务投资发展"), ("福建省水利厅", "水利"),
+                       ("市城市管理局", "城市管理"), ("厦门公交集团", "公交")):
+        assert department_kind(unit) == "unit", unit
+        assert department_duty(unit) == duty, unit
+    assert department_kind("仓山区街道办事处") == "office"
+    assert [p.name for p in department_places("国网北京市电力公司")] == ["北京市"]
+
+
+def test_a_unit_is_not_reached_by_its_citys_name_or_a_common_word():
+    from triage.route import duty_hit
+
+    assert duty_hit("供水", "合肥市蜀山区停水两天了") == ""      # 合肥供水集团: 合肥 is where, not what
+    assert duty_hit("供水", "小区供水管破裂") == "供水"
+    assert duty_hit("交通运输", "请交通部门管一管") == "交通"
+    assert duty_hit("城市管理", "城市道路上的井盖松动") == ""    # 城市 is in every other letter
+    assert duty_hit("城市管理", "请城市管理部门处理") == "城市管理"
 
 
 def test_kind_model_is_fitted_and_saved(tmp_path, warm):

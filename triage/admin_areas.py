@@ -139,6 +139,7 @@ class NationalAreas:
     prefectures: dict[str, str] = field(default_factory=dict)                       # 长沙市 → its alias 长沙
     names: dict[str, set[str]] = field(default_factory=lambda: collections.defaultdict(set))   # name → prefectures
     counties: set[str] = field(default_factory=set)                                  # county-level names
+    bare: set[str] = field(default_factory=set)        # provinces and prefectures without their level: 福建, 合肥
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "NationalAreas":
@@ -155,6 +156,8 @@ class NationalAreas:
     def _read(cls, p: Path) -> "NationalAreas":
         out = cls(p)
         for depth, name, alias, prefecture, _county in _rows(p, villages_of=frozenset()):
+            if depth <= 1 and len(alias) >= 2 and alias != name:
+                out.bare.add(alias)
             if depth == 1:
                 out.prefectures[name] = alias
                 out.names[name].add(name)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -167,9 +168,12 @@ def department_places(name: str) -> list[Place]:
     """Places named inside a department's name: "A3区住建局" → [A3区]; "朝阳区分中心" → [朝阳区]; "宁乡区住建局" →
     [宁乡区] (the places the name begins with, :func:`~triage.places.leading_places`, read real names that the
     free-text extractor misses), in order of position."""
-    found = {p.span: p for p in extract_places(name, config=PlaceConfig(roads=False)) if p.level in
+    skip = m.end() if (m := _COMPANY_PREFIX.match(name)) else 0     # 国网北京市电力公司: 北京市, not 国网北京市
+    found = {(p.span[0] + skip, p.span[1] + skip): p._replace(span=(p.span[0] + skip, p.span[1] + skip))
+             for p in extract_places(name[skip:], config=PlaceConfig(roads=False)) if p.level in
              ("省", "市", "区", "县", "旗", "街道", "镇", "乡", "村", "社区")}
-    for p in leading_places(name):
+    for p in leading_places(name[skip:]):
+        p = p._replace(span=(p.span[0] + skip, p.span[1] + skip))
         if not any(s < p.span[1] and p.span[0] < e for s, e in found):
             found[p.span] = p
         elif p.span not in found:   # the leading chain's reading wins where the two overlap (东乡区, not 东乡)
@@ -195,7 +199,7 @@ def department_role(name: str) -> str:
 
 
 # what an office of a place is called besides the place (海淀区12345热线分中心, 经开区管委会, 朝阳区人民政府)
-_OFFICE_WORDS = re.compile(r"分中心|人民政府|政府|办事处|街道办|服务中心|中心|管理委员会|管委会|12345|热线|工作站")
+_OFFICE_WORDS = re.compile(r"分中心|人民政府|政府|街道办事处|办事处|街道办|服务中心|中心|管理委员会|管委会|12345|热线|工作站")
 
 
 def department_kind(name: str) -> str:
@@ -210,18 +214,64 @@ def department_kind(name: str) -> str:
     return "office" if "<" in role and not rest else "unit"
 
 
-_UNIT_SUFFIX = re.compile(r"(?:管理局|管理处|管理所|管理中心|委员会|总公司|公司|集团|支队|大队|中队|办公室|分局|局|委|办|中心|所|站|院)$")
+_UNIT_SUFFIX = re.compile(r"(?:管理局|管理处|管理所|管理中心|委员会|(?:股份)?有限(?:责任)?公司|总公司|分公司|公司|集团|支队|大队"
+                          r"|中队|办公室|分局|局|厅|委|办|中心|所|站|院)$")
+_BODY_SUFFIX = re.compile(r"(?:有限公司|公司|集团|局|厅|委|办|中心|所|站|院)$")   # the kind of body alone
+# national companies' names begin with the company, not the duty: 中国电信福州分公司 is 电信, 国网福州供电公司 供电
+_COMPANY_PREFIX = re.compile(r"^(?:中国(?=移动|联通|电信|邮政|铁塔)|国网|国家电网|南方电网|中国石化|中国石油)")
+# two-character openings too common in letters to stand for a duty (城市管理 → 城市, 行政审批 → 行政)
+_GENERIC_OPENINGS = frozenset("城市 行政 中国 国家 综合 管理 服务 发展 公共 社会 人民 市民 地方".split())
+
+
+@functools.lru_cache(maxsize=1)
+def _bare_place_names() -> frozenset[str]:
+    """Province and prefecture names without their level (福建, 合肥), from the table of areas (county names are
+    words too often: 安定, 新民, 温泉)."""
+    try:
+        return frozenset(NationalAreas.load().bare)
+    except ModelMissing:
+        return frozenset()
+
+
+def _strip_bare_places(core: str) -> str:
+    """合肥供水 → 供水, 中国电信合肥 → 中国电信: a place written without its level (a unit's name often opens or ends
+    with its city's bare name) is no part of its duty; a core that is nothing but a place name stays (公安)."""
+    bare = _bare_place_names()
+    for n in (3, 2):
+        if len(core) - n >= 2 and core[:n] in bare:
+            core = core[n:]
+            break
+    for n in (3, 2):
+        if len(core) - n >= 2 and core[-n:] in bare:
+            core = core[:-n]
+            break
+    return core
 
 
 def department_duty(name: str) -> str:
     """The duty word of a unit's name: its role without places and the kind of body (A市交通运输局 → 交通运输,
-    市公安局 → 公安, A市公积金中心 → 公积金); "" for offices of a place (A7县, 朝阳区分中心)."""
+    市公安局 → 公安, A市公积金中心 → 公积金, 合肥供水集团 → 供水, 国网福州供电公司 → 供电); "" for offices of a
+    place (A7县, 朝阳区分中心)."""
     if department_kind(name) == "office":
         return ""
     core = re.sub(r"<[^>]*>", "", department_role(name))
     core = re.sub(r"^[市区县](?!场)", "", core)   # 市住建局: the bare level prefix is no duty (市场监管局 keeps it)
-    core = _UNIT_SUFFIX.sub("", core)
-    return core if len(core) >= 2 else ""
+    core = _COMPANY_PREFIX.sub("", core)
+    duty = _UNIT_SUFFIX.sub("", core)
+    if duty in _GENERIC_OPENINGS:      # 城市管理局: 管理 is part of the duty here
+        duty = _BODY_SUFFIX.sub("", core)
+    duty = _strip_bare_places(duty)
+    return duty if len(duty) >= 2 else ""
+
+
+def duty_hit(duty: str, text: str) -> str:
+    """What of a unit's duty word a letter names: the whole word, else its first two characters when they are no
+    word every other letter uses (交通运输 → 交通; not 城市管理 → 城市); "" when neither."""
+    if duty and duty in text:
+        return duty
+    if len(duty) > 2 and duty[:2] not in _GENERIC_OPENINGS and duty[:2] in text:
+        return duty[:2]
+    return ""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -856,7 +906,7 @@ class Router:
         for d, duty in self._dept_duties.items():
             if not duty or d not in known_set:
                 continue
-            hit = duty if duty in text else (duty[:2] if len(duty) > 2 and duty[:2] in text else "")
+            hit = duty_hit(duty, text)
             if hit:
                 c = cand(d)
                 c.f[_F["duty_named"]] = 1.0 if hit == duty else 0.5
