@@ -1,7 +1,7 @@
 """Measure department routing on the public data, with baselines, and print a table.
 
     python -m training.eval_routing                # every dataset below
-    python -m training.eval_routing --only fuzhou  # teddy-units, teddy-offices, teddy-a-city, fuzhou, bench
+    python -m training.eval_routing --only fuzhou  # or teddy-offices-real, teddy-bureaus, bench, … (--help)
 
 Datasets (labels are the replying units extracted by :mod:`training.replying_unit`):
 
@@ -14,7 +14,10 @@ Datasets (labels are the replying units extracted by :mod:`training.replying_uni
 * ``teddy-offices-named`` — ``teddy-offices`` with every anonymised code replaced by a real place name of the same
   level (A6区 → 宁乡区), in letters and departments: the hidden test's city has real names, which are harder to
   read than codes (see :func:`with_real_names`); no directory (the teddy_a profile speaks in codes);
-* ``fuzhou`` — fuzhou_water appeals, label = district + the kind of unit that wrote 回复1.
+* ``fuzhou`` — fuzhou_water appeals, label = district + the kind of unit that wrote 回复1;
+* ``teddy-bureaus`` — a city routed by duty alone: the 1,541 Teddy messages with one domain label, each sent
+  to the bureau its domain stands for (城乡建设 → 市住建局, …; :data:`BUREAU_OF_DOMAIN`): does the router keep up
+  with a text classifier where every department is a bureau with hundreds of letters? Not in the default run.
 
 Splits: **by time** (train on the earliest 70%, test on the rest) and the hidden-test simulation
 **half/half** (import a random half of the routed history, route the other half, no directory).
@@ -56,6 +59,11 @@ def office(unit: str) -> str:
     return m.group(1) if m else unit
 
 
+# teddy-bureaus: the bureau a Teddy domain label stands for (the messages labelled with one domain)
+BUREAU_OF_DOMAIN = {"城乡建设": "市住建局", "劳动和社会保障": "市人社局", "教育文体": "市教育局", "商贸旅游": "市商务局",
+                    "卫生计生": "市卫健委", "环境保护": "市生态环境局", "交通运输": "市交通运输局"}
+
+
 def datasets(name: str) -> tuple[list[dict], str | None]:
     if name == "teddy-units":
         return [l for l in teddy_routed() if l["department"]], "teddy_a"
@@ -75,6 +83,11 @@ def datasets(name: str) -> tuple[list[dict], str | None]:
     if name == "teddy-offices-named":
         letters, _ = datasets("teddy-offices")
         return with_real_names(letters), None   # the teddy_a directory speaks in codes
+    if name == "teddy-bureaus":   # a city routed by duty alone: one bureau per Teddy domain label
+        from training.datasets import teddy_messages
+
+        return [dict(m, department=BUREAU_OF_DOMAIN[m["domain"]]) for m in teddy_messages()
+                if m["domain"] in BUREAU_OF_DOMAIN], None
     if name == "teddy-offices-real":
         letters, _ = datasets("teddy-offices")
         known, counties = with_inferred_names(letters)
@@ -367,7 +380,7 @@ def router_settings(pairs: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", choices=("teddy-units", "teddy-offices", "teddy-offices-named", "teddy-offices-real",
-                                       "teddy-a-city", "fuzhou", "bench"))
+                                       "teddy-a-city", "fuzhou", "teddy-bureaus", "bench"))
     ap.add_argument("--split", choices=("time", "half", "both"), default="both")
     ap.add_argument("--seeds", default="7", help="half/half splits to run, comma-separated; with several, a table of "
                                                  "the mean over them follows (default 7)")
