@@ -67,6 +67,29 @@ def test_read_csv_with_dataset_column_aliases(tmp_path):
     assert p.letter.received_at == "2019-02-28T11:25:05"
 
 
+def test_read_a_hotline_export_with_its_own_headers(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text("工单编号,来电时间,诉求人,联系电话,所属区县,诉求内容,诉求类型,承办单位,办理结果,备注\n"
+                    "GD001,2024-03-05 09:12,张三,13800138000,鼓楼区,小区门口路灯不亮,投诉,鼓楼区,已修复,夜间\n",
+                    encoding="utf-8")
+    [p] = list(read_letters(path))
+    letter = p.letter
+    assert (letter.id, letter.content, letter.region, letter.type, letter.department, letter.reply) == \
+        ("GD001", "小区门口路灯不亮", "鼓楼区", "投诉", "鼓楼区", "已修复")
+    assert letter.received_at.startswith("2024-03-05T09:12")
+    # the caller's name and phone are the petitioner's (matching only), not free fields shown with the case
+    assert letter.petitioner == {"name": "张三", "phone": "13800138000"}
+    assert letter.extra == {"备注": "夜间"}
+
+
+def test_a_contract_column_wins_over_its_aliases_and_the_leftmost_alias_over_the_others(tmp_path):
+    path = tmp_path / "both.csv"
+    path.write_text("标题,content,诉求标题,内容,title,编号,工单编号\n"
+                    "甲,正文,乙,别的正文,丙,,W9\n", encoding="utf-8")
+    [p] = list(read_letters(path))
+    assert (p.letter.title, p.letter.content, p.letter.id) == ("丙", "正文", "W9")
+
+
 def test_missing_file_is_invalid_input(tmp_path):
     with pytest.raises(InvalidInput, match="not found"):
         list(read_letters(tmp_path / "nope.jsonl"))

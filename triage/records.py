@@ -29,11 +29,33 @@ _CHANNEL_ALIASES = {
 PETITIONER_FIELDS = ("name", "id_number", "phone", "address", "account")
 STRING_FIELDS = ("title", "region", "domain", "type", "department", "reply", "status")
 
-# Column names of the public datasets, accepted on import as aliases of the contract's names.
+# Column names accepted in CSV files as aliases of the contract's names: the public datasets' and the usual
+# headers of a 12345 / 信访 system's export. A contract name in the file wins over its aliases; among aliases of
+# one field, the leftmost non-empty column wins.
 COLUMN_ALIASES = {
+    # the public datasets
     "留言编号": "id", "留言主题": "title", "标题": "title", "留言详情": "content", "投诉件内容": "content",
     "留言时间": "received_at", "时间": "received_at", "一级标签": "domain", "性质": "type",
     "答复意见": "reply", "回复1": "reply", "区": "region", "信息来源": "channel", "留言用户": "petitioner.account",
+    # hotline and petition exports
+    "工单编号": "id", "工单号": "id", "信件编号": "id", "信访编号": "id", "编号": "id",
+    "诉求标题": "title", "信件标题": "title", "工单标题": "title", "主题": "title",
+    "诉求内容": "content", "反映内容": "content", "来信内容": "content", "工单内容": "content", "信件内容": "content",
+    "问题描述": "content", "内容": "content",
+    "来电时间": "received_at", "受理时间": "received_at", "登记时间": "received_at", "来信时间": "received_at",
+    "创建时间": "received_at", "日期": "received_at",
+    "所属区县": "region", "所属区域": "region", "区县": "region", "区域": "region", "行政区划": "region",
+    "承办单位": "department", "主办单位": "department", "办理单位": "department", "处理部门": "department",
+    "责任单位": "department", "承办部门": "department",
+    "诉求类型": "type", "工单类型": "type", "信件类型": "type", "问题性质": "type", "类型": "type",
+    "问题分类": "domain", "一级分类": "domain", "业务分类": "domain",
+    "答复内容": "reply", "回复内容": "reply", "办理结果": "reply", "处理结果": "reply",
+    "办理状态": "status", "工单状态": "status", "状态": "status",
+    "来源渠道": "channel", "渠道": "channel", "来源": "channel", "信访形式": "channel",
+    "诉求人": "petitioner.name", "来电人": "petitioner.name", "信访人": "petitioner.name", "姓名": "petitioner.name",
+    "联系电话": "petitioner.phone", "来电号码": "petitioner.phone", "手机号码": "petitioner.phone",
+    "身份证号": "petitioner.id_number", "身份证号码": "petitioner.id_number",
+    "联系地址": "petitioner.address", "住址": "petitioner.address",
 }
 
 
@@ -234,17 +256,21 @@ def _rows_from_csv(handle: io.TextIOBase) -> Iterator[tuple[int, dict]]:
     for row in reader:
         record: dict[str, Any] = {}
         petitioner: dict[str, str] = {}
+        own: set[str] = set()    # fields the file names in the contract's words: no alias overrides them
         for key, value in row.items():
             if key is None:
                 continue
-            key = COLUMN_ALIASES.get(key.strip(), key.strip())
-            if value is None or value == "":
+            name = key.strip()
+            key = COLUMN_ALIASES.get(name, name)
+            if value is None or value == "" or (key in own and name != key):
                 continue
-            if key.startswith("petitioner."):
-                petitioner[key.split(".", 1)[1]] = value
-            else:
-                record[key] = value
-        if petitioner:
+            target, field = (petitioner, key.split(".", 1)[1]) if key.startswith("petitioner.") else (record, key)
+            if name == key:
+                own.add(key)
+            elif field in target:
+                continue   # an earlier alias of the same field already gave it
+            target[field] = value
+        if petitioner and "petitioner" not in record:   # a petitioner column of the contract's own wins
             record["petitioner"] = petitioner
         yield reader.line_num, record
 
