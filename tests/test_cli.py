@@ -44,6 +44,19 @@ def test_import_run_compare_end_to_end(small_models, tmp_path):
     assert r.returncode == 0 and "1 stored" in r.stderr
 
 
+def test_run_reads_a_hotline_export_as_csv(small_models, tmp_path):
+    path = tmp_path / "tickets.csv"
+    path.write_text("工单编号,来电时间,联系电话,所属区县,诉求内容\n"
+                    "GD-7,2024-03-05 09:12,13800138000,鼓楼区,小区门口路灯不亮已经一周了\n"
+                    "GD-8,2024-03-05 10:00,,,\n", encoding="utf-8")
+    r = run_cli(["run", "--store", f"sqlite:///{tmp_path}/t.db", str(path)], small_models)
+    assert r.returncode == 0, r.stderr
+    [out] = [json.loads(line) for line in r.stdout.splitlines()]
+    assert out["id"] == "GD-7" and out["domain"] and out["type"]
+    assert "line 3" in r.stderr and "content" in r.stderr          # the empty ticket is reported, not dropped
+    assert "13800138000" not in r.stdout + r.stderr
+
+
 def test_bad_lines_are_reported_and_skipped(small_models, tmp_path):
     store = f"sqlite:///{tmp_path}/bad.db"
     lines = ['{"id": "ok-1", "content": "小区路灯不亮"}', "{not json", '{"id": "e-1", "content": "  "}',

@@ -193,11 +193,14 @@ def cmd_run(args) -> int:
     triage.refresh_history(store)
     filters = {k: v for k, v in {"domain": args.domain, "region": args.region, "since": args.since,
                                  "until": args.until}.items() if v}
-    src = _open_in(args.input)
+    csv_in = bool(args.input) and args.input != "-" and Path(args.input).suffix.lower() == ".csv"
+    src = None if csv_in else _open_in(args.input)
     out = _open_out(args.output)
     counts = {"suggested": 0, "bad_lines": 0, "ingested": 0}
     try:
-        parsed = read_letters(stream=src, fmt="jsonl", require_id=False)
+        # a .csv file (an export with its own headers, as `import` reads them); anything else is letters JSONL
+        parsed = (read_letters(args.input, fmt="csv", require_id=False) if csv_in else
+                  read_letters(stream=src, fmt="jsonl", require_id=False))
         for batch in _batches(parsed, BATCH):
             good = []
             for p in batch:
@@ -219,7 +222,7 @@ def cmd_run(args) -> int:
                     counts["ingested"] += 1
             out.flush()
     finally:
-        if src is not sys.stdin:
+        if src is not None and src is not sys.stdin:
             src.close()
         if out is not sys.stdout:
             out.close()
