@@ -169,11 +169,13 @@ def department_places(name: str) -> list[Place]:
     [宁乡区] (the places the name begins with, :func:`~triage.places.leading_places`, read real names that the
     free-text extractor misses), in order of position."""
     skip = m.end() if (m := _COMPANY_PREFIX.match(name)) else 0     # 国网北京市电力公司: 北京市, not 国网北京市
-    found = {(p.span[0] + skip, p.span[1] + skip): p._replace(span=(p.span[0] + skip, p.span[1] + skip))
-             for p in extract_places(name[skip:], config=PlaceConfig(roads=False)) if p.level in
+
+    def shifted(places: list[Place]) -> list[Place]:   # spans in ``name``, not in what follows the company
+        return [p._replace(span=(p.span[0] + skip, p.span[1] + skip)) for p in places]
+
+    found = {p.span: p for p in shifted(extract_places(name[skip:], config=PlaceConfig(roads=False))) if p.level in
              ("省", "市", "区", "县", "旗", "街道", "镇", "乡", "村", "社区")}
-    for p in leading_places(name[skip:]):
-        p = p._replace(span=(p.span[0] + skip, p.span[1] + skip))
+    for p in shifted(leading_places(name[skip:])):
         if not any(s < p.span[1] and p.span[0] < e for s, e in found):
             found[p.span] = p
         elif p.span not in found:   # the leading chain's reading wins where the two overlap (东乡区, not 东乡)
