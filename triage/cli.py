@@ -184,7 +184,7 @@ def _import_files(args, triage, store, index, totals: dict, pool) -> None:
 
 
 def cmd_run(args) -> int:
-    from .records import read_letters
+    from .records import file_format, read_letters
     from .retrieve import CaseIndex
 
     triage = _load_triage(args)
@@ -193,7 +193,7 @@ def cmd_run(args) -> int:
     triage.refresh_history(store)
     filters = {k: v for k, v in {"domain": args.domain, "region": args.region, "since": args.since,
                                  "until": args.until}.items() if v}
-    csv_in = bool(args.input) and args.input != "-" and Path(args.input).suffix.lower() == ".csv"
+    csv_in = bool(args.input) and args.input != "-" and file_format(args.input) == "csv"
     src = None if csv_in else _open_in(args.input)
     out = _open_out(args.output)
     counts = {"suggested": 0, "bad_lines": 0, "ingested": 0}

@@ -275,6 +275,11 @@ def _rows_from_csv(handle: io.TextIOBase) -> Iterator[tuple[int, dict]]:
         yield reader.line_num, record
 
 
+def file_format(path: str | Path) -> str:
+    """"csv" for a ``.csv`` file, else "jsonl": how :func:`read_letters` reads a file it is given by name."""
+    return "csv" if Path(path).suffix.lower() == ".csv" else "jsonl"
+
+
 def read_letters(path: str | Path | None = None, *, stream: io.TextIOBase | None = None,
                  fmt: str | None = None, require_id: bool = True) -> Iterator[Parsed]:
     """Read letters from a JSONL or CSV file (or a text stream) and yield one :class:`Parsed` per record.
@@ -290,7 +295,7 @@ def read_letters(path: str | Path | None = None, *, stream: io.TextIOBase | None
             raise InvalidInput(f"file not found: {p}")
         if p.is_dir():
             raise InvalidInput(f"{p} is a directory, expected a JSONL or CSV file")
-        fmt = fmt or ("csv" if p.suffix.lower() == ".csv" else "jsonl")
+        fmt = fmt or file_format(p)
         try:
             stream = open(p, encoding="utf-8-sig", newline="" if fmt == "csv" else None)
         except OSError as exc:
