@@ -57,6 +57,29 @@ def test_run_reads_a_hotline_export_as_csv(small_models, tmp_path):
     assert "13800138000" not in r.stdout + r.stderr
 
 
+def test_import_and_run_read_excel_workbooks_and_gbk_csv(small_models, tmp_path):
+    from openpyxl import Workbook
+
+    letters = [json.loads(l) for l in (FIXTURES / "letters.jsonl").read_text(encoding="utf-8").splitlines()]
+    history = tmp_path / "history.xlsx"
+    book = Workbook()
+    book.active.append(["工单编号", "诉求内容", "承办单位"])
+    for letter in letters:
+        book.active.append([letter["id"], letter["content"], letter.get("department")])
+    book.save(history)
+    store = f"sqlite:///{tmp_path}/x.db"
+    r = run_cli(["import", "--store", store, "--quiet", str(history)], small_models)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1])["imported"] == len(letters)
+    queries = tmp_path / "tickets.csv"
+    queries.write_bytes(("工单编号,诉求内容\nQ-1," + letters[1]["content"] + "\nQ-2,\n").encode("gb18030"))
+    r = run_cli(["run", "--store", store, str(queries)], small_models)
+    assert r.returncode == 0, r.stderr
+    [out] = [json.loads(line) for line in r.stdout.splitlines()]
+    assert out["id"] == "Q-1" and letters[1]["id"] in [m["case_id"] for m in out["duplicates"]["matches"]]
+    assert "line 3" in r.stderr and "content" in r.stderr
+
+
 def test_bad_lines_are_reported_and_skipped(small_models, tmp_path):
     store = f"sqlite:///{tmp_path}/bad.db"
     lines = ['{"id": "ok-1", "content": "小区路灯不亮"}', "{not json", '{"id": "e-1", "content": "  "}',

@@ -90,6 +90,69 @@ def test_a_contract_column_wins_over_its_aliases_and_the_leftmost_alias_over_the
     assert (p.letter.title, p.letter.content, p.letter.id) == ("丙", "正文", "W9")
 
 
+def test_a_csv_saved_by_a_chinese_excel_reads_as_gb18030(tmp_path):
+    # Excel's plain "CSV" on a Chinese Windows is GBK / GB 18030, not UTF-8
+    path = tmp_path / "export.csv"
+    path.write_bytes("工单编号,诉求内容,所属区县\nGD-1,镕基路口的路灯不亮（已一周）,鼓楼区\n".encode("gb18030"))
+    [p] = list(read_letters(path))
+    assert (p.letter.id, p.letter.content, p.letter.region) == ("GD-1", "镕基路口的路灯不亮（已一周）", "鼓楼区")
+
+
+def test_neither_utf8_nor_gb18030_is_refused_with_its_reason(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_bytes(b"id,content\n1,\x80\xff\xfe\n")
+    with pytest.raises(InvalidInput, match="not UTF-8"):
+        list(read_letters(path))
+
+
+def _workbook(path, rows):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    for row in rows:
+        book.active.append(row)
+    book.save(path)
+
+
+def test_read_an_excel_export_below_its_title_row(tmp_path):
+    import datetime as dt
+
+    path = tmp_path / "tickets.xlsx"
+    _workbook(path, [["12345 工单导出 2024年3月"], [],
+                     ["工单编号", "来电时间", "诉求内容", "所属区县", "联系电话", "承办单位"],
+                     [20240305001, dt.datetime(2024, 3, 5, 9, 12), "小区门口路灯不亮", "鼓楼区", 13800138000, "鼓楼区"],
+                     [None, None, None, None, None, None],
+                     ["GD-9", dt.date(2024, 3, 6), None, "台江区", None, None],
+                     ["GD-10", "2024/3/7", "垃圾清运不及时", None, None, "市城管委"]])
+    parsed = list(read_letters(path))
+    assert len(parsed) == 3                      # the blank row is no letter; the one without content is reported
+    first, bad, last = parsed
+    assert first.letter.id == "20240305001" and first.letter.received_at.startswith("2024-03-05T09:12")
+    assert first.letter.petitioner == {"phone": "13800138000"}     # a number cell, read as the digits typed
+    assert (first.letter.region, first.letter.department) == ("鼓楼区", "鼓楼区")
+    assert bad.letter is None and bad.error.startswith("row 6") and "content" in bad.error
+    assert last.letter.id == "GD-10" and last.letter.received_at.startswith("2024-03-07")
+
+
+def test_a_workbook_without_a_sheet_of_letters_is_refused(tmp_path):
+    path = tmp_path / "other.xlsx"
+    _workbook(path, [["月份", "件数"], ["1月", 12]])
+    with pytest.raises(InvalidInput, match="no sheet"):
+        list(read_letters(path))
+
+
+@pytest.mark.parametrize("name, magic, message", [
+    ("export.csv", b"PK\x03\x04rest-of-a-zip", "name it .xlsx"),
+    ("export.csv", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", ".xls"),
+    ("broken.xlsx", b"not a workbook", "not a readable .xlsx"),
+])
+def test_workbooks_under_the_wrong_name_or_broken_are_refused_with_what_they_are(tmp_path, name, magic, message):
+    path = tmp_path / name
+    path.write_bytes(magic)
+    with pytest.raises(InvalidInput, match=message):
+        list(read_letters(path))
+
+
 def test_missing_file_is_invalid_input(tmp_path):
     with pytest.raises(InvalidInput, match="not found"):
         list(read_letters(tmp_path / "nope.jsonl"))

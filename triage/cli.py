@@ -49,7 +49,9 @@ def _open_in(path: str | None) -> IO[str]:
         raise InvalidInput(f"file not found: {p}")
     if p.is_dir():
         raise InvalidInput(f"{p} is a directory, expected a JSONL file")
-    return open(p, encoding="utf-8-sig")
+    from .records import text_encoding
+
+    return open(p, encoding=text_encoding(p))
 
 
 def _open_out(path: str | None) -> IO[str]:
@@ -193,13 +195,13 @@ def cmd_run(args) -> int:
     triage.refresh_history(store)
     filters = {k: v for k, v in {"domain": args.domain, "region": args.region, "since": args.since,
                                  "until": args.until}.items() if v}
-    csv_in = bool(args.input) and args.input != "-" and file_format(args.input) == "csv"
-    src = None if csv_in else _open_in(args.input)
+    table_in = bool(args.input) and args.input != "-" and file_format(args.input) != "jsonl"
+    src = None if table_in else _open_in(args.input)
     out = _open_out(args.output)
     counts = {"suggested": 0, "bad_lines": 0, "ingested": 0}
     try:
-        # a .csv file (an export with its own headers, as `import` reads them); anything else is letters JSONL
-        parsed = (read_letters(args.input, fmt="csv", require_id=False) if csv_in else
+        # a .csv or .xlsx file (an export with its own headers, as `import` reads them); anything else is JSONL
+        parsed = (read_letters(args.input, require_id=False) if table_in else
                   read_letters(stream=src, fmt="jsonl", require_id=False))
         for batch in _batches(parsed, BATCH):
             good = []
@@ -316,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--models", default=None, help="trained models folder (default: models/default)")
         q.add_argument("--profile", default=None, help="deployment profile with a department directory")
 
-    p = sub.add_parser("import", help="add history letters (JSONL or CSV) to the store and its indexes")
+    p = sub.add_parser("import", help="add history letters (JSONL, CSV or .xlsx) to the store and its indexes")
     common(p)
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--batch", type=int, default=64)
@@ -325,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("run", help="letters JSONL in, suggestions JSONL out")
+    p = sub.add_parser("run", help="letters in (JSONL, or a .csv / .xlsx file), suggestions JSONL out")
     common(p)
     p.add_argument("--k", type=int, default=10, help="similar cases per letter")
     p.add_argument("--ingest", action="store_true", help="also store the letters")

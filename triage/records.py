@@ -6,6 +6,7 @@ A letter is a plain dict on the wire (see ``../shared/docs/contract.md``); insid
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import io
@@ -254,38 +255,126 @@ def _rows_from_csv(handle: io.TextIOBase) -> Iterator[tuple[int, dict]]:
     if not reader.fieldnames:
         raise InvalidInput("the CSV file has no header row")
     for row in reader:
-        record: dict[str, Any] = {}
-        petitioner: dict[str, str] = {}
-        own: set[str] = set()    # fields the file names in the contract's words: no alias overrides them
-        for key, value in row.items():
-            if key is None:
-                continue
-            name = key.strip()
-            key = COLUMN_ALIASES.get(name, name)
-            if value is None or value == "" or (key in own and name != key):
-                continue
-            target, field = (petitioner, key.split(".", 1)[1]) if key.startswith("petitioner.") else (record, key)
-            if name == key:
-                own.add(key)
-            elif field in target:
-                continue   # an earlier alias of the same field already gave it
-            target[field] = value
-        if petitioner and "petitioner" not in record:   # a petitioner column of the contract's own wins
-            record["petitioner"] = petitioner
-        yield reader.line_num, record
+        yield reader.line_num, _record_of_row(row)
+
+
+def _record_of_row(row: dict[str | None, Any]) -> dict[str, Any]:
+    """One table row (header → cell text) as a letter record: headers read through :data:`COLUMN_ALIASES`."""
+    record: dict[str, Any] = {}
+    petitioner: dict[str, str] = {}
+    own: set[str] = set()    # fields the file names in the contract's words: no alias overrides them
+    for key, value in row.items():
+        if key is None:
+            continue
+        name = key.strip()
+        key = COLUMN_ALIASES.get(name, name)
+        if value is None or value == "" or (key in own and name != key):
+            continue
+        target, field = (petitioner, key.split(".", 1)[1]) if key.startswith("petitioner.") else (record, key)
+        if name == key:
+            own.add(key)
+        elif field in target:
+            continue   # an earlier alias of the same field already gave it
+        target[field] = value
+    if petitioner and "petitioner" not in record:   # a petitioner column of the contract's own wins
+        record["petitioner"] = petitioner
+    return record
+
+
+_KNOWN_COLUMNS = frozenset(COLUMN_ALIASES) | {"id", "title", "content", "received_at", "channel", "petitioner",
+                                              *STRING_FIELDS}
+
+
+def _cell_text(value: Any) -> str | None:
+    """A spreadsheet cell as the text a CSV export would hold: dates in ISO form, whole numbers without ".0"
+    (a phone or ticket number typed as a number), blanks as ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ") if value.time() != dt.time() else value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e18:
+        return str(int(value))
+    text = str(value).strip()
+    return text or None
+
+
+def _rows_from_xlsx(path: Path) -> Iterator[tuple[int, dict]]:
+    """The rows of an Excel workbook's sheet of letters, numbered as Excel numbers them.
+
+    The sheet is the first whose header row names a letter field (``content`` or one of its aliases, such as
+    诉求内容); the header row is the first of its first ten rows naming any known column, so that a title row
+    above the table ("12345 工单导出 2024年5月") is passed over."""
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise InvalidInput(f"{path.name} is not a readable .xlsx workbook ({exc})") from None
+    try:
+        content_names = {name for name, key in COLUMN_ALIASES.items() if key == "content"} | {"content"}
+        for sheet in book.worksheets:
+            rows = sheet.iter_rows(values_only=True)
+            header: list[str | None] | None = None
+            for number, values in enumerate(rows, start=1):
+                cells = [_cell_text(v) for v in values]
+                if header is None:
+                    if number > 10:
+                        break
+                    names = {c for c in cells if c}
+                    if names & _KNOWN_COLUMNS and names & content_names:
+                        header = cells
+                    continue
+                if not any(cells):
+                    continue
+                yield number, _record_of_row(dict(zip(header, cells)))
+            if header is not None:
+                return
+        raise InvalidInput(f"no sheet of {path.name} has a header row naming the letters' content "
+                           f"(content, 诉求内容, 来信内容, …) in its first ten rows")
+    finally:
+        book.close()
 
 
 def file_format(path: str | Path) -> str:
-    """"csv" for a ``.csv`` file, else "jsonl": how :func:`read_letters` reads a file it is given by name."""
-    return "csv" if Path(path).suffix.lower() == ".csv" else "jsonl"
+    """How :func:`read_letters` reads a file it is given by name: "csv" for ``.csv``, "xlsx" for an Excel
+    workbook (``.xlsx`` / ``.xlsm``), else "jsonl"."""
+    suffix = Path(path).suffix.lower()
+    return "csv" if suffix == ".csv" else "xlsx" if suffix in (".xlsx", ".xlsm") else "jsonl"
+
+
+def text_encoding(p: Path) -> str:
+    """UTF-8 (with or without a byte-order mark) or, for a file that is not UTF-8 but reads as GB 18030, that:
+    what Excel writes as "CSV" on a Chinese Windows. Judged on the first megabyte. Workbooks given a text file's
+    name are refused with what they are."""
+    with open(p, "rb") as fh:
+        head = fh.read(1 << 20)
+    if head.startswith(b"PK\x03\x04"):
+        raise InvalidInput(f"{p.name} is a zip archive (an Excel .xlsx workbook?); name it .xlsx to read it as one")
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise InvalidInput(f"{p.name} is an Excel 97-2003 (.xls) workbook, which is not read; save it as .xlsx or CSV")
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            codecs.getincrementaldecoder(encoding)().decode(head, final=False)
+            return encoding
+        except UnicodeDecodeError:
+            continue
+    return "utf-8-sig"
 
 
 def read_letters(path: str | Path | None = None, *, stream: io.TextIOBase | None = None,
                  fmt: str | None = None, require_id: bool = True) -> Iterator[Parsed]:
-    """Read letters from a JSONL or CSV file (or a text stream) and yield one :class:`Parsed` per record.
+    """Read letters from a JSONL, CSV or Excel (.xlsx) file (or a JSONL / CSV text stream) and yield one
+    :class:`Parsed` per record.
 
-    Bad lines are yielded with their error and line number, never silently dropped. Raises
-    :class:`InvalidInput` only when the input as a whole is unusable (missing file, not text).
+    A text file is UTF-8 or, if it is not, GB 18030 (a Chinese Excel's CSV). Bad lines are yielded with their
+    error and line number, never silently dropped. Raises :class:`InvalidInput` only when the input as a whole is
+    unusable (missing file, not text, a workbook without a sheet of letters).
     """
     if stream is None:
         if path is None:
@@ -294,10 +383,13 @@ def read_letters(path: str | Path | None = None, *, stream: io.TextIOBase | None
         if not p.exists():
             raise InvalidInput(f"file not found: {p}")
         if p.is_dir():
-            raise InvalidInput(f"{p} is a directory, expected a JSONL or CSV file")
+            raise InvalidInput(f"{p} is a directory, expected a JSONL, CSV or .xlsx file")
         fmt = fmt or file_format(p)
+        if fmt == "xlsx":
+            yield from _parse_rows(_rows_from_xlsx(p), require_id, row_word="row")
+            return
         try:
-            stream = open(p, encoding="utf-8-sig", newline="" if fmt == "csv" else None)
+            stream = open(p, encoding=text_encoding(p), newline="" if fmt == "csv" else None)
         except OSError as exc:
             raise InvalidInput(f"cannot open {p}: {exc.strerror}") from None
     fmt = fmt or "jsonl"
@@ -307,7 +399,7 @@ def read_letters(path: str | Path | None = None, *, stream: io.TextIOBase | None
         else:
             yield from _parse_rows(_rows_from_jsonl(stream), require_id)
     except UnicodeDecodeError:
-        raise InvalidInput("the input is not UTF-8 text") from None
+        raise InvalidInput("the input is not UTF-8 (nor GB 18030) text") from None
     finally:
         if path is not None:
             stream.close()
@@ -328,13 +420,17 @@ def _rows_from_jsonl(handle: Iterable[str]) -> Iterator[tuple[int, Any]]:
             yield number, _BadLine(f"broken JSON ({exc.msg} at column {exc.colno})")
 
 
-def _parse_rows(rows: Iterable[tuple[int, Any]], require_id: bool) -> Iterator[Parsed]:
+def _parse_rows(rows: Iterable[tuple[int, Any]], require_id: bool, row_word: str = "line") -> Iterator[Parsed]:
+    """Records → :class:`Parsed`; errors name their place as "line N" (a text file) or "row N" (a sheet)."""
     for number, record in rows:
         if isinstance(record, _BadLine):
-            yield Parsed(line=number, error=f"line {number}: {record}")
+            yield Parsed(line=number, error=f"{row_word} {number}: {record}")
             continue
         try:
             yield Parsed(line=number, letter=parse_letter(record, require_id=require_id))
         except InvalidLetter as exc:
-            exc.line = number
-            yield Parsed(line=number, error=str(exc))
+            if row_word == "line":
+                exc.line = number
+                yield Parsed(line=number, error=str(exc))
+            else:
+                yield Parsed(line=number, error=f"{row_word} {number}: {exc}")
