@@ -144,3 +144,42 @@ def test_a_name_inside_a_longer_place_is_part_of_it(national):
     assert router.route({"content": "岳塘市的路灯不亮"}) == []
     res = router.route({"content": "塘市镇的路灯不亮"})
     assert res[0]["name"] == "桂阳县" and "mentions 塘市镇 (in 桂阳县) → 桂阳县 (directory)" in res[0]["evidence"]
+
+
+def test_the_deployments_own_prefecture_is_a_clue_of_its_own(national):
+    """Every letter of a Changsha history may say 长沙市: naming it says little about which of the city's units
+    handles a matter, while naming a district says much. The two are separate features with their own fitted
+    weights, and the evidence still says why."""
+    rng = random.Random(3)
+    bureaus = {"长沙市人社局": "社保断缴和养老保险转移", "长沙市教育局": "孩子入学学位分配"}
+    letters = []
+    for i in range(300):
+        city = "长沙市" if rng.random() < 0.6 else ""
+        if rng.random() < 0.7:
+            dept = rng.choice(list(SEEN))
+            content = f"来电人反映{city}{rng.choice(SEEN[dept])}{rng.choice(MATTERS)}，希望尽快处理。"
+        else:
+            dept = rng.choice(list(bureaus))
+            content = f"市民咨询{city}{bureaus[dept]}的问题，请相关部门答复。"
+        letters.append({"id": f"c{i}", "content": content, "department": dept})
+    router = Router().fit_history(letters)
+    weights = router._weights["plain"]
+    assert weights["place_name_wide"] < weights["place_name"]
+    res = router.route({"content": "长沙市洞井街道门口垃圾堆积很久无人清理"})
+    assert res[0]["name"] == "雨花区分中心", res
+    res = router.route({"content": "长沙市孩子入学学位分配的问题怎么办理"})
+    assert res[0]["name"] == "长沙市教育局", res
+    assert "mentions 长沙市 → 长沙市教育局" in res[0]["evidence"] + res[1]["evidence"] + res[2]["evidence"]
+
+
+def test_a_router_saved_before_the_prefecture_feature_weighs_it_as_it_did(national, tmp_path):
+    import json
+
+    router = Router().fit_history(_history())
+    path = router.save(tmp_path / "router")
+    state = json.loads((path / "state.json").read_text(encoding="utf-8"))
+    for weights in state["weights"].values():
+        del weights["place_name_wide"]
+    (path / "state.json").write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
+    loaded = Router.load(path)
+    assert loaded._weights["plain"]["place_name_wide"] == router._weights["plain"]["place_name"]

@@ -61,6 +61,7 @@ FEATURES: tuple[str, ...] = (
     "text_top",      # 1 if it is the classifier's first choice
     "role",          # role classifier ("<区>住建局"): 1 / rank of this department's role
     "place_name",    # a mentioned place is part of the department's own name (朝阳区 → 朝阳区分中心), by level
+    "place_name_wide",  # … where that place is the deployment's prefecture or a province (长沙市 → 长沙市教育局)
     "place_assoc",   # share of earlier letters naming that place that went to this department
     "place_other",   # the letter names districts/counties, none of them this department's own
     "place_first",   # the first place the letter names that any department covers is this one's own
@@ -77,7 +78,7 @@ FEATURES: tuple[str, ...] = (
 _F = {name: i for i, name in enumerate(FEATURES)}
 
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "text": 2.0, "text_top": 0.5, "role": 1.0, "place_name": 3.0, "place_assoc": 4.0, "place_other": -1.5,
+    "text": 2.0, "text_top": 0.5, "role": 1.0, "place_name": 3.0, "place_name_wide": 3.0, "place_assoc": 4.0, "place_other": -1.5,
     "place_first": 0.5,
     "neighbours": 3.0, "prior": 0.3, "dir_place": 4.0, "dir_keywords": 3.0, "dir_domain": 1.5, "dir_type": 0.7,
     "kind": 1.0, "text_kind": 1.0, "duty_named": 0.0, "__none__": 2.0,
@@ -128,6 +129,7 @@ class RouterConfig:
     admin_areas: bool = True            # a street/town/community named without its district adds the district
     #                                     (the prefectures the history speaks of, from the national table)
     area_bare_names: bool = True        # ... and so does a town's bare name (星沙 for 星沙街道)
+    wide_places: bool = True            # a named prefecture / province is its own feature (place_name_wide)
     embedding_weight: float = 1.0       # the letters' sentence vectors, when given, beside the char n-grams of the
     #                                     text heads (scaled by this; 0: n-grams only)
     balanced: bool = False              # text and role heads weigh each department's letters inversely to its
@@ -821,6 +823,7 @@ class Router:
         # (a) places: department names, directory coverage, learned association
         # districts named, or inferred from a street and the name of some department's own district (in a history
         # whose departments are codes, an inferred real name says nothing against them)
+        wide_places = set(self._areas.prefectures) if self._areas is not None else set()
         local_mentions = {p for p, lvl in mentioned.items() if lvl in ("区", "县", "旗") and
                           (p not in via or p in self._place_owners)}
         for d, dplaces in self._dept_places.items():
@@ -832,8 +835,11 @@ class Router:
                         best, best_p = r, dp.name
             if best_p:
                 c = cand(d)
-                c.f[_F["place_name"]] = best
-                c.evidence["place_name"] = (f"mentions {via[best_p]} (in {best_p}) → {d}" if best_p in via
+                # a prefecture or province named holds many units: its own weight (长沙市 → 长沙市教育局)
+                wide = cfg.wide_places and (best_p in wide_places or mentioned.get(best_p) in ("省", "自治区"))
+                feature = "place_name_wide" if wide else "place_name"
+                c.f[_F[feature]] = best
+                c.evidence[feature] = (f"mentions {via[best_p]} (in {best_p}) → {d}" if best_p in via
                                             else f"mentions {best_p} → {d}")
         if self.directory is not None:
             for p, lvl in mentioned.items():
@@ -975,11 +981,12 @@ class Router:
                 own_local |= {p for p in self.directory.get(d).places if place_of_name(p)[1] in ("区", "县", "旗")}
             if own_local and local_mentions and not (own_local & local_mentions):
                 c.f[_F["place_other"]] = 1.0
-            if default_weights and c.f[_F["dir_place"]] > 0 and c.f[_F["place_name"]] > 0:
+            if default_weights and c.f[_F["dir_place"]] > 0 and (c.f[_F["place_name"]] or c.f[_F["place_name_wide"]]):
                 # a directory unit named after the place it covers (朝阳区分中心 covers 朝阳区): one clue, not two.
                 # The default weights count it once (≈ 0.69 alone, as documented); fitted weights learn the overlap
-                c.f[_F["place_name"]] = 0.0
-                c.evidence.pop("place_name", None)
+                for feature in ("place_name", "place_name_wide"):
+                    c.f[_F[feature]] = 0.0
+                    c.evidence.pop(feature, None)
         return [c for c in cands.values() if c.name in known_set]
 
     # -- persistence -----------------------------------------------------------------------------
@@ -1064,6 +1071,8 @@ class Router:
         router._history = h
         router._areas = LocalAreas.from_dict(state.get("areas"))
         router._weights = state["weights"]
+        for weights in router._weights.values():   # saved before a named prefecture had its own weight: as then
+            weights.setdefault("place_name_wide", weights.get("place_name", DEFAULT_WEIGHTS["place_name"]))
         router._fitted_weights = state["fitted_weights"]
         router.metrics = manifest.get("metrics") or {}
         router.data_hash = manifest.get("data_hash")
