@@ -325,3 +325,21 @@ def test_only_the_newest_routed_letters_are_learnt(history):
     assert router.data_hash == Router(config=RouterConfig(max_history=150)).fit_history(history[-150:]).data_hash
     with pytest.raises(Exception, match="max_history"):
         RouterConfig(max_history=0)
+
+
+def test_a_unit_with_few_letters_is_reached_by_what_its_kind_does(history):
+    """市住建局 has three letters in the history, none about a developer; a letter about a late handover speaks
+    of its duties (corpora/duties.tsv): the clue is fitted on the history, raises the unit, and says why."""
+    few = [{"id": f"z{i}", "content": c, "department": "市住建局"} for i, c in enumerate(
+        ["我们小区的业委会成立受阻，请主管部门指导", "楼盘质量问题多，墙体开裂", "老旧小区改造进度太慢"])]
+    letter = {"content": "开发商延期交房一年多了，购房合同写的去年年底"}
+    with_lexicon = Router().fit_history(history + few)
+    without = Router(config=RouterConfig(duty_lexicon=False)).fit_history(history + few)
+    assert with_lexicon._weights["plain"]["duty_words"] > 0
+    res, plain = with_lexicon.route(letter), without.route(letter)
+    assert res[0]["name"] == plain[0]["name"] == "市住建局"
+    assert "the letter speaks of 开发商、交房 → 市住建局 (what 住建 units do)" in res[0]["evidence"]
+    assert res[0]["score"] > plain[0]["score"]
+    assert not any("speaks of" in e for r in plain for e in r["evidence"])
+    # offices have no duties of their kind: a district centre never gets the clue
+    assert not any("speaks of" in e for r in with_lexicon.route({"content": "东城区青石街道路灯不亮"}) for e in r["evidence"])

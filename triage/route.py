@@ -44,6 +44,7 @@ import numpy as np
 
 from .admin_areas import LocalAreas, NationalAreas
 from .directory import Directory
+from .duties import DutyLexicon
 from .errors import ConfigError, InvalidInput, ModelMissing
 from .normalise import normalise
 from .places import Gazetteer, Place, PlaceConfig, extract_places, leading_places, level_rank, place_of_name
@@ -74,6 +75,7 @@ FEATURES: tuple[str, ...] = (
     "kind",          # kind model: probability that the letter goes to a department of this one's kind
     "text_kind",     # text classifier: 1 / rank of this department among the departments of its kind
     "duty_named",    # the letter names the department's duty word (交通运输局 → 交通运输: 1; its first two characters: 0.5)
+    "duty_words",    # the letter speaks of what a unit of its kind does (物业, 开发商 → 住建局; corpora/duties.tsv): hits / 3
 )
 _F = {name: i for i, name in enumerate(FEATURES)}
 
@@ -81,7 +83,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "text": 2.0, "text_top": 0.5, "role": 1.0, "place_name": 3.0, "place_name_wide": 3.0, "place_assoc": 4.0, "place_other": -1.5,
     "place_first": 0.5,
     "neighbours": 3.0, "prior": 0.3, "dir_place": 4.0, "dir_keywords": 3.0, "dir_domain": 1.5, "dir_type": 0.7,
-    "kind": 1.0, "text_kind": 1.0, "duty_named": 0.0, "__none__": 2.0,
+    "kind": 1.0, "text_kind": 1.0, "duty_named": 0.0, "duty_words": 0.0, "__none__": 2.0,
 }
 """Weights used until a deployment's history is large enough to fit its own (``RouterConfig.min_fit``).
 
@@ -91,6 +93,7 @@ candidate). A unit named after the place it covers (朝阳区分中心 covering 
 directory's clue, not again as its name's (with these weights only; a fitted history learns the overlap).
 Conservative on purpose: a directory written on day one is a guess. ``duty_named`` starts at 0:
 before any history the directory's own keywords say what a unit does; a fitted history decides its weight.
+So does ``duty_words`` (the shipped lexicon of what each kind of unit does).
 """
 
 
@@ -129,6 +132,7 @@ class RouterConfig:
     admin_areas: bool = True            # a street/town/community named without its district adds the district
     #                                     (the prefectures the history speaks of, from the national table)
     area_bare_names: bool = True        # ... and so does a town's bare name (星沙 for 星沙街道)
+    duty_lexicon: bool = True           # the duties of a unit's kind (corpora/duties.tsv) as a clue (duty_words)
     wide_places: bool = True            # a named prefecture / province is its own feature (place_name_wide)
     embedding_weight: float = 1.0       # the letters' sentence vectors, when given, beside the char n-grams of the
     #                                     text heads (scaled by this; 0: n-grams only)
@@ -479,6 +483,9 @@ class Router:
         self._dept_roles = {d: department_role(d) for d in self.departments}
         self._dept_kinds = {d: department_kind(d) for d in self.departments}
         self._dept_duties = {d: department_duty(d) for d in self.departments}
+        lexicon = DutyLexicon.load() if self.config.duty_lexicon else None
+        self._dept_lexicon = {d: duty for d in self.departments if lexicon is not None and self._dept_kinds[d] == "unit"
+                              for duty in [lexicon.of(d)] if duty is not None}
         # place → departments whose own name holds it (and the reverse look-up by department)
         self._place_owners: dict[str, set[str]] = collections.defaultdict(set)
         self._own_places: dict[str, set[str]] = {d: {p.name for p in ps} for d, ps in self._dept_places.items()}
@@ -919,6 +926,13 @@ class Router:
                 c = cand(d)
                 c.f[_F["duty_named"]] = 1.0 if hit == duty else 0.5
                 c.evidence["duty_named"] = f"the letter names {hit} → {d}"
+        # (e) the letter speaks of what a unit of a known kind does (物业, 开发商 → 住建局)
+        for d, duty in self._dept_lexicon.items():
+            found = DutyLexicon.hits(duty, text) if d in known_set else None
+            if found:
+                c = cand(d)
+                c.f[_F["duty_words"]] = min(len(found), 3) / 3.0
+                c.evidence["duty_words"] = f"the letter speaks of {'、'.join(found[:4])} → {d} (what {duty.word} units do)"
         role_scores: dict[str, float] = {}
         if h.role is not None and xi is not None:
             dec = h.role.decision(xi)[0]
