@@ -927,8 +927,11 @@ class Router:
                 c.f[_F["duty_named"]] = 1.0 if hit == duty else 0.5
                 c.evidence["duty_named"] = f"the letter names {hit} → {d}"
         # (e) the letter speaks of what a unit of a known kind does (物业, 开发商 → 住建局)
+        said: dict[Any, list[str]] = {}   # units of one kind (every district's 教育局) share what the letter says
         for d, duty in self._dept_lexicon.items():
-            found = DutyLexicon.hits(duty, text) if d in known_set else None
+            if d not in known_set:
+                continue
+            found = said[duty] if duty in said else said.setdefault(duty, DutyLexicon.hits(duty, text))
             if found:
                 c = cand(d)
                 c.f[_F["duty_words"]] = min(len(found), 3) / 3.0
