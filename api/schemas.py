@@ -418,6 +418,20 @@ class JobPublic(BaseModel):
     results_url: str | None = None
 
 
+class SkippedRow(BaseModel):
+    line: int | None = Field(None, description="line (CSV, JSONL) or row (Excel) of the file")
+    error: str
+
+
+class FileImportPublic(BaseModel):
+    """An export file read and its letters queued for import; what could not be read is listed, not dropped."""
+
+    job: JobPublic
+    letters: int = Field(..., ge=1, description="letters queued")
+    skipped: int = Field(..., ge=0, description="lines or rows not imported, each with its reason")
+    errors: list[SkippedRow] = Field(..., description="the first 100 of them")
+
+
 class JobItemPublic(BaseModel):
     seq: int
     id: str

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+import shutil
+import tempfile
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, File, Query, Response, UploadFile, status
+
+from triage.errors import InvalidLetter
+from triage.records import file_format, read_letters
 
 from ..deps import ADMIN, get_service, require
 from ..errors import InvalidRequest
-from ..schemas import AuditPagePublic, ImportCreate, JobPublic, RetrainCreate
-from ..service import Service, letter_from_body, seal
+from ..schemas import AuditPagePublic, FileImportPublic, ImportCreate, JobPublic, RetrainCreate
+from ..service import Service, check_letter, letter_from_body, seal
 from ..settings import Principal
 from .common import Clean, Since, as_datetime, errors, job_public, when
 
@@ -36,6 +43,48 @@ def import_history(body: ImportCreate, response: Response, principal: Principal 
     job = service.jobs.submit("import", principal, sealed, {})
     response.headers["Location"] = f"/v1/jobs/{job['id']}"
     return job_public(job)
+
+
+MAX_FILE_LETTERS = 100_000
+FILE_SUFFIXES = (".csv", ".xlsx", ".xlsm", ".jsonl")
+
+
+@router.post("/imports/file", response_model=FileImportPublic, status_code=status.HTTP_202_ACCEPTED,
+             summary="Import history from an export file (CSV, Excel .xlsx or JSONL) in the background",
+             responses=errors(400, 401, 403, 413, 422))
+def import_history_file(response: Response,
+                        file: UploadFile = File(..., description="a .csv, .xlsx or .jsonl file; its name's suffix "
+                                                                 "says which"),
+                        principal: Principal = Depends(require(ADMIN)), service: Service = Depends(get_service)):
+    """An office's export as it comes: a CSV (UTF-8 or GB 18030) or an Excel sheet under its own headers
+    (工单编号, 诉求内容, 承办单位, …: those ``triage import`` reads), or letters JSONL; every letter needs an id.
+    Lines or rows that cannot be imported are listed with their reason (the first 100) and the rest is queued as
+    one import job. Up to the request body limit; larger archives: ``triage import --store URL FILE``."""
+    suffix = Path(file.filename or "").suffix.lower()
+    if suffix not in FILE_SUFFIXES:
+        raise InvalidRequest(f"the file's name must end in {', '.join(FILE_SUFFIXES)}, to say how to read it",
+                             field="file")
+    sealed, skipped = [], []
+    with tempfile.NamedTemporaryFile(suffix=suffix) as tmp:
+        shutil.copyfileobj(file.file, tmp)
+        tmp.flush()
+        for parsed in read_letters(tmp.name, fmt=file_format(tmp.name)):
+            if parsed.letter is None:
+                skipped.append({"line": parsed.line, "error": parsed.error})
+                continue
+            try:
+                sealed.append(seal(check_letter(parsed.letter)))
+            except InvalidLetter as exc:
+                skipped.append({"line": parsed.line, "error": str(exc)})
+            if len(sealed) > MAX_FILE_LETTERS:
+                raise InvalidRequest(f"has more than {MAX_FILE_LETTERS} letters; import it with "
+                                     "`triage import --store URL FILE`", field="file")
+    if not sealed:
+        first = f" (first: {skipped[0]['error']})" if skipped else ""
+        raise InvalidRequest(f"no letter in the file could be imported{first}", field="file")
+    job = service.jobs.submit("import", principal, sealed, {"format": suffix.lstrip("."), "skipped": len(skipped)})
+    response.headers["Location"] = f"/v1/jobs/{job['id']}"
+    return {"job": job_public(job), "letters": len(sealed), "skipped": len(skipped), "errors": skipped[:100]}
 
 
 @router.post("/retrain", response_model=JobPublic, status_code=status.HTTP_202_ACCEPTED,

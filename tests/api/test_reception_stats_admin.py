@@ -125,6 +125,45 @@ def test_admin_imports_history_that_later_letters_match(client):
     assert "h-fx-3" not in [m["case_id"] for m in again.json()["duplicates"]["matches"]]
 
 
+def test_admin_uploads_an_offices_excel_export(client, tmp_path):
+    """An .xlsx export under a 12345 system's own headers: its letters queued as one import job, the row that
+    cannot be imported listed with its number and reason; the caller's phone is for matching, never shown."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(["工单编号", "诉求内容", "联系电话", "承办单位"])
+    for letter in fixture_letters():
+        book.active.append([f"x-{letter['id']}", letter["content"], 13812345678, "A1区"])
+    book.active.append(["x-empty", None, None, None])
+    path = tmp_path / "export.xlsx"
+    book.save(path)
+    with open(path, "rb") as fh:
+        r = client.post("/v1/admin/imports/file", files={"file": ("export.xlsx", fh)}, headers=headers("admin"))
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert body["letters"] == 5 and body["skipped"] == 1
+    assert body["errors"][0]["line"] == 7 and "content" in body["errors"][0]["error"]
+    assert r.headers["location"] == f"/v1/jobs/{body['job']['id']}"
+    assert wait_job(client, body["job"]["id"])["status"] == "done"
+    case = client.get("/v1/cases/x-fx-1", headers=headers("admin")).json()["case"]
+    assert case["department"] == "A1区" and case["petitioner"]["phone"] == "138****5678"
+    assert "13812345678" not in str(case)
+    assert check(client, phone="13812345678")["person"]["cases"]          # matched on the hashed phone
+
+
+@pytest.mark.parametrize("name, content, status, message", [
+    ("export.txt", b"id,content\n1,x\n", 422, "must end in"),
+    ("export.csv", "工单编号,诉求内容\nGD-1,\n".encode("gb18030"), 422, "no letter in the file"),
+    ("export.csv", b"id,content\n1,\x80\xff\xfe\n", 400, "not UTF-8"),
+    ("export.xlsx", b"not a workbook", 400, "not a readable .xlsx"),
+])
+def test_an_upload_that_cannot_be_imported_says_why(client, name, content, status, message):
+    r = client.post("/v1/admin/imports/file", files={"file": (name, content)}, headers=headers("admin"))
+    assert r.status_code == status and message in r.json()["error"]["message"], r.text
+    assert client.post("/v1/admin/imports/file", files={"file": (name, content)},
+                       headers=headers("intake")).status_code == 403
+
+
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_an_import_with_types_fits_the_store_type_history(client, shared_datasets):
     """An import job of letters that carry a type fits the store's type history; /v1/model says whether it answers."""
