@@ -45,7 +45,7 @@ PAGES = {
     RECEPTION: ["reception", "overview"],
     INTAKE: ["queue", "overview"],
     HANDLER: ["queue", "overview"],
-    ADMIN: ["reception", "queue", "overview"],
+    ADMIN: ["reception", "queue", "overview", "import"],
 }
 HOME = {RECEPTION: "/ui/reception", INTAKE: "/ui/queue", HANDLER: "/ui/queue", ADMIN: "/ui/queue"}
 ROLE_NAMES = {RECEPTION: "来访接待", INTAKE: "预分拣", HANDLER: "承办人", ADMIN: "管理员"}
@@ -122,6 +122,11 @@ def case_page(request: Request, case_id: str) -> HTMLResponse:
 @router.get("/ui/overview", include_in_schema=False)
 def overview_page(request: Request) -> HTMLResponse:
     return _page(request, "overview.html", "概览", "overview")
+
+
+@router.get("/ui/import", include_in_schema=False)
+def import_page(request: Request) -> HTMLResponse:
+    return _page(request, "import.html", "历史导入", "import")
 
 
 @router.get("/ui/static/{name:path}", include_in_schema=False)

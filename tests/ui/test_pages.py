@@ -216,3 +216,46 @@ def test_errors_are_plain_chinese(page, ui_server):
     expect(page.locator("h1")).to_have_text("页面不存在")
     body = page.content()
     assert "Traceback" not in body and '"error"' not in body
+
+
+def test_admin_imports_an_excel_export_from_the_page(page, ui_server, tmp_path):
+    """The administrator uploads a 12345 export as it comes (a title row, the office's own headers, a phone typed
+    as a number, one ticket without content): the tickets are imported with progress, the bad row is listed with
+    its reason in Chinese, the phone never reaches the page or the log; a file of another kind is refused in
+    Chinese. Other roles are not offered the page."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(["12345热线工单导出（2024年6月）"])
+    book.active.append(["工单编号", "来电时间", "诉求内容", "联系电话", "承办单位"])
+    for i, matter in enumerate(["桂园社区门口垃圾站每天清运不及时，气味很大", "银杏路路灯连续一周不亮，晚上出行不安全",
+                                "松林小区旁工地夜间施工到凌晨，噪音扰民"]):
+        book.active.append([f"UP-{i}", f"2024-06-0{i + 1} 09:30", matter, 13712340000 + i, "A1区"])
+    book.active.append(["UP-9", "2024-06-05", None, None, None])
+    export = tmp_path / "工单导出.xlsx"
+    book.save(export)
+    sign_in(page, ui_server.url, "admin")
+    page.click("[data-nav=import]")
+    expect(page).to_have_url(re.compile(r"/ui/import$"))
+    page.set_input_files("#file", str(export))
+    page.click("#upload-btn")
+    expect(page.locator("#import-summary")).to_have_text("已读取“工单导出.xlsx”：3 件排队导入，1 行未导入（见下表）。")
+    expect(page.locator("#job-progress")).to_have_attribute("data-status", "done", timeout=60_000)
+    expect(page.locator("#job-status")).to_have_text("导入完成：3 / 3 件")
+    rows = page.locator("#skipped-table tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("6")
+    expect(rows.first).to_contain_text("缺少诉求内容")
+    shot(page, "import")
+    with api(ui_server, "admin") as client:
+        case = client.get("/v1/cases/UP-1").json()["case"]
+    assert case["department"] == "A1区" and case["petitioner"]["phone"] == "137****0001"
+    assert "13712340001" not in page.content() and "13712340001" not in ui_server.server.log_text()
+    # a file of another kind: refused, in Chinese
+    other = tmp_path / "notes.txt"
+    other.write_text("工单编号,诉求内容\nUP-7,路灯不亮\n", encoding="utf-8")
+    page.set_input_files("#file", str(other))
+    page.click("#upload-btn")
+    expect(page.locator("#flash")).to_have_text("请上传 .xlsx、.csv 或 .jsonl 文件。")
+    sign_in(page, ui_server.url, "intake")
+    expect(page.locator("[data-nav=import]")).to_be_hidden()
