@@ -37,6 +37,7 @@ const T = (() => {
       const err = (body && body.error) || {};
       super(chineseMessage(status, err));
       this.status = status; this.code = err.code || null; this.field = err.field || null; this.requestId = err.request_id || null;
+      this.detail = err.message || "";   // the API's own words, for a page that says more than the general sentence
     }
   }
 
@@ -69,10 +70,11 @@ const T = (() => {
     const headers = { "Accept": "application/json" };
     const key = session.key();
     if (key) headers["X-API-Key"] = key;
-    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const form = body instanceof FormData;   // a file upload goes as multipart, its boundary set by the browser
+    if (body !== undefined && !form) headers["Content-Type"] = "application/json";
     let res;
     try {
-      res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-store" });
+      res = await fetch(path, { method, headers, body: body === undefined || form ? body : JSON.stringify(body), cache: "no-store" });
     } catch (e) {
       throw new ApiError(0, null);
     }

@@ -2,7 +2,7 @@
    progress (GET /v1/jobs/{id}) and the rows that could not be imported, with their reasons in Chinese. */
 "use strict";
 (async () => {
-  const { $, h, words, session, ApiError, flash, showError } = T;
+  const { $, h, words, ApiError, flash, showError } = T;
   await T.ready("import");
 
   // the library's reasons ("row 8: field 'content': is required …") in the words of the pages
@@ -16,8 +16,8 @@
     return field ? `${name}填写有误` : "内容有误";
   }
 
-  function uploadError(status, err) {
-    const m = (err && err.message) || "";
+  function uploadError(status, detail) {
+    const m = detail || "";
     if (status === 422 && /must end in/.test(m)) return "请上传 .xlsx、.csv 或 .jsonl 文件。";
     if (status === 422 && /no letter in the file/.test(m)) return "文件中没有可导入的工单：每行需有编号和诉求内容。";
     if (status === 422 && /more than/.test(m)) return "文件中的工单过多，请分批上传，或由管理员用命令行 triage import 导入。";
@@ -31,21 +31,12 @@
   async function upload(file) {
     const form = new FormData();
     form.append("file", file, file.name);
-    let res, data = null;
     try {
-      res = await fetch("/v1/admin/imports/file", { method: "POST", body: form, cache: "no-store",
-                                                     headers: { "X-API-Key": session.key() || "", "Accept": "application/json" } });
+      return await T.api("POST", "/v1/admin/imports/file", form);
     } catch (e) {
-      throw new ApiError(0, null);
+      if (e instanceof ApiError) e.message = uploadError(e.status, e.detail) || e.message;
+      throw e;
     }
-    try { data = await res.json(); } catch (e) { data = null; }
-    if (!res.ok) {
-      const error = new ApiError(res.status, data);
-      error.message = uploadError(res.status, data && data.error) || error.message;
-      if (res.status === 401) T.signOut(error.message);
-      throw error;
-    }
-    return data;
   }
 
   function showJob(job) {
