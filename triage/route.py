@@ -44,7 +44,7 @@ import numpy as np
 
 from .admin_areas import LocalAreas, NationalAreas
 from .directory import Directory
-from .duties import DutyLexicon
+from .duties import Duty, DutyLexicon
 from .errors import ConfigError, InvalidInput, ModelMissing
 from .normalise import normalise
 from .places import Gazetteer, Place, PlaceConfig, extract_places, leading_places, level_rank, place_of_name
@@ -927,7 +927,7 @@ class Router:
                 c.f[_F["duty_named"]] = 1.0 if hit == duty else 0.5
                 c.evidence["duty_named"] = f"the letter names {hit} → {d}"
         # (e) the letter speaks of what a unit of a known kind does (物业, 开发商 → 住建局)
-        said: dict[Any, list[str]] = {}   # units of one kind (every district's 教育局) share what the letter says
+        said: dict[Duty, list[str]] = {}   # units of one kind (every district's 教育局) share what the letter says
         for d, duty in self._dept_lexicon.items():
             if d not in known_set:
                 continue
