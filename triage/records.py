@@ -281,10 +281,6 @@ def _record_of_row(row: dict[str | None, Any]) -> dict[str, Any]:
     return record
 
 
-_KNOWN_COLUMNS = frozenset(COLUMN_ALIASES) | {"id", "title", "content", "received_at", "channel", "petitioner",
-                                              *STRING_FIELDS}
-
-
 def _cell_text(value: Any) -> str | None:
     """A spreadsheet cell as the text a CSV export would hold: dates in ISO form, whole numbers without ".0"
     (a phone or ticket number typed as a number), blanks as ``None``."""
@@ -306,8 +302,8 @@ def _rows_from_xlsx(path: Path) -> Iterator[tuple[int, dict]]:
     """The rows of an Excel workbook's sheet of letters, numbered as Excel numbers them.
 
     The sheet is the first whose header row names a letter field (``content`` or one of its aliases, such as
-    诉求内容); the header row is the first of its first ten rows naming any known column, so that a title row
-    above the table ("12345 工单导出 2024年5月") is passed over."""
+    诉求内容); the header row is the first of its first ten rows naming it, so that a title row above the table
+    ("12345 工单导出 2024年5月") is passed over."""
     import zipfile
 
     from openpyxl import load_workbook
@@ -326,8 +322,7 @@ def _rows_from_xlsx(path: Path) -> Iterator[tuple[int, dict]]:
                 if header is None:
                     if number > 10:
                         break
-                    names = {c for c in cells if c}
-                    if names & _KNOWN_COLUMNS and names & content_names:
+                    if content_names.intersection(cells):
                         header = cells
                     continue
                 if not any(cells):
