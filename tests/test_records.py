@@ -134,6 +134,21 @@ def test_read_an_excel_export_below_its_title_row(tmp_path):
     assert last.letter.id == "GD-10" and last.letter.received_at.startswith("2024-03-07")
 
 
+def test_the_sheet_of_letters_is_found_behind_a_summary_sheet(tmp_path):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(["月份", "件数"])
+    book.active.append(["3月", 2])
+    tickets = book.create_sheet("工单明细")
+    tickets.append(["信件编号", "来信内容", "所属区域"])
+    tickets.append(["X-1", "路灯不亮", "鼓楼区"])
+    path = tmp_path / "report.xlsx"
+    book.save(path)
+    [p] = list(read_letters(path))
+    assert (p.letter.id, p.letter.content, p.letter.region) == ("X-1", "路灯不亮", "鼓楼区") and p.line == 2
+
+
 def test_a_workbook_without_a_sheet_of_letters_is_refused(tmp_path):
     path = tmp_path / "other.xlsx"
     _workbook(path, [["月份", "件数"], ["1月", 12]])
