@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, File, Query, Response, UploadFile, status
 
 from triage.errors import InvalidLetter
-from triage.records import file_format, read_letters
+from triage.records import read_letters
 
 from ..deps import ADMIN, get_service, require
 from ..errors import InvalidRequest
@@ -68,7 +68,7 @@ def import_history_file(response: Response,
     with tempfile.NamedTemporaryFile(suffix=suffix) as tmp:
         shutil.copyfileobj(file.file, tmp)
         tmp.flush()
-        for parsed in read_letters(tmp.name, fmt=file_format(tmp.name)):
+        for parsed in read_letters(tmp.name):   # read as its suffix says, as `triage import` reads it
             if parsed.letter is None:
                 skipped.append({"line": parsed.line, "error": parsed.error})
                 continue
