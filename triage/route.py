@@ -931,7 +931,9 @@ class Router:
         for d, duty in self._dept_lexicon.items():
             if d not in known_set:
                 continue
-            found = said[duty] if duty in said else said.setdefault(duty, DutyLexicon.hits(duty, text))
+            if duty not in said:
+                said[duty] = DutyLexicon.hits(duty, text)
+            found = said[duty]
             if found:
                 c = cand(d)
                 c.f[_F["duty_words"]] = min(len(found), 3) / 3.0
