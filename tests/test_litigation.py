@@ -15,6 +15,10 @@ from triage.litigation import flag_litigation
     ("对方收到律师函后仍不退款", ["律师函"]),
     ("我们不想打官司，只想拿回工资", ["打官司"]),   # negation does not cancel: the matter is a legal dispute
     ("检察院已经受理我的控告", ["检察院"]),
+    ("多次交涉未果，只能走法律程序了", ["法律途径"]),
+    ("房子是在司法拍卖网竞得的", ["司法拍卖"]),
+    ("不服一审判决，上诉至市中级人民法院", ["一审/二审", "判决", "上诉", "法院"]),
+    ("法院送达了《民事判决书》", ["法院", "判决"]),      # a proceeding's own papers are no citation
 ])
 def test_triggers(text, triggers):
     assert flag_litigation(text) == {"litigation_related": True, "triggers": triggers}
@@ -30,6 +34,12 @@ def test_triggers(text, triggers):
     "12345发起诉求后一直没人处理",     # 发起 + 诉求
     "已经投诉至少3次了",               # 投诉 + 至少, not 诉至
     "依法依规处理违章建筑",
+    "以上诉求恳请领导为民作主",                   # 以上 + 诉求
+    "我们将上诉到市纪委",                         # 上诉 said of a petition
+    "从三年前上诉到现在，一直没有结果",
+    "根据《中华人民共和国劳动争议调解仲裁法》的规定", # a law cited by its title
+    "依照《最高人民法院关于审理物业服务纠纷案件具体应用法律若干问题的解释》",
+    "参照最高人民法院发布的典型案例",
 ])
 def test_non_triggers(text):
     assert flag_litigation(text) == {"litigation_related": False, "triggers": []}
@@ -40,7 +50,13 @@ def test_non_triggers(text):
 REAL = {  # 留言编号 → expected triggers (checked by reading each letter)
     ("messages_labeled.csv", "24083"): ["法院", "仲裁", "起诉", "上诉", "行政复议", "裁定", "检察院"],
     ("messages_labeled.csv", "97270"): ["行政复议", "法院", "诉讼"],
-    ("messages_labeled.csv", "136857"): ["仲裁"],
+    ("messages_labeled.csv", "136857"): [],   # 《…劳动争议调解仲裁法》 cited: a request for paid leave, no proceeding
+    ("messages_labeled.csv", "82249"): [],    # 以上诉求
+    ("messages_labeled.csv", "160816"): [],   # 最高人民法院发布的《…案例》 cited as law
+    ("replies.csv", "18755"): [],             # 《最高人民法院关于…的解释》 cited
+    ("replies.csv", "145294"): [],            # 上诉到…纪委
+    ("replies.csv", "4325"): ["法律途径"],     # 期间走过法律途径
+    ("replies.csv", "163493"): ["司法拍卖"],
     ("replies.csv", "7582"): ["法院", "起诉"],
     ("messages_labeled.csv", "160228"): [],   # 被告知
     ("messages_labeled.csv", "149985"): [],   # 法院对面 as a landmark
@@ -80,3 +96,22 @@ def test_real_rate_on_fuzhou_is_low():
         rows = list(csv.DictReader(fh))
     flagged = sum(flag_litigation(r["标题"] + "\n" + r["投诉件内容"])["litigation_related"] for r in rows)
     assert flagged / len(rows) < 0.02   # river complaints rarely involve courts (measured: 0 of 878)
+
+
+def test_hand_check_file_reads_and_every_letter_is_found():
+    """corpora/litigation_check.csv (the hand-read verdicts) names real letters, each with a yes/no verdict and,
+    for a no, what the trigger was instead; `python -m training.litigation_check` scores the rules on them."""
+    if not (datasets_dir() / "teddy2020").exists():
+        pytest.skip("shared datasets not found")
+    from training.litigation_check import CHECK_FILE, check
+
+    with open(CHECK_FILE, encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and all(r["verdict"] in ("yes", "no") for r in rows)
+    assert all(r["note"] for r in rows if r["verdict"] == "no")
+    res = check()   # raises if a checked letter is missing from the dataset
+    assert res["letters"] == len(rows)
+    assert sum(t["letters"] for t in res["per_sample"].values()) == len(rows)
+    # no rule un-flags a letter read as litigation (the samples were drawn from flagged letters; a false friend
+    # dropped must not take a real proceeding with it)
+    assert [w for w in res["disagreements"] if not w["flagged"]] == []

@@ -13,8 +13,13 @@ Choices (documented because each could go the other way):
 * **False friends are dropped** — a court as a *place* (法院路, 法院街, 法院宿舍, 法院旁边, 法院对面, 法院附近,
   法院门口, 法院站), "执行" in its everyday sense (执行政策, 执行标准: only 强制执行 / 申请执行 / 执行局 /
   执行庭 / 执行款 / 被执行人 count), "申诉" (petition vocabulary: 申诉求决), "依法"/"法律规定" (law in general),
-  "被告知" (was told), "发起诉求" (起诉 inside 发起 + 诉求), "投诉至/投诉到" (not 诉至), and "复议" of a
-  复查/复核 request inside the petition procedure (信访复查, 复核) — only 行政复议 counts.
+  "被告知", "被告之" (was told), "发起诉求" (起诉 inside 发起 + 诉求), "投诉至/投诉到" (not 诉至), and "复议" of a
+  复查/复核 request inside the petition procedure (信访复查, 复核) — only 行政复议 counts; "上诉" inside 以上诉求
+  or said of a petition (上诉到纪委, 上诉至省政府, 从三年前上诉到现在);
+  a court's name in a citation of law (最高人民法院关于…, 最高人民法院发布的…) and any trigger inside the title of a
+  law or regulation cited in 《》 (《民事诉讼法》, 《…的解释》) — a proceeding's own papers (《民事判决书》) still count.
+* **Going to law counts** — 走/通过/诉诸法律途径 or 法律程序 (done, threatened or told to: the matter belongs to the
+  legal channel) and 司法拍卖 (a court's auction: enforcement).
 * Police reports (报警, 立案侦查) alone are not 涉诉: they enter litigation only when a court or procuratorate does.
 """
 
@@ -38,23 +43,36 @@ TRIGGERS: dict[str, str] = {
     "裁定": r"裁定",
     "调解书": r"调解书",
     "诉讼": r"诉讼",
-    "起诉": r"起诉(?!求)|(?<![投申])诉至|(?<![投申])诉到|提起公诉",
-    "上诉": r"上诉",
+    "起诉": r"起诉(?!求)|(?<![投申上])诉至|(?<![投申上])诉到|提起公诉",
+    "上诉": r"上诉(?!求|到现在|至今)",
     "再审": r"再审",
     "开庭": r"开庭|庭审",
     "一审/二审": r"一审|二审|终审",
-    "原告/被告": r"原告|被告(?![知诉])",
+    "原告/被告": r"原告|被告(?![知诉之])",
     "法官": r"法官",
     "检察院": r"检察院|检察机关",
     "律师函": r"律师函",
+    "司法拍卖": r"司法拍卖|法院拍卖",
+    "法律途径": r"(?:走|通过|诉诸|寻求|采取)(?:了|过)?法律(?:途径|程序)",
     "打官司": r"打官司|官司",
     "法院": r"法院",
 }
 _TRIGGER_RE = re.compile("|".join(f"(?P<t{i}>{p})" for i, p in enumerate(TRIGGERS.values())))
 _NAMES = list(TRIGGERS)
 
+# a judicial interpretation or a court's published cases cited as law: 最高人民法院关于…, 最高人民法院发布的…
+_COURT_CITED_RE = re.compile(r"法院(?:关于|发布|印发|公布|的?《|司法解释|指导案例)")
+
+# 上诉 said of a petition, not a court appeal: 上诉到纪委, 上诉至省政府 (a higher court is what an appeal goes to)
+_APPEAL_NOT_COURT_RE = re.compile(r"上诉(?:到|至)[^，。！？,.!?\n]{0,8}?(?:纪委|监委|政府|信访|上级|领导|省委|市委|中央)")
+
 # a court as a place: 法院路, 法院宿舍, 法院旁边 … (the character after 法院)
 _COURT_PLACE_RE = re.compile(r"法院(?:路|街|巷|大道|小区|宿舍|家属院|家属区|站|公交站|旁|对面|附近|一带|那边|门口|隔壁|后面|前面|周边|斜对面|东|西|南|北)")
+
+
+# a law, a regulation, a judicial interpretation cited by its title (《最高人民法院关于审理…的解释》); a
+# proceeding's own papers (《民事判决书》, 《行政复议决定书》) are not citations and still count
+_TITLE_RE = re.compile(r"《[^《》\n]{0,80}(?:法|条例|规定|解释|办法|意见|通知|案例|规则|细则|批复|标准|纲要)》")
 
 
 def flag_litigation(text: str) -> dict:
@@ -67,9 +85,14 @@ def flag_litigation(text: str) -> dict:
     """
     text = text or ""
     triggers: list[str] = []
+    titles = [t.span() for t in _TITLE_RE.finditer(text)]
     for m in _TRIGGER_RE.finditer(text):
         name = _NAMES[int(m.lastgroup[1:])]
-        if name == "法院" and _COURT_PLACE_RE.match(text, m.start()):
+        if name == "法院" and (_COURT_PLACE_RE.match(text, m.start()) or _COURT_CITED_RE.match(text, m.start())):
+            continue
+        if name == "上诉" and _APPEAL_NOT_COURT_RE.match(text, m.start()):
+            continue
+        if any(a < m.start() and m.end() < b for a, b in titles):   # a law or document cited by its title
             continue
         if name not in triggers:
             triggers.append(name)
