@@ -78,6 +78,15 @@ def test_import_and_run_read_excel_workbooks_and_gbk_csv(small_models, tmp_path)
     [out] = [json.loads(line) for line in r.stdout.splitlines()]
     assert out["id"] == "Q-1" and letters[1]["id"] in [m["case_id"] for m in out["duplicates"]["matches"]]
     assert "line 3" in r.stderr and "content" in r.stderr
+    from workbooks import write_xls   # an Excel 97-2003 export, as many 信访 systems write them
+
+    old = tmp_path / "tickets.xls"
+    write_xls(old, [[["信件编号", "来信内容"], ["Q-3", letters[2]["content"]], ["Q-4", None]]])
+    r = run_cli(["run", "--store", store, str(old)], small_models)
+    assert r.returncode == 0, r.stderr
+    [out] = [json.loads(line) for line in r.stdout.splitlines()]
+    assert out["id"] == "Q-3" and letters[2]["id"] in [m["case_id"] for m in out["duplicates"]["matches"]]
+    assert "row 3" in r.stderr and "content" in r.stderr
 
 
 def test_bad_lines_are_reported_and_skipped(small_models, tmp_path):

@@ -149,6 +149,29 @@ def test_the_sheet_of_letters_is_found_behind_a_summary_sheet(tmp_path):
     assert (p.letter.id, p.letter.content, p.letter.region) == ("X-1", "路灯不亮", "鼓楼区") and p.line == 2
 
 
+def test_read_an_excel_97_export_as_an_xlsx_is_read(tmp_path):
+    import datetime as dt
+
+    from workbooks import write_xls
+
+    path = tmp_path / "信访件导出.xls"
+    write_xls(path, [[["月份", "件数"], ["3月", 2]],      # a summary sheet first
+                [["信访件导出 2024年3月"], [],
+                 ["信访编号", "登记时间", "来信内容", "所属区县", "联系电话", "办理单位", "是否公开"],
+                 ["XF-1", dt.datetime(2024, 3, 5, 9, 12), "小区门口路灯不亮", "鼓楼区", 13800138000, "鼓楼区", True],
+                 [],
+                 ["XF-2", dt.datetime(2024, 3, 6), "", "台江区", None, None, False],
+                 [20240307, "2024/3/7", "垃圾清运不及时", None, None, "市城管委", None]]])
+    parsed = list(read_letters(path))
+    assert len(parsed) == 3
+    first, bad, last = parsed
+    assert first.line == 4 and first.letter.id == "XF-1" and first.letter.received_at.startswith("2024-03-05T09:12")
+    assert first.letter.petitioner == {"phone": "13800138000"}     # a number cell, read as the digits typed
+    assert (first.letter.region, first.letter.department) == ("鼓楼区", "鼓楼区")
+    assert bad.letter is None and bad.error.startswith("row 6") and "content" in bad.error
+    assert last.letter.id == "20240307" and last.letter.department == "市城管委"
+
+
 def test_a_workbook_without_a_sheet_of_letters_is_refused(tmp_path):
     path = tmp_path / "other.xlsx"
     _workbook(path, [["月份", "件数"], ["1月", 12]])
@@ -158,8 +181,9 @@ def test_a_workbook_without_a_sheet_of_letters_is_refused(tmp_path):
 
 @pytest.mark.parametrize("name, magic, message", [
     ("export.csv", b"PK\x03\x04rest-of-a-zip", "name it .xlsx"),
-    ("export.csv", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", ".xls"),
+    ("export.csv", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "name it .xls"),
     ("broken.xlsx", b"not a workbook", "not a readable .xlsx"),
+    ("broken.xls", b"not a workbook", "not a readable .xls "),
 ])
 def test_workbooks_under_the_wrong_name_or_broken_are_refused_with_what_they_are(tmp_path, name, magic, message):
     path = tmp_path / name

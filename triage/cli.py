@@ -200,7 +200,7 @@ def cmd_run(args) -> int:
     out = _open_out(args.output)
     counts = {"suggested": 0, "bad_lines": 0, "ingested": 0}
     try:
-        # a .csv or .xlsx file (an export with its own headers, as `import` reads them); anything else is JSONL
+        # a .csv, .xlsx or .xls file (an export with its own headers, as `import` reads them); else JSONL
         parsed = (read_letters(args.input, require_id=False) if table_in else
                   read_letters(stream=src, fmt="jsonl", require_id=False))
         for batch in _batches(parsed, BATCH):
@@ -318,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--models", default=None, help="trained models folder (default: models/default)")
         q.add_argument("--profile", default=None, help="deployment profile with a department directory")
 
-    p = sub.add_parser("import", help="add history letters (JSONL, CSV or .xlsx) to the store and its indexes")
+    p = sub.add_parser("import", help="add history letters (JSONL, CSV, .xlsx or .xls) to the store and its indexes")
     common(p)
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--batch", type=int, default=64)
@@ -327,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("run", help="letters in (JSONL, or a .csv / .xlsx file), suggestions JSONL out")
+    p = sub.add_parser("run", help="letters in (JSONL, or a .csv / .xlsx / .xls file), suggestions JSONL out")
     common(p)
     p.add_argument("--k", type=int, default=10, help="similar cases per letter")
     p.add_argument("--ingest", action="store_true", help="also store the letters")

@@ -14,7 +14,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 from .errors import InvalidInput, InvalidLetter
 
@@ -298,12 +298,35 @@ def _cell_text(value: Any) -> str | None:
     return text or None
 
 
-def _rows_from_xlsx(path: Path) -> Iterator[tuple[int, dict]]:
-    """The rows of an Excel workbook's sheet of letters, numbered as Excel numbers them.
+def _rows_from_sheets(name: str, sheets: Iterable[Iterable[Sequence[Any]]]) -> Iterator[tuple[int, dict]]:
+    """The rows of a workbook's sheet of letters (each sheet given as its rows of cell values), numbered as Excel
+    numbers them.
 
     The sheet is the first whose header row names a letter field (``content`` or one of its aliases, such as
     诉求内容); the header row is the first of its first ten rows naming it, so that a title row above the table
     ("12345 工单导出 2024年5月") is passed over."""
+    content_names = {alias for alias, key in COLUMN_ALIASES.items() if key == "content"} | {"content"}
+    for rows in sheets:
+        header: list[str | None] | None = None
+        for number, values in enumerate(rows, start=1):
+            cells = [_cell_text(v) for v in values]
+            if header is None:
+                if number > 10:
+                    break
+                if content_names.intersection(cells):
+                    header = cells
+                continue
+            if not any(cells):
+                continue
+            yield number, _record_of_row(dict(zip(header, cells)))
+        if header is not None:
+            return
+    raise InvalidInput(f"no sheet of {name} has a header row naming the letters' content "
+                       f"(content, 诉求内容, 来信内容, …) in its first ten rows")
+
+
+def _rows_from_xlsx(path: Path) -> Iterator[tuple[int, dict]]:
+    """The rows of an Excel workbook's (.xlsx / .xlsm) sheet of letters: see :func:`_rows_from_sheets`."""
     import zipfile
 
     from openpyxl import load_workbook
@@ -313,34 +336,53 @@ def _rows_from_xlsx(path: Path) -> Iterator[tuple[int, dict]]:
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         raise InvalidInput(f"{path.name} is not a readable .xlsx workbook ({exc})") from None
     try:
-        content_names = {name for name, key in COLUMN_ALIASES.items() if key == "content"} | {"content"}
-        for sheet in book.worksheets:
-            rows = sheet.iter_rows(values_only=True)
-            header: list[str | None] | None = None
-            for number, values in enumerate(rows, start=1):
-                cells = [_cell_text(v) for v in values]
-                if header is None:
-                    if number > 10:
-                        break
-                    if content_names.intersection(cells):
-                        header = cells
-                    continue
-                if not any(cells):
-                    continue
-                yield number, _record_of_row(dict(zip(header, cells)))
-            if header is not None:
-                return
-        raise InvalidInput(f"no sheet of {path.name} has a header row naming the letters' content "
-                           f"(content, 诉求内容, 来信内容, …) in its first ten rows")
+        yield from _rows_from_sheets(path.name, (sheet.iter_rows(values_only=True) for sheet in book.worksheets))
     finally:
         book.close()
 
 
+def _rows_from_xls(path: Path) -> Iterator[tuple[int, dict]]:
+    """The rows of an Excel 97-2003 workbook's (.xls, what many 信访 and 12345 systems still export) sheet of
+    letters: see :func:`_rows_from_sheets`. Date cells become dates, as in a .xlsx."""
+    import xlrd
+
+    try:
+        book = xlrd.open_workbook(str(path), on_demand=True)
+    except (xlrd.XLRDError, OSError, ValueError, AssertionError, IndexError, KeyError) as exc:
+        raise InvalidInput(f"{path.name} is not a readable .xls workbook ({exc})") from None
+
+    def values(cell) -> Any:
+        if cell.ctype == xlrd.XL_CELL_DATE:
+            try:
+                return xlrd.xldate.xldate_as_datetime(cell.value, book.datemode)
+            except (xlrd.xldate.XLDateError, OverflowError, ValueError):
+                return cell.value
+        if cell.ctype == xlrd.XL_CELL_BOOLEAN:
+            return bool(cell.value)
+        if cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK, xlrd.XL_CELL_ERROR):
+            return None
+        return cell.value
+
+    def sheets():
+        for i in range(book.nsheets):
+            sheet = book.sheet_by_index(i)
+            yield ([values(c) for c in sheet.row(r)] for r in range(sheet.nrows))
+            book.unload_sheet(i)
+
+    try:
+        yield from _rows_from_sheets(path.name, sheets())
+    finally:
+        book.release_resources()
+
+
+FILE_FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".xls": "xls", ".jsonl": "jsonl"}
+"""The file names :func:`read_letters` reads by their suffix; any other name is read as JSONL."""
+
+
 def file_format(path: str | Path) -> str:
     """How :func:`read_letters` reads a file it is given by name: "csv" for ``.csv``, "xlsx" for an Excel
-    workbook (``.xlsx`` / ``.xlsm``), else "jsonl"."""
-    suffix = Path(path).suffix.lower()
-    return "csv" if suffix == ".csv" else "xlsx" if suffix in (".xlsx", ".xlsm") else "jsonl"
+    workbook (``.xlsx`` / ``.xlsm``), "xls" for an Excel 97-2003 one, else "jsonl" (:data:`FILE_FORMATS`)."""
+    return FILE_FORMATS.get(Path(path).suffix.lower(), "jsonl")
 
 
 def text_encoding(p: Path) -> str:
@@ -352,7 +394,7 @@ def text_encoding(p: Path) -> str:
     if head.startswith(b"PK\x03\x04"):
         raise InvalidInput(f"{p.name} is a zip archive (an Excel .xlsx workbook?); name it .xlsx to read it as one")
     if head.startswith(b"\xd0\xcf\x11\xe0"):
-        raise InvalidInput(f"{p.name} is an Excel 97-2003 (.xls) workbook, which is not read; save it as .xlsx or CSV")
+        raise InvalidInput(f"{p.name} is an Excel 97-2003 workbook; name it .xls to read it as one")
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             codecs.getincrementaldecoder(encoding)().decode(head, final=False)
@@ -364,7 +406,7 @@ def text_encoding(p: Path) -> str:
 
 def read_letters(path: str | Path | None = None, *, stream: io.TextIOBase | None = None,
                  fmt: str | None = None, require_id: bool = True) -> Iterator[Parsed]:
-    """Read letters from a JSONL, CSV or Excel (.xlsx) file (or a JSONL / CSV text stream) and yield one
+    """Read letters from a JSONL, CSV or Excel (.xlsx, .xls) file (or a JSONL / CSV text stream) and yield one
     :class:`Parsed` per record.
 
     A text file is UTF-8 or, if it is not, GB 18030 (a Chinese Excel's CSV). Bad lines are yielded with their
@@ -378,10 +420,11 @@ def read_letters(path: str | Path | None = None, *, stream: io.TextIOBase | None
         if not p.exists():
             raise InvalidInput(f"file not found: {p}")
         if p.is_dir():
-            raise InvalidInput(f"{p} is a directory, expected a JSONL, CSV or .xlsx file")
+            raise InvalidInput(f"{p} is a directory, expected a JSONL, CSV or Excel file")
         fmt = fmt or file_format(p)
-        if fmt == "xlsx":
-            yield from _parse_rows(_rows_from_xlsx(p), require_id, row_word="row")
+        if fmt in ("xlsx", "xls"):
+            rows = _rows_from_xlsx(p) if fmt == "xlsx" else _rows_from_xls(p)
+            yield from _parse_rows(rows, require_id, row_word="row")
             return
         try:
             stream = open(p, encoding=text_encoding(p), newline="" if fmt == "csv" else None)

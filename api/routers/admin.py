@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, File, Query, Response, UploadFile, status
 
 from triage.errors import InvalidLetter
-from triage.records import read_letters
+from triage.records import FILE_FORMATS, read_letters
 
 from ..deps import ADMIN, get_service, require
 from ..errors import InvalidRequest
@@ -46,15 +46,15 @@ def import_history(body: ImportCreate, response: Response, principal: Principal 
 
 
 MAX_FILE_LETTERS = 100_000
-FILE_SUFFIXES = (".csv", ".xlsx", ".xlsm", ".jsonl")
+FILE_SUFFIXES = tuple(FILE_FORMATS)   # the names read_letters reads by their suffix
 
 
 @router.post("/imports/file", response_model=FileImportPublic, status_code=status.HTTP_202_ACCEPTED,
-             summary="Import history from an export file (CSV, Excel .xlsx or JSONL) in the background",
+             summary="Import history from an export file (CSV, Excel .xlsx / .xls or JSONL) in the background",
              responses=errors(400, 401, 403, 413, 422))
 def import_history_file(response: Response,
-                        file: UploadFile = File(..., description="a .csv, .xlsx or .jsonl file; its name's suffix "
-                                                                 "says which"),
+                        file: UploadFile = File(..., description="a .csv, .xlsx, .xls or .jsonl file; its name's "
+                                                                 "suffix says which"),
                         principal: Principal = Depends(require(ADMIN)), service: Service = Depends(get_service)):
     """An office's export as it comes: a CSV (UTF-8 or GB 18030) or an Excel sheet under its own headers
     (工单编号, 诉求内容, 承办单位, …: those ``triage import`` reads), or letters JSONL; every letter needs an id.

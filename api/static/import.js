@@ -18,12 +18,12 @@
 
   function uploadError(status, detail) {
     const m = detail || "";
-    if (status === 422 && /must end in/.test(m)) return "请上传 .xlsx、.csv 或 .jsonl 文件。";
+    if (status === 422 && /must end in/.test(m)) return "请上传 .xlsx、.xls、.csv 或 .jsonl 文件。";
     if (status === 422 && /no letter in the file/.test(m)) return "文件中没有可导入的工单：每行需有编号和诉求内容。";
     if (status === 422 && /more than/.test(m)) return "文件中的工单过多，请分批上传，或由管理员用命令行 triage import 导入。";
     if (status === 400 && /UTF-8/.test(m)) return "文件编码无法识别：请另存为 UTF-8 或 GBK 编码的 CSV，或 Excel 文件。";
     if (status === 400 && /no sheet/.test(m)) return "工作表中没有找到“诉求内容”等表头（应在前十行内）。";
-    if (status === 400 && /xlsx|xls|zip/.test(m)) return "Excel 文件无法读取：请确认是 .xlsx 格式后重新导出。";
+    if (status === 400 && /xlsx|xls|zip/.test(m)) return "Excel 文件无法读取：请确认文件完好（.xlsx 或 .xls）后重新导出。";
     if (status === 413) return "文件过大，请分批上传，或由管理员用命令行 triage import 导入。";
     return null;
   }

@@ -125,20 +125,28 @@ def test_admin_imports_history_that_later_letters_match(client):
     assert "h-fx-3" not in [m["case_id"] for m in again.json()["duplicates"]["matches"]]
 
 
-def test_admin_uploads_an_offices_excel_export(client, tmp_path):
-    """An .xlsx export under a 12345 system's own headers: its letters queued as one import job, the row that
-    cannot be imported listed with its number and reason; the caller's phone is for matching, never shown."""
-    from openpyxl import Workbook
+@pytest.mark.parametrize("suffix", [".xlsx", ".xls"])
+def test_admin_uploads_an_offices_excel_export(client, tmp_path, suffix):
+    """An Excel export (.xlsx, or Excel 97-2003 .xls) under a 12345 system's own headers: its letters queued as
+    one import job, the row that cannot be imported listed with its number and reason; the caller's phone is for
+    matching, never shown."""
+    rows = [["工单编号", "诉求内容", "联系电话", "承办单位"]]
+    rows += [[f"x-{letter['id']}", letter["content"], 13812345678, "A1区"] for letter in fixture_letters()]
+    rows.append(["x-empty", None, None, None])
+    path = tmp_path / f"export{suffix}"
+    if suffix == ".xls":
+        from workbooks import write_xls
 
-    book = Workbook()
-    book.active.append(["工单编号", "诉求内容", "联系电话", "承办单位"])
-    for letter in fixture_letters():
-        book.active.append([f"x-{letter['id']}", letter["content"], 13812345678, "A1区"])
-    book.active.append(["x-empty", None, None, None])
-    path = tmp_path / "export.xlsx"
-    book.save(path)
+        write_xls(path, [rows])
+    else:
+        from openpyxl import Workbook
+
+        book = Workbook()
+        for row in rows:
+            book.active.append(row)
+        book.save(path)
     with open(path, "rb") as fh:
-        r = client.post("/v1/admin/imports/file", files={"file": ("export.xlsx", fh)}, headers=headers("admin"))
+        r = client.post("/v1/admin/imports/file", files={"file": (path.name, fh)}, headers=headers("admin"))
     assert r.status_code == 202, r.text
     body = r.json()
     assert body["letters"] == 5 and body["skipped"] == 1
@@ -156,6 +164,7 @@ def test_admin_uploads_an_offices_excel_export(client, tmp_path):
     ("export.csv", "工单编号,诉求内容\nGD-1,\n".encode("gb18030"), 422, "no letter in the file"),
     ("export.csv", b"id,content\n1,\x80\xff\xfe\n", 400, "not UTF-8"),
     ("export.xlsx", b"not a workbook", 400, "not a readable .xlsx"),
+    ("export.xls", b"not a workbook", 400, "not a readable .xls "),
 ])
 def test_an_upload_that_cannot_be_imported_says_why(client, name, content, status, message):
     r = client.post("/v1/admin/imports/file", files={"file": (name, content)}, headers=headers("admin"))

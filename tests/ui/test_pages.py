@@ -256,6 +256,6 @@ def test_admin_imports_an_excel_export_from_the_page(page, ui_server, tmp_path):
     other.write_text("工单编号,诉求内容\nUP-7,路灯不亮\n", encoding="utf-8")
     page.set_input_files("#file", str(other))
     page.click("#upload-btn")
-    expect(page.locator("#flash")).to_have_text("请上传 .xlsx、.csv 或 .jsonl 文件。")
+    expect(page.locator("#flash")).to_have_text("请上传 .xlsx、.xls、.csv 或 .jsonl 文件。")
     sign_in(page, ui_server.url, "intake")
     expect(page.locator("[data-nav=import]")).to_be_hidden()
