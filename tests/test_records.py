@@ -205,3 +205,28 @@ def test_office_type_labels_read_as_the_five_hotline_types():
     # a label naming no type or two is the office's own and kept
     assert [hotline_type(t) for t in ("表扬", "申诉求决", "投诉举报", "其他")] == ["表扬", "申诉求决", "投诉举报", "其他"]
     assert hotline_type(None) is None
+
+
+@pytest.mark.parametrize("header, field", [
+    ("content", "content"), ("工单编号", "id"),                          # the contract's name, an alias
+    ("*诉求内容", "content"), ("来电时间(必填)", "received_at"), ("诉求内容：", "content"),   # a form's marks
+    ("承办单位名称", "department"), ("诉求描述", "content"), ("受理日期", "received_at"),    # an export's own words
+    ("事发区域", "region"), ("信访件编号", "id"), ("问题类型", "type"), ("答复内容摘要", "reply"),
+    ("联系人手机", "petitioner.phone"), ("诉求人姓名", "petitioner.name"),
+    ("处理部门意见", "处理部门意见"), ("序号", "序号"), ("备注", "备注"),  # a reply's heading, a row count: kept as written
+])
+def test_headers_are_read_by_what_they_say(header, field):
+    from triage.records import header_field
+
+    assert header_field(header) == field
+
+
+def test_an_export_under_unlisted_headers_is_read(tmp_path):
+    """A system whose headers no alias lists: the row count is not the id, the reply's heading is no department."""
+    path = tmp_path / "export.csv"
+    path.write_text("序号,信访件编号,*诉求描述,受理日期(必填),承办单位名称,处理部门意见,联系人手机\n"
+                    "1,XF-77,楼上漏水多次协调未果,2024-05-06,鼓楼区,已转鼓楼区处理,13800138000\n", encoding="utf-8")
+    [p] = list(read_letters(path))
+    letter = p.letter
+    assert (letter.id, letter.content, letter.department) == ("XF-77", "楼上漏水多次协调未果", "鼓楼区")
+    assert letter.received_at.startswith("2024-05-06") and letter.petitioner == {"phone": "13800138000"}

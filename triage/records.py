@@ -60,6 +60,44 @@ COLUMN_ALIASES = {
 }
 
 
+# Headers no alias lists, read by what they say: an export's own wording varies (承办单位名称, 诉求描述, 受理日期,
+# 事发区域). Tried in order, after the exact names; each names the kind of column and ends where such a header
+# ends, so that 处理部门意见 (a reply) is no department and 序号 (a row count) no id.
+_HEADER_RULES: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(p), f) for p, f in (
+    (r"^(?:答复|回复|反馈|办理结果|处理结果|办结|办理情况|处理情况|处理意见|办理意见)", "reply"),
+    (r"(?:承办|办理|主办|责任|处置|交办|转办|处理|派单|流转)(?:单位|部门|机构)(?:名称)?$", "department"),
+    (r"^(?:诉求|反映|来信|来电|工单|信件|问题|事项|事件|留言|投诉|信访)(?:内容|描述|详情|正文|事项)$", "content"),
+    (r"^(?:工单|信件|信访件?|留言|事项|案件|诉求|来电|来信)(?:编号|编码|单号|号码?)$", "id"),
+    (r"^(?:来电|受理|登记|创建|来信|来访|反映|留言|提交|诉求|派单|接收)(?:时间|日期)$", "received_at"),
+    (r"^(?:诉求|工单|信件|问题|事项|信访|来电)(?:类型|性质|类别)$", "type"),
+    (r"^(?:所属|所在|事发|发生|归属)(?:区县|区域|地区|行政区|区划|辖区|区)$", "region"),
+    (r"^(?:联系人?|来电|手机|诉求人|来电人|来信人|信访人)(?:电话|号码|手机)$", "petitioner.phone"),
+    (r"^(?:诉求人|来电人|来信人|信访人|反映人)(?:姓名)?$", "petitioner.name"),
+))
+_HEADER_MARKS = re.compile(r"^[\ufeff*＊\s]+|[*＊:：\s]+$")
+_HEADER_NOTE = re.compile(r"[（(][^（()）]{0,12}[）)]$")   # (必填), （选填）, (yyyy-mm-dd)
+_CONTRACT_COLUMNS = frozenset(("id", "content", "channel", "received_at", "petitioner", *STRING_FIELDS,
+                               *(f"petitioner.{f}" for f in PETITIONER_FIELDS)))
+
+
+def header_field(header: str) -> str:
+    """The contract field a column header stands for: the contract's own name, an alias of
+    :data:`COLUMN_ALIASES`, or a header saying what it holds in an export's own words (承办单位名称 → department,
+    诉求描述 → content); marks of a form are read past (``*诉求内容``, ``来电时间(必填)``). A header saying none of
+    these is returned as written (trimmed): the column is kept under its own name."""
+    name = _HEADER_MARKS.sub("", header or "")
+    bare = _HEADER_NOTE.sub("", name).strip() or name
+    for candidate in (name, bare):
+        if candidate in _CONTRACT_COLUMNS:
+            return candidate
+        if candidate in COLUMN_ALIASES:
+            return COLUMN_ALIASES[candidate]
+    for rule, field in _HEADER_RULES:
+        if rule.search(bare):
+            return field
+    return name
+
+
 # What offices write for the five hotline types (咨询 / 求助 / 建议 / 投诉 / 举报): a type history learns under the
 # hotline's names, so that "投诉类" and "投诉" are one type and the 信访 category can be read off the label.
 _TYPE_ALIASES = (("咨询", "咨询"), ("求助", "求助"), ("建议", "建议"), ("投诉", "投诉"), ("举报", "举报"), ("检举", "举报"),
@@ -259,7 +297,7 @@ def _rows_from_csv(handle: io.TextIOBase) -> Iterator[tuple[int, dict]]:
 
 
 def _record_of_row(row: dict[str | None, Any]) -> dict[str, Any]:
-    """One table row (header → cell text) as a letter record: headers read through :data:`COLUMN_ALIASES`."""
+    """One table row (header → cell text) as a letter record: headers read by :func:`header_field`."""
     record: dict[str, Any] = {}
     petitioner: dict[str, str] = {}
     own: set[str] = set()    # fields the file names in the contract's words: no alias overrides them
@@ -267,7 +305,7 @@ def _record_of_row(row: dict[str | None, Any]) -> dict[str, Any]:
         if key is None:
             continue
         name = key.strip()
-        key = COLUMN_ALIASES.get(name, name)
+        key = header_field(name)
         if value is None or value == "" or (key in own and name != key):
             continue
         target, field = (petitioner, key.split(".", 1)[1]) if key.startswith("petitioner.") else (record, key)
@@ -305,7 +343,6 @@ def _rows_from_sheets(name: str, sheets: Iterable[Iterable[Sequence[Any]]]) -> I
     The sheet is the first whose header row names a letter field (``content`` or one of its aliases, such as
     诉求内容); the header row is the first of its first ten rows naming it, so that a title row above the table
     ("12345 工单导出 2024年5月") is passed over."""
-    content_names = {alias for alias, key in COLUMN_ALIASES.items() if key == "content"} | {"content"}
     for rows in sheets:
         header: list[str | None] | None = None
         for number, values in enumerate(rows, start=1):
@@ -313,7 +350,7 @@ def _rows_from_sheets(name: str, sheets: Iterable[Iterable[Sequence[Any]]]) -> I
             if header is None:
                 if number > 10:
                     break
-                if content_names.intersection(cells):
+                if any(cell and header_field(cell) == "content" for cell in cells):
                     header = cells
                 continue
             if not any(cells):
