@@ -40,6 +40,9 @@ def test_triggers(text, triggers):
     "根据《中华人民共和国劳动争议调解仲裁法》的规定", # a law cited by its title
     "依照《最高人民法院关于审理物业服务纠纷案件具体应用法律若干问题的解释》",
     "参照最高人民法院发布的典型案例",
+    "我是省检察院东来苑住宅区业主",                # the procuratorate as the name of an estate
+    "对区人民法院审判庭施工建设项目评标结果提出质疑",  # the court as a client of a building project
+    "检察院对面的路灯坏了",
 ])
 def test_non_triggers(text):
     assert flag_litigation(text) == {"litigation_related": False, "triggers": []}
@@ -57,6 +60,8 @@ REAL = {  # 留言编号 → expected triggers (checked by reading each letter)
     ("replies.csv", "145294"): [],            # 上诉到…纪委
     ("replies.csv", "4325"): ["法律途径"],     # 期间走过法律途径
     ("replies.csv", "163493"): ["司法拍卖"],
+    ("messages_labeled.csv", "160838"): [],   # 省检察院东来苑, an estate
+    ("replies.csv", "116223"): [],            # 人民法院审判庭施工建设项目
     ("replies.csv", "7582"): ["法院", "起诉"],
     ("messages_labeled.csv", "160228"): [],   # 被告知
     ("messages_labeled.csv", "149985"): [],   # 法院对面 as a landmark

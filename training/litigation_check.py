@@ -3,7 +3,9 @@
 ``corpora/litigation_check.csv`` holds the verdicts (file, 留言编号, yes/no, why — no letter text): 101 letters the
 flag raised, drawn at random in three samples of the flagged letters of messages_labeled + replies and read
 whole: A (40) with the rules before session 17, B (40, 31 not in A) after its first rules, C (30, none in A or B)
-after the rules were settled, but before the last one (被告之) was added on what C showed. "yes" means the matter is in, or belongs to, litigation, arbitration, administrative
+after the rules were settled; two rules came after it — 被告之 (was told), which C showed, and a court or
+procuratorate as an estate or a building project's client, from A and B — and of C's letters only the one 被告之
+letter reads differently. "yes" means the matter is in, or belongs to, litigation, arbitration, administrative
 reconsideration or enforcement (the writer went to court, was told to, or means to); "no" means the trigger
 was something else (a law cited, a court as a landmark, 上诉 said of a petition). The file also keeps what the
 rules of its time said (``flagged_before`` / ``flagged_now``): :func:`check` re-reads every letter with the

@@ -67,7 +67,10 @@ _COURT_CITED_RE = re.compile(r"法院(?:关于|发布|印发|公布|的?《|司�
 _APPEAL_NOT_COURT_RE = re.compile(r"上诉(?:到|至)[^，。！？,.!?\n]{0,8}?(?:纪委|监委|政府|信访|上级|领导|省委|市委|中央)")
 
 # a court as a place: 法院路, 法院宿舍, 法院旁边 … (the character after 法院)
-_COURT_PLACE_RE = re.compile(r"法院(?:路|街|巷|大道|小区|宿舍|家属院|家属区|站|公交站|旁|对面|附近|一带|那边|门口|隔壁|后面|前面|周边|斜对面|东|西|南|北)")
+_COURT_PLACE_RE = re.compile(r"(?:法院|检察院)(?:路|街|巷|大道|小区|宿舍|家属院|家属区|站|公交站|旁|对面|附近|一带|那边|门口|隔壁|后面|前面|周边|斜对面|东|西|南|北)")
+# … or as a housing estate (省检察院东来苑) or a building project (法院审判庭施工建设项目): the court as a landlord or a client
+_COURT_ESTATE_RE = re.compile(r"(?:法院|检察院)[^\s，。、；,;]{0,3}?(?:苑|小区|公寓|家属院|宿舍|大厦|花园)"
+                              r"|(?:法院|检察院)(?:审判庭|办公楼|大楼)?(?:施工|建设|工程|项目|招标|评标)")
 
 
 # a law, a regulation, a judicial interpretation cited by its title (《最高人民法院关于审理…的解释》); a
@@ -88,7 +91,10 @@ def flag_litigation(text: str) -> dict:
     titles = [t.span() for t in _TITLE_RE.finditer(text)]
     for m in _TRIGGER_RE.finditer(text):
         name = _NAMES[int(m.lastgroup[1:])]
-        if name == "法院" and (_COURT_PLACE_RE.match(text, m.start()) or _COURT_CITED_RE.match(text, m.start())):
+        if name == "法院" and _COURT_CITED_RE.match(text, m.start()):
+            continue
+        if name in ("法院", "检察院") and (_COURT_PLACE_RE.match(text, m.start())
+                                        or _COURT_ESTATE_RE.match(text, m.start())):
             continue
         if name == "上诉" and _APPEAL_NOT_COURT_RE.match(text, m.start()):
             continue
