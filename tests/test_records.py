@@ -172,6 +172,33 @@ def test_read_an_excel_97_export_as_an_xlsx_is_read(tmp_path):
     assert last.letter.id == "20240307" and last.letter.department == "市城管委"
 
 
+def test_what_systems_export_as_xls_without_being_one_is_read_as_what_it_is(tmp_path):
+    """A web page holding a table (here GBK, as its meta tag says), Excel's "Unicode text" (UTF-16, tabs) and an
+    .xlsx, each under the name .xls."""
+    page = tmp_path / "导出.xls"
+    page.write_bytes(("<html><head><meta http-equiv='Content-Type' content='text/html; charset=gb2312'></head>"
+                      "<body><table><tr><td colspan=3>信访件导出 2024年3月</td></tr>"
+                      "<tr><th>信访编号</th><th>来信内容</th><th>所属区县</th></tr>"
+                      "<tr><td>XF-1</td><td>小区门口路灯不亮<br>已反映多次</td><td>鼓楼区</td></tr>"
+                      "<tr><td>XF-2</td><td>&nbsp;</td><td>台江区</td></tr>"
+                      "<tr><td>XF-3<td>垃圾清运不及时<td></table></body></html>").encode("gb18030"))
+    first, empty, last = list(read_letters(page))
+    assert (first.line, first.letter.id, first.letter.region) == (3, "XF-1", "鼓楼区")
+    assert first.letter.content == "小区门口路灯不亮\n已反映多次"
+    assert empty.letter is None and empty.error.startswith("row 4") and "content" in empty.error
+    assert (last.letter.id, last.letter.content) == ("XF-3", "垃圾清运不及时")      # cells left unclosed, as HTML allows
+
+    text = tmp_path / "unicode.xls"
+    text.write_bytes("信件编号\t来信内容\r\nQ-1\t路灯不亮\r\n".encode("utf-16"))
+    [p] = list(read_letters(text))
+    assert (p.letter.id, p.letter.content) == ("Q-1", "路灯不亮")
+
+    renamed = tmp_path / "new.xls"
+    _workbook(renamed, [["工单编号", "诉求内容"], ["GD-1", "噪音扰民"]])
+    [p] = list(read_letters(renamed))
+    assert (p.letter.id, p.letter.content) == ("GD-1", "噪音扰民")
+
+
 def test_a_workbook_without_a_sheet_of_letters_is_refused(tmp_path):
     path = tmp_path / "other.xlsx"
     _workbook(path, [["月份", "件数"], ["1月", 12]])
@@ -183,7 +210,8 @@ def test_a_workbook_without_a_sheet_of_letters_is_refused(tmp_path):
     ("export.csv", b"PK\x03\x04rest-of-a-zip", "name it .xlsx"),
     ("export.csv", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "name it .xls"),
     ("broken.xlsx", b"not a workbook", "not a readable .xlsx"),
-    ("broken.xls", b"not a workbook", "not a readable .xls "),
+    ("broken.xls", b"\xd0\xcf\x11\xe0 not a workbook", "not a readable .xls "),
+    ("broken.xls", b"\x80\xff\xfe\x00\x81", "neither an Excel workbook nor"),
 ])
 def test_workbooks_under_the_wrong_name_or_broken_are_refused_with_what_they_are(tmp_path, name, magic, message):
     path = tmp_path / name

@@ -13,6 +13,7 @@ import io
 import json
 import re
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -368,19 +369,34 @@ def _rows_from_xlsx(path: Path) -> Iterator[tuple[int, dict]]:
 
     from openpyxl import load_workbook
 
+    handle = open(path, "rb")   # a handle, not the name: openpyxl refuses a workbook named .xls by its name
     try:
-        book = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise InvalidInput(f"{path.name} is not a readable .xlsx workbook ({exc})") from None
-    try:
-        yield from _rows_from_sheets(path.name, (sheet.iter_rows(values_only=True) for sheet in book.worksheets))
+        try:
+            book = load_workbook(handle, read_only=True, data_only=True)
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+            raise InvalidInput(f"{path.name} is not a readable .xlsx workbook ({exc})") from None
+        try:
+            yield from _rows_from_sheets(path.name, (sheet.iter_rows(values_only=True) for sheet in book.worksheets))
+        finally:
+            book.close()
     finally:
-        book.close()
+        handle.close()
 
 
 def _rows_from_xls(path: Path) -> Iterator[tuple[int, dict]]:
     """The rows of an Excel 97-2003 workbook's (.xls, what many 信访 and 12345 systems still export) sheet of
-    letters: see :func:`_rows_from_sheets`. Date cells become dates, as in a .xlsx."""
+    letters: see :func:`_rows_from_sheets`. Date cells become dates, as in a .xlsx.
+
+    Many systems' "export to Excel" writes something else under the name: a web page holding a table, tab- or
+    comma-separated text (Excel's "Unicode text" is UTF-16), or an .xlsx. Each is read as what it is."""
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic == b"PK\x03\x04":
+        yield from _rows_from_xlsx(path)
+        return
+    if magic != b"\xd0\xcf\x11\xe0":
+        yield from _rows_from_sheets(path.name, _exported_text_tables(path))
+        return
     import xlrd
 
     try:
@@ -410,6 +426,72 @@ def _rows_from_xls(path: Path) -> Iterator[tuple[int, dict]]:
         yield from _rows_from_sheets(path.name, sheets())
     finally:
         book.release_resources()
+
+
+class _HtmlTables(HTMLParser):
+    """The tables of a web page as lists of rows of cell texts (what a system's "Excel" export often is)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tables: list[list[list[str]]] = []
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+
+    def _end_cell(self) -> None:
+        if self._cell is not None and self._row is not None:
+            self._row.append("".join(self._cell).strip())
+        self._cell = None
+
+    def _end_row(self) -> None:
+        self._end_cell()
+        if self._row is not None and self.tables:
+            self.tables[-1].append(self._row)
+        self._row = None
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        if tag == "table":
+            self._end_row()
+            self.tables.append([])
+        elif tag == "tr":
+            self._end_row()
+            self._row = [] if self.tables else None
+        elif tag in ("td", "th"):
+            self._end_cell()
+            if self._row is not None:
+                self._cell = []
+        elif tag == "br" and self._cell is not None:
+            self._cell.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th"):
+            self._end_cell()
+        elif tag in ("tr", "table"):
+            self._end_row()
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _exported_text_tables(path: Path) -> list[list[list[str]]]:
+    """A file named .xls that is no workbook: a web page's tables, or one table of tab- (else comma-) separated
+    text; UTF-16 with its byte-order mark, UTF-8 or GB 18030."""
+    raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = raw.decode("utf-16")
+    else:
+        encoding = text_encoding(path)
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError:
+            raise InvalidInput(f"{path.name} is neither an Excel workbook nor UTF-8 / GB 18030 text") from None
+    if text.lstrip()[:1] == "<":
+        parser = _HtmlTables()
+        parser.feed(text)
+        parser.close()
+        return parser.tables
+    first = text.split("\n", 1)[0]
+    return [list(csv.reader(io.StringIO(text, newline=""), delimiter="\t" if "\t" in first else ","))]
 
 
 FILE_FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".xls": "xls", ".jsonl": "jsonl"}

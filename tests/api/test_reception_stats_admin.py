@@ -164,7 +164,7 @@ def test_admin_uploads_an_offices_excel_export(client, tmp_path, suffix):
     ("export.csv", "工单编号,诉求内容\nGD-1,\n".encode("gb18030"), 422, "no letter in the file"),
     ("export.csv", b"id,content\n1,\x80\xff\xfe\n", 400, "not UTF-8"),
     ("export.xlsx", b"not a workbook", 400, "not a readable .xlsx"),
-    ("export.xls", b"not a workbook", 400, "not a readable .xls "),
+    ("export.xls", b"\xd0\xcf\x11\xe0 not a workbook", 400, "not a readable .xls "),
 ])
 def test_an_upload_that_cannot_be_imported_says_why(client, name, content, status, message):
     r = client.post("/v1/admin/imports/file", files={"file": (name, content)}, headers=headers("admin"))
