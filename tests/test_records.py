@@ -43,9 +43,28 @@ def test_not_an_object():
     ("20240501", "2024-05-01T00:00:00"),
     ("12/31/2016", "2016-12-31T00:00:00"),
     ("05/03/2016 08:10", "2016-05-03T08:10:00"),
+    # times as offices write them: kept, not dropped
+    ("2024/3/5 上午9:12", "2024-03-05T09:12:00"),
+    ("2024/3/5 下午3:12:05", "2024-03-05T15:12:05"),
+    ("2024年3月5日9:12", "2024-03-05T09:12:00"),
+    ("2024年3月5日下午3点", "2024-03-05T15:00:00"),
+    ("2024年3月5日 9时12分", "2024-03-05T09:12:00"),
+    ("2024-03-05 03:12:05 PM", "2024-03-05T15:12:05"),
+    ("2024/3/5 中午12:30", "2024-03-05T12:30:00"),
+    ("2024/3/5 凌晨12:10", "2024-03-05T00:10:00"),
+    ("45415.39", "2024-05-03T09:21:36"),          # a spreadsheet's date cell exported as its serial number
+    ("2024-03-05 备注", "2024-03-05T00:00:00"),    # no time after the date: the date, as before
 ])
 def test_dates(raw, iso):
     assert parse_date(raw) == iso
+
+
+@pytest.mark.parametrize("raw", ["2024-02-30", "2024/3/5 下午25:00", "12345", "99999.5"])
+def test_impossible_dates_are_refused(raw):
+    from triage.errors import InvalidLetter
+
+    with pytest.raises(InvalidLetter, match="not a date"):
+        parse_date(raw)
 
 
 def test_read_jsonl_reports_bad_lines_with_numbers():

@@ -178,6 +178,39 @@ _DATE_PATTERNS = (
     re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T](\d{1,2})[:时](\d{1,2})(?:[:分](\d{1,2})(?:\.\d+)?秒?)?)?"),
     re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
 )
+# what follows a date: a time of day as offices write it (9:12, 9时12分, 上午9:12, 下午3点, 3:12:05 PM)
+_DATE_HEAD = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?[ T]*(.*)$")
+_TIME_OF_DAY = re.compile(r"(上午|下午|凌晨|早上|中午|晚上|AM|PM)?\s*(\d{1,2})(?:[:时点](?:(\d{1,2})分?)?"
+                          r"(?:[:](\d{1,2})(?:\.\d+)?|(\d{1,2})秒)?)?\s*(AM|PM)?", re.IGNORECASE)
+_AFTERNOON = ("下午", "晚上", "PM")
+_EXCEL_SERIAL = re.compile(r"^\d{5}(?:\.\d+)?$")   # a spreadsheet's date cell exported as its number (45415.39)
+
+
+def _chinese_datetime(text: str) -> str | None:
+    """2024/3/5 上午9:12, 2024年3月5日9时12分, 2024-03-05 3:12:05 PM → ISO; None when the text is no such date,
+    "" when it is one that cannot be (2024-02-30, 下午25:00)."""
+    m = _DATE_HEAD.match(text)
+    if not m:
+        return None
+    year, month, day = (int(g) for g in m.groups()[:3])
+    rest = m.group(4).strip()
+    hh = mm = ss = 0
+    t = _TIME_OF_DAY.fullmatch(rest) if rest else None
+    if t:
+        marker = (t.group(1) or t.group(6) or "").upper()
+        hh, mm, ss = int(t.group(2)), int(t.group(3) or 0), int(t.group(4) or t.group(5) or 0)
+        if marker in _AFTERNOON and hh < 12:
+            hh += 12
+        elif marker == "中午" and hh < 11:
+            hh += 12
+        elif marker in ("上午", "凌晨", "早上", "AM") and hh == 12:
+            hh = 0
+    if rest and not t:
+        return None
+    try:
+        return dt.datetime(year, month, day, hh, mm, ss).isoformat()
+    except ValueError:
+        return ""   # a date and a time of day, one of them impossible (2月30日, 下午25:00)
 
 
 _US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2}))?)?$")
@@ -203,7 +236,14 @@ def parse_date(value: Any, *, field_name: str = "received_at") -> str | None:
             return dt.datetime(year, month, day, hh, mm, ss).isoformat()
         except ValueError:
             pass
-    for pattern in _DATE_PATTERNS:
+    iso = _chinese_datetime(text)
+    if iso:
+        return iso
+    if iso == "":
+        raise InvalidLetter(f"'{text[:40]}' is not a date: no such day or time", field=field_name)
+    if _EXCEL_SERIAL.match(text) and 25569 <= float(text) < 73051:   # 1970 … 2100
+        return (dt.datetime(1899, 12, 30) + dt.timedelta(days=float(text))).replace(microsecond=0).isoformat()
+    for pattern in _DATE_PATTERNS:   # a date with something after it that is no time: the date, as before
         m = pattern.match(text)
         if m:
             parts = [int(p) if p else 0 for p in m.groups()] + [0] * (6 - len(m.groups()))
