@@ -277,3 +277,15 @@ def test_an_export_under_unlisted_headers_is_read(tmp_path):
     letter = p.letter
     assert (letter.id, letter.content, letter.department) == ("XF-77", "楼上漏水多次协调未果", "鼓楼区")
     assert letter.received_at.startswith("2024-05-06") and letter.petitioner == {"phone": "13800138000"}
+
+
+@pytest.mark.parametrize("raw, channel", [
+    ("微信", "online"), ("市长信箱", "online"), ("12345app", "online"), ("e福州app", "online"), ("QQ", "online"),
+    ("人民网留言板", "online"), ("网站", "online"), ("邮件", "online"),
+    ("电话", "phone"), ("12345热线", "phone"), ("来电", "phone"),
+    ("来访", "visit"), ("走访", "visit"), ("来信", "letter"), ("信件", "letter"),
+    ("短信", "other"), ("传真", "other"), ("窗口", "other"), ("letter", "letter"),
+])
+def test_channels_as_offices_write_them(raw, channel):
+    """微信 and 市长信箱 hold the character 信 and are no paper letter; 12345app is an app, not a call."""
+    assert parse_letter({"content": "路灯不亮", "channel": raw}).channel == channel

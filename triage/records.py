@@ -24,9 +24,15 @@ MAX_CONTENT_CHARS = 20_000
 MAX_TITLE_CHARS = 500
 
 CHANNELS = ("letter", "visit", "online", "phone", "other")
+# What offices write for a letter's channel, tried in order: the online ones first, so that 微信, 市长信箱 and
+# 12345app are not read as a paper letter (信) or a call (12345); 短信 and 传真 are neither a letter nor online.
 _CHANNEL_ALIASES = {
-    "来信": "letter", "信": "letter", "来访": "visit", "访": "visit", "网上": "online", "网站": "online",
-    "网络": "online", "app": "online", "微信": "online", "来电": "phone", "电话": "phone", "12345": "phone",
+    "微信": "online", "qq": "online", "微博": "online", "邮件": "online", "email": "online", "e-mail": "online",
+    "信箱": "online", "留言": "online", "app": "online", "小程序": "online", "客户端": "online", "网": "online",
+    "平台": "online", "短信": "other", "传真": "other",
+    "来电": "phone", "电话": "phone", "热线": "phone", "12345": "phone",
+    "来访": "visit", "走访": "visit", "接访": "visit", "上访": "visit", "访": "visit",
+    "来信": "letter", "信": "letter", "邮寄": "letter",
 }
 PETITIONER_FIELDS = ("name", "id_number", "phone", "address", "account")
 STRING_FIELDS = ("title", "region", "domain", "type", "department", "reply", "status")
