@@ -20,6 +20,8 @@ def test_identity_hash_is_keyed_and_canonical():
     assert identity_hash("phone", "138-1234-5678", k1) == identity_hash("phone", "+86 13812345678", k1)
     assert identity_hash("phone", "13812345678", k1) != identity_hash("phone", "13812345678", k2)
     assert canonical_identity("id_number", "11010119900307123x") == "11010119900307123X"
+    # a number cell a CSV export wrote with ".0", full-width digits: the same phone
+    assert canonical_identity("phone", "13812345678.0") == canonical_identity("phone", "１３８１２３４５６７８") == "13812345678"
     assert mask_identity("name", "张三丰") == "张**"
 
 

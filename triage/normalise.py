@@ -114,6 +114,7 @@ def mask_identity(kind: str, value: str | None) -> str | None:
     if kind == "name":
         return value[0] + "*" * max(1, len(value) - 1)
     if kind == "phone":
+        value = re.sub(r"\.0+$", "", value)   # a number cell a CSV export wrote as 13800138000.0
         digits = re.sub(r"\D", "", value)
         return (digits[:3] + "****" + digits[-4:]) if len(digits) >= 7 else "****"
     if kind == "id_number":
@@ -127,6 +128,7 @@ def canonical_identity(kind: str, value: str) -> str:
     """The form two spellings of the same identity share (digits only for phones, upper-case X for IDs)."""
     value = unicodedata.normalize("NFKC", value).strip()
     if kind == "phone":
+        value = re.sub(r"\.0+$", "", value)   # a number cell a CSV export wrote as 13800138000.0
         digits = re.sub(r"\D", "", value)
         return digits[-11:] if len(digits) >= 11 else digits
     if kind == "id_number":
