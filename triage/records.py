@@ -523,14 +523,11 @@ def _exported_text_tables(path: Path) -> list[list[list[str]]]:
     """A file named .xls that is no workbook: a web page's tables, or one table of tab- (else comma-) separated
     text; UTF-16 with its byte-order mark, UTF-8 or GB 18030."""
     raw = path.read_bytes()
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        text = raw.decode("utf-16")
-    else:
-        encoding = text_encoding(path)
-        try:
-            text = raw.decode(encoding)
-        except UnicodeDecodeError:
-            raise InvalidInput(f"{path.name} is neither an Excel workbook nor UTF-8 / GB 18030 text") from None
+    utf16 = raw.startswith((b"\xff\xfe", b"\xfe\xff"))
+    try:
+        text = raw.decode("utf-16" if utf16 else text_encoding(path))
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path.name} is neither an Excel workbook nor UTF-8 / GB 18030 / UTF-16 text") from None
     if text.lstrip()[:1] == "<":
         parser = _HtmlTables()
         parser.feed(text)
