@@ -289,3 +289,14 @@ def test_an_export_under_unlisted_headers_is_read(tmp_path):
 def test_channels_as_offices_write_them(raw, channel):
     """微信 and 市长信箱 hold the character 信 and are no paper letter; 12345app is an app, not a call."""
     assert parse_letter({"content": "路灯不亮", "channel": raw}).channel == channel
+
+
+def test_a_sheet_saved_as_csv_keeps_its_title_row_and_is_read_below_it(tmp_path):
+    path = tmp_path / "saved.csv"
+    path.write_bytes("12345工单导出 2024年3月,,\n工单编号,诉求内容,承办单位\nGD-1,\"路灯不亮\n已多次反映\",鼓楼区\n,,\nGD-2,,\n"
+                     .encode("gb18030"))
+    first, comma_row, missing = list(read_letters(path))
+    assert (first.line, first.letter.id, first.letter.content, first.letter.department) == \
+        (4, "GD-1", "路灯不亮\n已多次反映", "鼓楼区")       # numbered by the line the row ends on
+    assert comma_row.letter is None and comma_row.error.startswith("line 5")   # as before: reported, not dropped
+    assert missing.letter is None and missing.error.startswith("line 6") and "content" in missing.error

@@ -336,11 +336,29 @@ class Parsed:
 
 
 def _rows_from_csv(handle: io.TextIOBase) -> Iterator[tuple[int, dict]]:
-    reader = csv.DictReader(handle)
-    if not reader.fieldnames:
+    """The rows of a CSV table, numbered by the line they end on. The header row is the first of the first ten
+    naming the letters' content (a sheet saved as CSV keeps the title row above its table), else the first."""
+    reader = csv.reader(handle)
+    head: list[tuple[int, list[str]]] = []
+    for values in reader:
+        if values:
+            head.append((reader.line_num, values))
+            if len(head) == 10:
+                break
+    if not head:
         raise InvalidInput("the CSV file has no header row")
-    for row in reader:
-        yield reader.line_num, _record_of_row(row)
+    at = next((i for i, (_, values) in enumerate(head)
+               if any(cell.strip() and header_field(cell) == "content" for cell in values)), 0)
+    header = head[at][1]
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        yield from head[at + 1:]
+        for values in reader:
+            if values:
+                yield reader.line_num, values
+
+    for line, values in rows():
+        yield line, _record_of_row(dict(zip(header, values)))
 
 
 def _record_of_row(row: dict[str | None, Any]) -> dict[str, Any]:
