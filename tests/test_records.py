@@ -52,6 +52,8 @@ def test_not_an_object():
     ("2024-03-05 03:12:05 PM", "2024-03-05T15:12:05"),
     ("2024/3/5 中午12:30", "2024-03-05T12:30:00"),
     ("2024/3/5 凌晨12:10", "2024-03-05T00:10:00"),
+    ("3/5/2024 下午3:12", "2024-03-05T15:12:00"),
+    ("12/31/2016 3:12 PM", "2016-12-31T15:12:00"),
     ("45415.39", "2024-05-03T09:21:36"),          # a spreadsheet's date cell exported as its serial number
     ("2024-03-05 备注", "2024-03-05T00:00:00"),    # no time after the date: the date, as before
 ])
@@ -59,7 +61,7 @@ def test_dates(raw, iso):
     assert parse_date(raw) == iso
 
 
-@pytest.mark.parametrize("raw", ["2024-02-30", "2024/3/5 下午25:00", "12345", "99999.5"])
+@pytest.mark.parametrize("raw", ["2024-02-30", "2024/3/5 下午25:00", "2/30/2016", "12345", "99999.5"])
 def test_impossible_dates_are_refused(raw):
     from triage.errors import InvalidLetter
 

@@ -192,17 +192,15 @@ _AFTERNOON = ("下午", "晚上", "PM")
 _EXCEL_SERIAL = re.compile(r"^\d{5}(?:\.\d+)?$")   # a spreadsheet's date cell exported as its number (45415.39)
 
 
-def _chinese_datetime(text: str) -> str | None:
-    """2024/3/5 上午9:12, 2024年3月5日9时12分, 2024-03-05 3:12:05 PM → ISO; None when the text is no such date,
-    "" when it is one that cannot be (2024-02-30, 下午25:00)."""
-    m = _DATE_HEAD.match(text)
-    if not m:
-        return None
-    year, month, day = (int(g) for g in m.groups()[:3])
-    rest = m.group(4).strip()
+def _with_time(year: int, month: int, day: int, rest: str) -> str | None:
+    """A day and what follows it as ISO: None when what follows is no time of day, "" when the day or the time
+    cannot be (2024-02-30, 下午25:00)."""
+    rest = rest.strip()
     hh = mm = ss = 0
-    t = _TIME_OF_DAY.fullmatch(rest) if rest else None
-    if t:
+    if rest:
+        t = _TIME_OF_DAY.fullmatch(rest)
+        if not t:
+            return None
         marker = (t.group(1) or t.group(6) or "").upper()
         hh, mm, ss = int(t.group(2)), int(t.group(3) or 0), int(t.group(4) or t.group(5) or 0)
         if marker in _AFTERNOON and hh < 12:
@@ -211,15 +209,28 @@ def _chinese_datetime(text: str) -> str | None:
             hh += 12
         elif marker in ("上午", "凌晨", "早上", "AM") and hh == 12:
             hh = 0
-    if rest and not t:
-        return None
     try:
         return dt.datetime(year, month, day, hh, mm, ss).isoformat()
     except ValueError:
-        return ""   # a date and a time of day, one of them impossible (2月30日, 下午25:00)
+        return ""
 
 
-_US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2}))?)?$")
+def _chinese_datetime(text: str) -> str | None:
+    """2024/3/5 上午9:12, 2024年3月5日9时12分, 2024-03-05 3:12:05 PM, or as spreadsheets export it month first
+    (12/31/2016 3:12 PM; day first when the first part > 12) → ISO; None when the text is no such date, "" when it
+    is one that cannot be (2024-02-30, 下午25:00)."""
+    m = _DATE_HEAD.match(text)
+    if m:
+        return _with_time(int(m.group(1)), int(m.group(2)), int(m.group(3)), m.group(4))
+    m = _US_DATE_HEAD.match(text)
+    if m:
+        first, second, year = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        month, day = (first, second) if first <= 12 else (second, first)
+        return _with_time(year, month, day, m.group(4))
+    return None
+
+
+_US_DATE_HEAD = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})[ T]*(.*)$")
 
 
 def parse_date(value: Any, *, field_name: str = "received_at") -> str | None:
@@ -233,15 +244,6 @@ def parse_date(value: Any, *, field_name: str = "received_at") -> str | None:
         return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).isoformat()
     except ValueError:
         pass
-    m = _US_DATE.match(text)
-    if m:  # 12/31/2016 as spreadsheets export it: month/day/year (day/month/year when the first part > 12)
-        first, second, year = (int(g) for g in m.groups()[:3])
-        month, day = (first, second) if first <= 12 else (second, first)
-        hh, mm, ss = (int(g) if g else 0 for g in m.groups()[3:])
-        try:
-            return dt.datetime(year, month, day, hh, mm, ss).isoformat()
-        except ValueError:
-            pass
     iso = _chinese_datetime(text)
     if iso:
         return iso
