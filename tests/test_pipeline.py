@@ -331,3 +331,15 @@ def test_an_exact_copy_by_the_same_petitioner_is_the_first_match(real_triage, st
         probe = Letter(**{**letters[i].to_dict(), "id": f"probe-{i}"})
         first = real_triage.suggest(probe, store, index)["duplicates"]["matches"][0]
         assert first["case_id"] == f"t-{i}" and first["same_petitioner"], (i, first)
+
+
+def test_a_placeholder_phone_makes_no_two_letters_one_persons(small_triage, store, fixture_letters):
+    """Exports write 无 or 不详 where a caller gave no number: such letters share no identity, so a stored case is
+    not "from the same petitioner" because both phones read 无."""
+    index = CaseIndex.open(store, small_triage.embedder_key, small_triage.embedder.dim)
+    stored = parse_letter({**fixture_letters[0].to_dict(), "id": "ph-1", "petitioner": {"phone": "无"}})
+    small_triage.ingest(small_triage.prepare([stored]), store, index)
+    for phone, same in (("不详", False), ("无", False), ("13800138000", False)):
+        copy = parse_letter({**fixture_letters[0].to_dict(), "id": f"ph-q-{phone}", "petitioner": {"phone": phone}})
+        top = [m for m in small_triage.suggest(copy, store, index)["duplicates"]["matches"] if m["case_id"] == "ph-1"]
+        assert top and top[0]["same_petitioner"] is same

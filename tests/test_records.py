@@ -262,6 +262,11 @@ def test_office_type_labels_read_as_the_five_hotline_types():
     ("承办单位名称", "department"), ("诉求描述", "content"), ("受理日期", "received_at"),    # an export's own words
     ("事发区域", "region"), ("信访件编号", "id"), ("问题类型", "type"), ("答复内容摘要", "reply"),
     ("联系人手机", "petitioner.phone"), ("诉求人姓名", "petitioner.name"),
+    # the petitioner's identity is read into petitioner (hashed, shown masked), never kept as a column shown as written
+    ("联系人", "petitioner.name"), ("投诉人姓名", "petitioner.name"), ("证件号码", "petitioner.id_number"),
+    ("身份证", "petitioner.id_number"), ("联系方式", "petitioner.phone"), ("手机号", "petitioner.phone"),
+    ("家庭住址", "petitioner.address"),
+    ("地址", "地址"), ("事发地址", "事发地址"),          # where the matter is, not who wrote: kept as written
     ("处理部门意见", "处理部门意见"), ("序号", "序号"), ("备注", "备注"),  # a reply's heading, a row count: kept as written
 ])
 def test_headers_are_read_by_what_they_say(header, field):

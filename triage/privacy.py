@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .normalise import identity_hash, mask_identity
+from .normalise import canonical_identity, identity_hash, mask_identity
 
 IDENTITY_KINDS = ("account", "id_number", "phone", "name")
 
@@ -14,11 +14,33 @@ def identity_key() -> bytes:
     return os.environ.get("TRIAGE_IDENTITY_KEY", "triage-development-identity-key").encode("utf-8")
 
 
+# what exports write where a petitioner gave nothing: no identity, and never one all such letters share
+PLACEHOLDERS = frozenset({"无", "没有", "匿名", "匿名用户", "不详", "未知", "保密", "不便透露", "暂无", "空", "其他", "游客",
+                          "先生", "女士", "小姐", "市民", "群众", "网友", "居民", "来电人", "-", "--", "—", "/", "\\",
+                          "0", "1", "null", "none", "n/a", "na", "anonymous", "unknown"})
+
+
+def usable_identity(kind: str, value: str | None) -> bool:
+    """Whether an identity field can tell one person from another: a phone of at least 7 digits, an ID number of at
+    least 6 letters or digits, a name or account that is no placeholder (无, 匿名, 不详, 先生 …)."""
+    if not value or not str(value).strip():
+        return False
+    canon = canonical_identity(kind, str(value))
+    if canon.lower() in PLACEHOLDERS or str(value).strip().lower() in PLACEHOLDERS:
+        return False
+    if kind == "phone":
+        return len(canon) >= 7
+    if kind == "id_number":
+        return len(canon) >= 6 and canon.isalnum()
+    return True
+
+
 def hashed_identities(petitioner: dict[str, str] | None) -> list[tuple[str, str]]:
-    """(kind, keyed hash) for each identity field present."""
+    """(kind, keyed hash) for each identity field present that can tell people apart (:func:`usable_identity`):
+    two letters whose phone reads 无 are not one person's."""
     key = identity_key()
     return [(kind, identity_hash(kind, (petitioner or {})[kind], key))
-            for kind in IDENTITY_KINDS if (petitioner or {}).get(kind)]
+            for kind in IDENTITY_KINDS if usable_identity(kind, (petitioner or {}).get(kind))]
 
 
 def identity_keys(petitioner: dict[str, str] | None, kinds: tuple[str, ...] = ("account", "id_number", "phone")) -> set[str]:

@@ -78,8 +78,14 @@ _HEADER_RULES: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(p), f) for
     (r"^(?:来电|受理|登记|创建|来信|来访|反映|留言|提交|诉求|派单|接收)(?:时间|日期)$", "received_at"),
     (r"^(?:诉求|工单|信件|问题|事项|信访|来电)(?:类型|性质|类别)$", "type"),
     (r"^(?:所属|所在|事发|发生|归属)(?:区县|区域|地区|行政区|区划|辖区|区)$", "region"),
-    (r"^(?:联系人?|来电|手机|诉求人|来电人|来信人|信访人)(?:电话|号码|手机)$", "petitioner.phone"),
-    (r"^(?:诉求人|来电人|来信人|信访人|反映人)(?:姓名)?$", "petitioner.name"),
+    # the petitioner's identity: read into ``petitioner`` (hashed for matching, shown masked), never left as a
+    # column of its own, which would be kept and shown as written
+    (r"^(?:联系人?|来电|手机|诉求人|来电人|来信人|信访人|反映人|投诉人|举报人|当事人|申请人)?(?:电话|号码|手机|手机号码?|"
+     r"联系方式|联系电话)$", "petitioner.phone"),
+    (r"^(?:身份证|证件|身份证件|公民身份)(?:号码?|编号)?$", "petitioner.id_number"),
+    (r"^(?:联系人|诉求人|来电人|来信人|信访人|反映人|投诉人|举报人|当事人|申请人|求助人|来访人|市民)(?:姓名|名称)?$",
+     "petitioner.name"),
+    (r"^(?:联系|家庭|通讯|通信|居住|现|户籍)(?:地址|住址)$", "petitioner.address"),
 ))
 _HEADER_MARKS = re.compile(r"^[\ufeff*＊\s]+|[*＊:：\s]+$")
 _HEADER_NOTE = re.compile(r"[（(][^（()）]{0,12}[）)]$")   # (必填), （选填）, (yyyy-mm-dd)
