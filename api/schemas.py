@@ -423,6 +423,12 @@ class SkippedRow(BaseModel):
     error: str
 
 
+class ColumnPublic(BaseModel):
+    column: str = Field(..., description="a header of the file, as written")
+    field: str | None = Field(..., description="the letter field it was read as (id, content, department, "
+                                               "petitioner.phone …); null: kept under its own name")
+
+
 class FileImportPublic(BaseModel):
     """An export file read and its letters queued for import; what could not be read is listed, not dropped."""
 
@@ -430,6 +436,8 @@ class FileImportPublic(BaseModel):
     letters: int = Field(..., ge=1, description="letters queued")
     skipped: int = Field(..., ge=0, description="lines or rows not imported, each with its reason")
     errors: list[SkippedRow] = Field(..., description="the first 100 of them")
+    columns: list[ColumnPublic] = Field(default_factory=list, description="how the header row of a CSV or a sheet "
+                                                                          "was read, column by column (empty for JSONL)")
 
 
 class JobItemPublic(BaseModel):

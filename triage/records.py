@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 from .errors import InvalidInput, InvalidLetter
 
@@ -109,6 +109,21 @@ def header_field(header: str) -> str:
         if rule.search(bare):
             return field
     return name
+
+
+HeaderHook = Optional[Callable[[list], None]]
+
+
+def column_fields(header: Iterable[str | None]) -> list[tuple[str, str | None]]:
+    """What each column of a header row is read as: ``(header, contract field)``, or ``(header, None)`` for a
+    column kept under its own name (an unknown field); blank headers are left out."""
+    out = []
+    for cell in header:
+        name = str(cell).strip() if cell is not None else ""
+        if name:
+            field = header_field(name)
+            out.append((name, field if field in _CONTRACT_COLUMNS else None))
+    return out
 
 
 # What offices write for the five hotline types (咨询 / 求助 / 建议 / 投诉 / 举报): a type history learns under the
@@ -343,7 +358,7 @@ class Parsed:
     error: str | None = None
 
 
-def _rows_from_csv(handle: io.TextIOBase) -> Iterator[tuple[int, dict]]:
+def _rows_from_csv(handle: io.TextIOBase, on_header: HeaderHook = None) -> Iterator[tuple[int, dict]]:
     """The rows of a CSV table, numbered by the line they end on. The header row is the first of the first ten
     naming the letters' content (a sheet saved as CSV keeps the title row above its table), else the first."""
     reader = csv.reader(handle)
@@ -358,6 +373,8 @@ def _rows_from_csv(handle: io.TextIOBase) -> Iterator[tuple[int, dict]]:
     at = next((i for i, (_, values) in enumerate(head)
                if any(cell.strip() and header_field(cell) == "content" for cell in values)), 0)
     header = head[at][1]
+    if on_header:
+        on_header(header)
 
     def rows() -> Iterator[tuple[int, list[str]]]:
         yield from head[at + 1:]
@@ -409,7 +426,8 @@ def _cell_text(value: Any) -> str | None:
     return text or None
 
 
-def _rows_from_sheets(name: str, sheets: Iterable[Iterable[Sequence[Any]]]) -> Iterator[tuple[int, dict]]:
+def _rows_from_sheets(name: str, sheets: Iterable[Iterable[Sequence[Any]]],
+                      on_header: HeaderHook = None) -> Iterator[tuple[int, dict]]:
     """The rows of a workbook's sheet of letters (each sheet given as its rows of cell values), numbered as Excel
     numbers them.
 
@@ -425,6 +443,8 @@ def _rows_from_sheets(name: str, sheets: Iterable[Iterable[Sequence[Any]]]) -> I
                     break
                 if any(cell and header_field(cell) == "content" for cell in cells):
                     header = cells
+                    if on_header:
+                        on_header(header)
                 continue
             if not any(cells):
                 continue
@@ -435,7 +455,7 @@ def _rows_from_sheets(name: str, sheets: Iterable[Iterable[Sequence[Any]]]) -> I
                        f"(content, 诉求内容, 来信内容, …) in its first ten rows")
 
 
-def _rows_from_xlsx(path: Path) -> Iterator[tuple[int, dict]]:
+def _rows_from_xlsx(path: Path, on_header: HeaderHook = None) -> Iterator[tuple[int, dict]]:
     """The rows of an Excel workbook's (.xlsx / .xlsm) sheet of letters: see :func:`_rows_from_sheets`."""
     import zipfile
 
@@ -448,14 +468,15 @@ def _rows_from_xlsx(path: Path) -> Iterator[tuple[int, dict]]:
         except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
             raise InvalidInput(f"{path.name} is not a readable .xlsx workbook ({exc})") from None
         try:
-            yield from _rows_from_sheets(path.name, (sheet.iter_rows(values_only=True) for sheet in book.worksheets))
+            yield from _rows_from_sheets(path.name, (sheet.iter_rows(values_only=True) for sheet in book.worksheets),
+                                         on_header)
         finally:
             book.close()
     finally:
         handle.close()
 
 
-def _rows_from_xls(path: Path) -> Iterator[tuple[int, dict]]:
+def _rows_from_xls(path: Path, on_header: HeaderHook = None) -> Iterator[tuple[int, dict]]:
     """The rows of an Excel 97-2003 workbook's (.xls, what many 信访 and 12345 systems still export) sheet of
     letters: see :func:`_rows_from_sheets`. Date cells become dates, as in a .xlsx.
 
@@ -464,10 +485,10 @@ def _rows_from_xls(path: Path) -> Iterator[tuple[int, dict]]:
     with open(path, "rb") as fh:
         magic = fh.read(4)
     if magic == b"PK\x03\x04":
-        yield from _rows_from_xlsx(path)
+        yield from _rows_from_xlsx(path, on_header)
         return
     if magic != b"\xd0\xcf\x11\xe0":
-        yield from _rows_from_sheets(path.name, _exported_text_tables(path))
+        yield from _rows_from_sheets(path.name, _exported_text_tables(path), on_header)
         return
     import xlrd
 
@@ -495,7 +516,7 @@ def _rows_from_xls(path: Path) -> Iterator[tuple[int, dict]]:
             book.unload_sheet(i)
 
     try:
-        yield from _rows_from_sheets(path.name, sheets())
+        yield from _rows_from_sheets(path.name, sheets(), on_header)
     finally:
         book.release_resources()
 
@@ -593,13 +614,14 @@ def text_encoding(p: Path) -> str:
 
 
 def read_letters(path: str | Path | None = None, *, stream: io.TextIOBase | None = None,
-                 fmt: str | None = None, require_id: bool = True) -> Iterator[Parsed]:
+                 fmt: str | None = None, require_id: bool = True, on_header: HeaderHook = None) -> Iterator[Parsed]:
     """Read letters from a JSONL, CSV or Excel (.xlsx, .xls) file (or a JSONL / CSV text stream) and yield one
     :class:`Parsed` per record.
 
     A text file is UTF-8 or, if it is not, GB 18030 (a Chinese Excel's CSV). Bad lines are yielded with their
     error and line number, never silently dropped. Raises :class:`InvalidInput` only when the input as a whole is
-    unusable (missing file, not text, a workbook without a sheet of letters).
+    unusable (missing file, not text, a workbook without a sheet of letters). ``on_header(cells)`` is told the
+    header row a table is read under (CSV and workbooks; :func:`column_fields` says what each column was read as).
     """
     if stream is None:
         if path is None:
@@ -611,7 +633,7 @@ def read_letters(path: str | Path | None = None, *, stream: io.TextIOBase | None
             raise InvalidInput(f"{p} is a directory, expected a JSONL, CSV or Excel file")
         fmt = fmt or file_format(p)
         if fmt in ("xlsx", "xls"):
-            rows = _rows_from_xlsx(p) if fmt == "xlsx" else _rows_from_xls(p)
+            rows = _rows_from_xlsx(p, on_header) if fmt == "xlsx" else _rows_from_xls(p, on_header)
             yield from _parse_rows(rows, require_id, row_word="row")
             return
         try:
@@ -621,7 +643,7 @@ def read_letters(path: str | Path | None = None, *, stream: io.TextIOBase | None
     fmt = fmt or "jsonl"
     try:
         if fmt == "csv":
-            yield from _parse_rows(_rows_from_csv(stream), require_id)
+            yield from _parse_rows(_rows_from_csv(stream, on_header), require_id)
         else:
             yield from _parse_rows(_rows_from_jsonl(stream), require_id)
     except UnicodeDecodeError:

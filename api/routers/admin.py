@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, File, Query, Response, UploadFile, status
 
 from triage.errors import InvalidLetter
-from triage.records import FILE_FORMATS, read_letters
+from triage.records import FILE_FORMATS, column_fields, read_letters
 
 from ..deps import ADMIN, get_service, require
 from ..errors import InvalidRequest
@@ -64,11 +64,12 @@ def import_history_file(response: Response,
     if suffix not in FILE_SUFFIXES:
         raise InvalidRequest(f"the file's name must end in {', '.join(FILE_SUFFIXES)}, to say how to read it",
                              field="file")
-    sealed, skipped = [], []
+    sealed, skipped, headers = [], [], []
     with tempfile.NamedTemporaryFile(suffix=suffix) as tmp:
         shutil.copyfileobj(file.file, tmp)
         tmp.flush()
-        for parsed in read_letters(tmp.name):   # read as its suffix says, as `triage import` reads it
+        # read as its suffix says, as `triage import` reads it
+        for parsed in read_letters(tmp.name, on_header=headers.append):
             if parsed.letter is None:
                 skipped.append({"line": parsed.line, "error": parsed.error})
                 continue
@@ -84,7 +85,9 @@ def import_history_file(response: Response,
         raise InvalidRequest(f"no letter in the file could be imported{first}", field="file")
     job = service.jobs.submit("import", principal, sealed, {"format": suffix.lstrip("."), "skipped": len(skipped)})
     response.headers["Location"] = f"/v1/jobs/{job['id']}"
-    return {"job": job_public(job), "letters": len(sealed), "skipped": len(skipped), "errors": skipped[:100]}
+    columns = [{"column": c, "field": f} for c, f in column_fields(headers[0])] if headers else []
+    return {"job": job_public(job), "letters": len(sealed), "skipped": len(skipped), "errors": skipped[:100],
+            "columns": columns}
 
 
 @router.post("/retrain", response_model=JobPublic, status_code=status.HTTP_202_ACCEPTED,

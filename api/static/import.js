@@ -69,6 +69,12 @@
       $("#import-result").hidden = false;
       $("#import-summary").textContent = `已读取“${file.name}”：${out.letters} 件排队导入` +
         (out.skipped ? `，${out.skipped} 行未导入（见下表）` : "") + "。";
+      // how the file's header row was read: the columns understood, and those kept as written
+      const known = out.columns.filter((c) => c.field), kept = out.columns.filter((c) => !c.field);
+      $("#import-columns").textContent = (known.length ? "已识别的列：" +
+        known.map((c) => `${c.column}（${words.field[c.field] || c.field}）`).join("、") + "。" : "") +
+        (kept.length ? `原样保留的列：${kept.map((c) => c.column).join("、")}。` : "");
+      $("#import-columns").hidden = !out.columns.length;
       const body = $("#skipped-table tbody");
       body.replaceChildren(...out.errors.map((e) => h("tr", {}, h("td", { class: "num", text: e.line ?? "—" }),
                                                            h("td", { text: reason(e.error) }))));

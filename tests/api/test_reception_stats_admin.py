@@ -150,6 +150,9 @@ def test_admin_uploads_an_offices_excel_export(client, tmp_path, suffix):
     assert r.status_code == 202, r.text
     body = r.json()
     assert body["letters"] == 5 and body["skipped"] == 1
+    assert body["columns"] == [{"column": "工单编号", "field": "id"}, {"column": "诉求内容", "field": "content"},
+                               {"column": "联系电话", "field": "petitioner.phone"},
+                               {"column": "承办单位", "field": "department"}]
     assert body["errors"][0]["line"] == 7 and "content" in body["errors"][0]["error"]
     assert r.headers["location"] == f"/v1/jobs/{body['job']['id']}"
     assert wait_job(client, body["job"]["id"])["status"] == "done"

@@ -227,10 +227,10 @@ def test_admin_imports_an_excel_export_from_the_page(page, ui_server, tmp_path):
 
     book = Workbook()
     book.active.append(["12345热线工单导出（2024年6月）"])
-    book.active.append(["工单编号", "来电时间", "诉求内容", "联系电话", "承办单位"])
+    book.active.append(["工单编号", "来电时间", "诉求内容", "联系电话", "承办单位名称", "备注"])
     for i, matter in enumerate(["桂园社区门口垃圾站每天清运不及时，气味很大", "银杏路路灯连续一周不亮，晚上出行不安全",
                                 "松林小区旁工地夜间施工到凌晨，噪音扰民"]):
-        book.active.append([f"UP-{i}", f"2024-06-0{i + 1} 09:30", matter, 13712340000 + i, "A1区"])
+        book.active.append([f"UP-{i}", f"2024-06-0{i + 1} 09:30", matter, 13712340000 + i, "A1区", "已回访"])
     book.active.append(["UP-9", "2024-06-05", None, None, None])
     export = tmp_path / "工单导出.xlsx"
     book.save(export)
@@ -240,6 +240,9 @@ def test_admin_imports_an_excel_export_from_the_page(page, ui_server, tmp_path):
     page.set_input_files("#file", str(export))
     page.click("#upload-btn")
     expect(page.locator("#import-summary")).to_have_text("已读取“工单导出.xlsx”：3 件排队导入，1 行未导入（见下表）。")
+    expect(page.locator("#import-columns")).to_have_text(   # how the header row was read, the unknown column kept
+        "已识别的列：工单编号（编号）、来电时间（受理日期）、诉求内容（诉求内容）、联系电话（手机号）、承办单位名称（承办单位）。"
+        "原样保留的列：备注。")
     expect(page.locator("#job-progress")).to_have_attribute("data-status", "done", timeout=60_000)
     expect(page.locator("#job-status")).to_have_text("导入完成：3 / 3 件")
     rows = page.locator("#skipped-table tbody tr")
