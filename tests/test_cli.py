@@ -71,6 +71,7 @@ def test_import_and_run_read_excel_workbooks_and_gbk_csv(small_models, tmp_path)
     r = run_cli(["import", "--store", store, "--quiet", str(history)], small_models)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.strip().splitlines()[-1])["imported"] == len(letters)
+    assert "columns read as 工单编号 → id、诉求内容 → content、承办单位 → department" in r.stderr
     queries = tmp_path / "tickets.csv"
     queries.write_bytes(("工单编号,诉求内容\nQ-1," + letters[1]["content"] + "\nQ-2,\n").encode("gb18030"))
     r = run_cli(["run", "--store", store, str(queries)], small_models)

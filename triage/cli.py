@@ -165,10 +165,16 @@ def _import_files(args, triage, store, index, totals: dict, pool) -> None:
     """Read, prepare (here, or in ``pool``'s worker processes) and store every file's letters."""
     from tqdm import tqdm
 
-    from .records import read_letters
+    from .records import column_fields, read_letters
 
     for path in args.files:
-        parsed = list(read_letters(path))
+        headers: list[list] = []
+        parsed = list(read_letters(path, on_header=headers.append))
+        if headers:   # how a table's header row was read: a column read wrongly shows here (as bad lines do)
+            columns = column_fields(headers[0])
+            read = "、".join(f"{c} → {f}" for c, f in columns if f)
+            kept = "、".join(c for c, f in columns if not f)
+            _err(f"{path}: columns read as {read or 'nothing'}" + (f"; kept as written: {kept}" if kept else ""))
         good = [p for p in parsed if p.letter is not None]
         for p in parsed:
             if p.error:
