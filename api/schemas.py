@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from triage.records import MAX_CONTENT_CHARS, MAX_TITLE_CHARS
+from triage.records import FIELD_LIMITS, MAX_CONTENT_CHARS, MAX_TITLE_CHARS
 
 from .settings import MAX_BATCH_LETTERS
 
@@ -92,19 +92,21 @@ class LetterCreate(BaseModel):
     """A letter, visit, call or web message (the public letter record). Unknown fields are kept."""
 
     model_config = ConfigDict(extra="allow", strict=True, json_schema_extra={"examples": [LETTER_EXAMPLE]})
-    id: Str(200, min_length=1) | None = Field(None, description="your id; assigned when absent; "
-                                                                "submitting an id again returns that case")
+    id: Str(FIELD_LIMITS["id"], min_length=1) | None = Field(
+        None, description="your id; assigned when absent; submitting an id again returns that case")
     title: Str(MAX_TITLE_CHARS) | None = None
     content: Str(MAX_CONTENT_CHARS) = Field(..., description=f"the text; required, at most {MAX_CONTENT_CHARS} characters")
     channel: Str(50) | None = Field(None, description="letter, visit, online, phone, other (或 来信/来访/网上/来电/12345)")
     received_at: Str(64) | None = Field(None, description="ISO 8601 date or datetime (2024-05-13, 2024-05-13T09:30)")
     petitioner: PetitionerCreate | None = None
-    region: Str(200) | None = Field(None, description="free-text place, e.g. 朝阳区")
-    domain: Str(200) | None = Field(None, description="known outcome (history)")
-    type: Str(50) | None = Field(None, description="known outcome (history): 咨询/求助/建议/投诉/举报")
-    department: Str(200) | None = Field(None, description="known outcome (history): the unit that handled it")
+    region: Str(FIELD_LIMITS["region"]) | None = Field(None, description="free-text place, e.g. 朝阳区")
+    domain: Str(FIELD_LIMITS["domain"]) | None = Field(None, description="known outcome (history)")
+    type: Str(FIELD_LIMITS["type"]) | None = Field(None,
+                                                   description="known outcome (history): 咨询/求助/建议/投诉/举报")
+    department: Str(FIELD_LIMITS["department"]) | None = Field(
+        None, description="known outcome (history): the unit that handled it")
     reply: Str(MAX_CONTENT_CHARS) | None = Field(None, description="known outcome (history): the reply")
-    status: Str(50) | None = Field(None, description="case status; default open")
+    status: Str(FIELD_LIMITS["status"]) | None = Field(None, description="case status; default open")
 
     @model_validator(mode="after")
     def _extra_is_storable(self) -> "LetterCreate":

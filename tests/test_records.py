@@ -307,3 +307,18 @@ def test_a_sheet_saved_as_csv_keeps_its_title_row_and_is_read_below_it(tmp_path)
         (4, "GD-1", "路灯不亮\n已多次反映", "鼓楼区")       # numbered by the line the row ends on
     assert comma_row.letter is None and comma_row.error.startswith("line 5")   # as before: reported, not dropped
     assert missing.letter is None and missing.error.startswith("line 6") and "content" in missing.error
+
+
+@pytest.mark.parametrize("field, limit", [("id", 200), ("region", 200), ("domain", 200), ("department", 200),
+                                          ("type", 50), ("status", 50)])
+def test_short_fields_longer_than_the_store_holds_are_refused_by_name(field, limit):
+    """A file's over-long region or type is that line's error (reported, the rest imported), not a database error
+    that stops the whole import on PostgreSQL (seen: varchar(200) overflow from `triage import`)."""
+    from triage.errors import InvalidLetter
+    from triage.records import FIELD_LIMITS
+
+    assert FIELD_LIMITS[field] == limit
+    assert getattr(parse_letter({"content": "路灯不亮", field: "区" * limit}), field) == "区" * limit
+    with pytest.raises(InvalidLetter, match=f"the limit is {limit}") as err:
+        parse_letter({"content": "路灯不亮", field: "区" * (limit + 1)})
+    assert err.value.field == field

@@ -22,6 +22,8 @@ from .errors import InvalidInput, InvalidLetter
 MAX_CONTENT_CHARS = 20_000
 """Documented size limit of ``content``; longer letters are refused with a clear error."""
 MAX_TITLE_CHARS = 500
+FIELD_LIMITS = {"id": 200, "region": 200, "domain": 200, "department": 200, "type": 50, "status": 50}
+"""Longest value of the short fields, in characters (the store's columns; the HTTP API holds letters to the same)."""
 
 CHANNELS = ("letter", "visit", "online", "phone", "other")
 # What offices write for a letter's channel, tried in order: the online ones first, so that 微信, 市长信箱 and
@@ -311,6 +313,8 @@ def parse_letter(data: Any, *, require_id: bool = False) -> Letter:
     if raw_id is not None and (isinstance(raw_id, bool) or not isinstance(raw_id, (str, int))):
         raise InvalidLetter(f"must be a string, got {type(raw_id).__name__}", field="id")
     letter_id = str(raw_id).strip() if raw_id is not None and str(raw_id).strip() else None
+    if letter_id is not None and len(letter_id) > FIELD_LIMITS["id"]:
+        raise InvalidLetter(f"is {len(letter_id)} characters; the limit is {FIELD_LIMITS['id']}", field="id")
     if require_id and letter_id is None:
         raise InvalidLetter("is required in files (the caller's id of the letter)", field="id")
     petitioner_raw = data.get("petitioner") or {}
@@ -338,12 +342,12 @@ def parse_letter(data: Any, *, require_id: bool = False) -> Letter:
         channel=_channel(_as_str(data, "channel")),
         received_at=parse_date(data.get("received_at")),
         petitioner=petitioner,
-        region=_as_str(data, "region"),
-        domain=_as_str(data, "domain"),
-        type=_as_str(data, "type"),
-        department=_as_str(data, "department"),
+        region=_as_str(data, "region", max_len=FIELD_LIMITS["region"]),
+        domain=_as_str(data, "domain", max_len=FIELD_LIMITS["domain"]),
+        type=_as_str(data, "type", max_len=FIELD_LIMITS["type"]),
+        department=_as_str(data, "department", max_len=FIELD_LIMITS["department"]),
         reply=_as_str(data, "reply", max_len=MAX_CONTENT_CHARS),
-        status=_as_str(data, "status"),
+        status=_as_str(data, "status", max_len=FIELD_LIMITS["status"]),
         extra={k: v for k, v in data.items() if k not in known},
     )
     return letter
