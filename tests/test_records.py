@@ -322,3 +322,10 @@ def test_short_fields_longer_than_the_store_holds_are_refused_by_name(field, lim
     with pytest.raises(InvalidLetter, match=f"the limit is {limit}") as err:
         parse_letter({"content": "路灯不亮", field: "区" * (limit + 1)})
     assert err.value.field == field
+
+
+def test_control_characters_are_dropped_everywhere_in_a_letter():
+    letter = parse_letter({"id": "c\u0000-1", "content": "路灯\u0000不亮\n第二行\t制表\u001f", "petitioner": {"name": "张\u0000三"},
+                           "ticket": {"note": ["a\u0007b"]}})
+    assert (letter.id, letter.content, letter.petitioner) == ("c-1", "路灯不亮\n第二行\t制表", {"name": "张三"})
+    assert letter.extra == {"ticket": {"note": ["ab"]}}

@@ -191,6 +191,22 @@ class Letter:
         return parse_letter(data, require_id=require_id)
 
 
+# control characters (NUL above all, which PostgreSQL refuses in text) are no part of a letter: exports carry them
+# from old systems' fields; tab, newline and carriage return stay
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _without_controls(value: Any) -> Any:
+    """``value`` with control characters removed from every string in it (dicts and lists walked)."""
+    if isinstance(value, str):
+        return _CONTROL_CHARS.sub("", value)
+    if isinstance(value, dict):
+        return {_without_controls(k): _without_controls(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_controls(v) for v in value]
+    return value
+
+
 def _as_str(data: dict, name: str, *, max_len: int | None = None) -> str | None:
     value = data.get(name)
     if value is None:
@@ -302,7 +318,7 @@ def parse_letter(data: Any, *, require_id: bool = False) -> Letter:
     """Validate one letter dict and return a :class:`Letter`; raise :class:`InvalidLetter` naming the field."""
     if not isinstance(data, dict):
         raise InvalidLetter(f"a letter must be a JSON object, got {type(data).__name__}")
-    data = dict(data)
+    data = _without_controls(dict(data))
     raw_content = data.get("content")
     if raw_content is None:
         raise InvalidLetter("is required (the text of the letter)", field="content")

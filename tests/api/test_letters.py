@@ -118,3 +118,4 @@ def test_unknown_fields_are_kept(client):
     case = client.get("/v1/cases/x-1", headers=headers("handler")).json()["case"]
     assert case["extra"] == {"source_system": "12345", "ticket": {"no": 88, "tags": ["环境"]},
                              "callback_note": "回电138****5678"}
+
