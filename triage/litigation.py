@@ -78,6 +78,14 @@ _COURT_ESTATE_RE = re.compile(r"(?:法院|检察院)[^\s，。、；,;]{0,3}?(?:
 _TITLE_RE = re.compile(r"《[^《》\n]{0,80}(?:法|条例|规定|解释|办法|意见|通知|案例|规则|细则|批复|标准|纲要)》")
 
 
+# a trigger's false friends, each read where the trigger starts
+_FALSE_FRIENDS: dict[str, tuple[re.Pattern, ...]] = {
+    "法院": (_COURT_CITED_RE, _COURT_PLACE_RE, _COURT_ESTATE_RE),
+    "检察院": (_COURT_PLACE_RE, _COURT_ESTATE_RE),
+    "上诉": (_APPEAL_NOT_COURT_RE,),
+}
+
+
 def flag_litigation(text: str) -> dict:
     """``{"litigation_related": bool, "triggers": [words in order of first appearance]}``.
 
@@ -91,12 +99,7 @@ def flag_litigation(text: str) -> dict:
     titles = [t.span() for t in _TITLE_RE.finditer(text)]
     for m in _TRIGGER_RE.finditer(text):
         name = _NAMES[int(m.lastgroup[1:])]
-        if name == "法院" and _COURT_CITED_RE.match(text, m.start()):
-            continue
-        if name in ("法院", "检察院") and (_COURT_PLACE_RE.match(text, m.start())
-                                        or _COURT_ESTATE_RE.match(text, m.start())):
-            continue
-        if name == "上诉" and _APPEAL_NOT_COURT_RE.match(text, m.start()):
+        if any(rx.match(text, m.start()) for rx in _FALSE_FRIENDS.get(name, ())):
             continue
         if any(a < m.start() and m.end() < b for a, b in titles):   # a law or document cited by its title
             continue

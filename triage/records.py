@@ -38,6 +38,8 @@ _CHANNEL_ALIASES = {
 }
 PETITIONER_FIELDS = ("name", "id_number", "phone", "address", "account")
 STRING_FIELDS = ("title", "region", "domain", "type", "department", "reply", "status")
+LETTER_FIELDS = frozenset(("id", "content", "channel", "received_at", "petitioner", *STRING_FIELDS))
+"""The contract's fields of a letter; any other is kept in ``extra``."""
 
 # Column names accepted in CSV files as aliases of the contract's names: the public datasets' and the usual
 # headers of a 12345 / 信访 system's export. A contract name in the file wins over its aliases; among aliases of
@@ -91,8 +93,7 @@ _HEADER_RULES: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(p), f) for
 ))
 _HEADER_MARKS = re.compile(r"^[\ufeff*＊\s]+|[*＊:：\s]+$")
 _HEADER_NOTE = re.compile(r"[（(][^（()）]{0,12}[）)]$")   # (必填), （选填）, (yyyy-mm-dd)
-_CONTRACT_COLUMNS = frozenset(("id", "content", "channel", "received_at", "petitioner", *STRING_FIELDS,
-                               *(f"petitioner.{f}" for f in PETITIONER_FIELDS)))
+_CONTRACT_COLUMNS = LETTER_FIELDS | {f"petitioner.{f}" for f in PETITIONER_FIELDS}
 
 
 def header_field(header: str) -> str:
@@ -114,6 +115,11 @@ def header_field(header: str) -> str:
 
 
 HeaderHook = Optional[Callable[[list], None]]
+
+
+def _names_content(cells: Iterable[str | None]) -> bool:
+    """Whether a row of a table is its header row: one of its cells names the letters' content."""
+    return any(cell and cell.strip() and header_field(cell) == "content" for cell in cells)
 
 
 def column_fields(header: Iterable[str | None]) -> list[tuple[str, str | None]]:
@@ -349,8 +355,6 @@ def parse_letter(data: Any, *, require_id: bool = False) -> Letter:
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise InvalidLetter(f"must be a string, got {type(value).__name__}", field=f"petitioner.{key}")
         petitioner[key] = str(value).strip()
-    known = {"id", "title", "content", "channel", "received_at", "petitioner", "region", "domain", "type",
-             "department", "reply", "status"}
     letter = Letter(
         id=letter_id,
         content=content,
@@ -364,7 +368,7 @@ def parse_letter(data: Any, *, require_id: bool = False) -> Letter:
         department=_as_str(data, "department", max_len=FIELD_LIMITS["department"]),
         reply=_as_str(data, "reply", max_len=MAX_CONTENT_CHARS),
         status=_as_str(data, "status", max_len=FIELD_LIMITS["status"]),
-        extra={k: v for k, v in data.items() if k not in known},
+        extra={k: v for k, v in data.items() if k not in LETTER_FIELDS},
     )
     return letter
 
@@ -390,8 +394,7 @@ def _rows_from_csv(handle: io.TextIOBase, on_header: HeaderHook = None) -> Itera
                 break
     if not head:
         raise InvalidInput("the CSV file has no header row")
-    at = next((i for i, (_, values) in enumerate(head)
-               if any(cell.strip() and header_field(cell) == "content" for cell in values)), 0)
+    at = next((i for i, (_, values) in enumerate(head) if _names_content(values)), 0)
     header = head[at][1]
     if on_header:
         on_header(header)
@@ -461,7 +464,7 @@ def _rows_from_sheets(name: str, sheets: Iterable[Iterable[Sequence[Any]]],
             if header is None:
                 if number > 10:
                     break
-                if any(cell and header_field(cell) == "content" for cell in cells):
+                if _names_content(cells):
                     header = cells
                     if on_header:
                         on_header(header)
@@ -592,7 +595,7 @@ def _exported_text_tables(path: Path) -> list[list[list[str]]]:
     raw = path.read_bytes()
     utf16 = raw.startswith((b"\xff\xfe", b"\xfe\xff"))
     try:
-        text = raw.decode("utf-16" if utf16 else text_encoding(path))
+        text = raw.decode("utf-16" if utf16 else _text_encoding_of(raw[:_ENCODING_SAMPLE]))
     except UnicodeDecodeError:
         raise InvalidInput(f"{path.name} is neither an Excel workbook nor UTF-8 / GB 18030 / UTF-16 text") from None
     if text.lstrip()[:1] == "<":
@@ -619,11 +622,19 @@ def text_encoding(p: Path) -> str:
     what Excel writes as "CSV" on a Chinese Windows. Judged on the first megabyte. Workbooks given a text file's
     name are refused with what they are."""
     with open(p, "rb") as fh:
-        head = fh.read(1 << 20)
+        head = fh.read(_ENCODING_SAMPLE)
     if head.startswith(b"PK\x03\x04"):
         raise InvalidInput(f"{p.name} is a zip archive (an Excel .xlsx workbook?); name it .xlsx to read it as one")
     if head.startswith(b"\xd0\xcf\x11\xe0"):
         raise InvalidInput(f"{p.name} is an Excel 97-2003 workbook; name it .xls to read it as one")
+    return _text_encoding_of(head)
+
+
+_ENCODING_SAMPLE = 1 << 20   # bytes an encoding is judged on
+
+
+def _text_encoding_of(head: bytes) -> str:
+    """UTF-8 (a byte-order mark or none) if ``head`` reads as it, else GB 18030 if it reads as that, else UTF-8."""
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             codecs.getincrementaldecoder(encoding)().decode(head, final=False)

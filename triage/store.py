@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from .privacy import hashed_identities, masked_petitioner
+from .records import FIELD_LIMITS, LETTER_FIELDS
 
 DEFAULT_STORE_URL = "sqlite:///data/triage.db"
 SQLITE_MMAP_DEFAULT = 1 << 36   # more than any build allows: SQLite maps as much as its limit lets it
@@ -45,18 +46,18 @@ def _now() -> dt.datetime:
 class Case(Base):
     __tablename__ = "cases"
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    ext_id: Mapped[str] = mapped_column(String(200), unique=True, index=True)
+    ext_id: Mapped[str] = mapped_column(String(FIELD_LIMITS["id"]), unique=True, index=True)
     title: Mapped[str] = mapped_column(Text, default="")
     content: Mapped[str] = mapped_column(Text)
     norm_hash: Mapped[str] = mapped_column(String(40), index=True)
     channel: Mapped[str | None] = mapped_column(String(20), nullable=True)
     received_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True, index=True)
-    region: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    domain: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
-    type: Mapped[str | None] = mapped_column(String(50), nullable=True)
-    department: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    region: Mapped[str | None] = mapped_column(String(FIELD_LIMITS["region"]), nullable=True)
+    domain: Mapped[str | None] = mapped_column(String(FIELD_LIMITS["domain"]), nullable=True, index=True)
+    type: Mapped[str | None] = mapped_column(String(FIELD_LIMITS["type"]), nullable=True)
+    department: Mapped[str | None] = mapped_column(String(FIELD_LIMITS["department"]), nullable=True)
     reply: Mapped[str | None] = mapped_column(Text, nullable=True)
-    status: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    status: Mapped[str | None] = mapped_column(String(FIELD_LIMITS["status"]), nullable=True)
     petitioner_masked: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     extra: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
@@ -166,9 +167,8 @@ Index("ix_job_items_job_status", JobItem.job_id, JobItem.status)
 CONCLUDED_STATUSES = frozenset({"concluded", "closed", "resolved", "done", "merged", "replied",
                                 "已办结", "办结", "已答复", "已回复", "结案", "已结案", "已处理"})
 """Case statuses that mean the matter is no longer open (anything else counts as open)."""
-_RECORD_KEYS = frozenset({"id", "title", "content", "channel", "received_at", "petitioner", "region", "domain", "type",
-                          "department", "reply", "status", "norm_hash", "vector", "identity_hashes",
-                          "petitioner_masked", "extra", "matter", "matter_version"})
+_RECORD_KEYS = LETTER_FIELDS | {"norm_hash", "vector", "identity_hashes", "petitioner_masked", "extra", "matter",
+                                "matter_version"}
 
 
 # Store.warm_pages's child process: read each file named after the chunk size through, print the bytes read.
