@@ -100,6 +100,9 @@ class LetterCreate(BaseModel):
     received_at: Str(64) | None = Field(None, description="ISO 8601 date or datetime (2024-05-13, 2024-05-13T09:30)")
     petitioner: PetitionerCreate | None = None
     region: Str(FIELD_LIMITS["region"]) | None = Field(None, description="free-text place, e.g. 朝阳区")
+    location: Str(MAX_TITLE_CHARS) | None = Field(
+        None, description="where the matter is (事发地址), e.g. 朝阳区建国路88号; read for routing beside region, "
+                          "kept with the case's other fields")
     domain: Str(FIELD_LIMITS["domain"]) | None = Field(None, description="known outcome (history)")
     type: Str(FIELD_LIMITS["type"]) | None = Field(None,
                                                    description="known outcome (history): 咨询/求助/建议/投诉/举报")

@@ -156,3 +156,33 @@ def test_import_with_worker_processes_stores_what_one_process_stores(small_model
         np.testing.assert_array_equal(a[pk][1], b[pk][1])
     r = run_cli(["import", "--store", "sqlite:///x.db", "--workers", "0", str(path)], small_models, cwd=tmp_path)
     assert r.returncode != 0 and "workers" in r.stderr
+
+
+def test_a_tickets_address_column_routes_it(small_models, tmp_path):
+    """A 12345 export gives where the matter is in a column of its own (事发地址): the history imported with it
+    teaches the router its streets, and a ticket whose text names no place is routed by that column."""
+    import random
+
+    rng = random.Random(5)
+    streets = {"东城区分中心": ["青石街道", "桂园社区", "松林小区"], "西城区分中心": ["白沙街道", "柳岸社区", "湖光小区"],
+               "南湖区分中心": ["月亮湾街道", "渔村社区", "翠湖小区"]}
+    matters = ["门口垃圾堆积很久无人清理", "楼下餐馆油烟扰民", "道路井盖破损存在隐患", "夜间施工噪音扰民", "路灯不亮"]
+    lines = ["工单编号,诉求内容,事发地址,承办单位"]
+    for i in range(90):
+        dept = rng.choice(sorted(streets))
+        lines.append(f"H-{i},来电人反映{rng.choice(matters)}，希望尽快处理。,{rng.choice(streets[dept])}{i % 20 + 1}号,{dept}")
+    history = tmp_path / "history.csv"
+    history.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    store = f"sqlite:///{tmp_path}/loc.db"
+    r = run_cli(["import", "--store", store, "--quiet", str(history)], small_models)
+    assert r.returncode == 0, r.stderr
+    assert "事发地址 → location" in r.stderr
+    tickets = tmp_path / "tickets.csv"
+    tickets.write_text("工单编号,诉求内容,事发地址\nT-1,来电人反映路灯不亮，希望尽快处理。,柳岸社区3号\n"
+                       "T-2,来电人反映路灯不亮，希望尽快处理。,\n", encoding="utf-8")
+    r = run_cli(["run", "--store", store, str(tickets)], small_models)
+    assert r.returncode == 0, r.stderr
+    located, bare = [json.loads(line) for line in r.stdout.splitlines()]
+    assert located["department"][0]["name"] == "西城区分中心"
+    assert any("柳岸社区" in e for e in located["department"][0]["evidence"])
+    assert not any("柳岸社区" in e for d in bare["department"] for e in d["evidence"])

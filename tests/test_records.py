@@ -266,7 +266,8 @@ def test_office_type_labels_read_as_the_five_hotline_types():
     ("联系人", "petitioner.name"), ("投诉人姓名", "petitioner.name"), ("证件号码", "petitioner.id_number"),
     ("身份证", "petitioner.id_number"), ("联系方式", "petitioner.phone"), ("手机号", "petitioner.phone"),
     ("家庭住址", "petitioner.address"),
-    ("地址", "地址"), ("事发地址", "事发地址"),          # where the matter is, not who wrote: kept as written
+    # where the matter is, not who wrote: the extension field ``location``, read by the router beside region
+    ("地址", "location"), ("事发地址", "location"), ("问题地点", "location"), ("诉求地址", "location"),
     ("处理部门意见", "处理部门意见"), ("序号", "序号"), ("备注", "备注"),  # a reply's heading, a row count: kept as written
 ])
 def test_headers_are_read_by_what_they_say(header, field):
@@ -329,3 +330,21 @@ def test_control_characters_are_dropped_everywhere_in_a_letter():
                            "ticket": {"note": ["a\u0007b"]}})
     assert (letter.id, letter.content, letter.petitioner) == ("c-1", "路灯不亮\n第二行\t制表", {"name": "张三"})
     assert letter.extra == {"ticket": {"note": ["ab"]}}
+
+
+def test_where_the_matter_is_is_kept_as_location_and_read_from_letters_and_stored_cases(tmp_path):
+    from triage.records import letter_location
+
+    path = tmp_path / "export.csv"
+    path.write_text("工单编号,诉求内容,事发地址,联系地址,联系电话\n"
+                    "T-1,门口路灯不亮,鼓楼区五四路12号,台江区某小区,13800138000\n", encoding="utf-8")
+    [p] = list(read_letters(path))
+    letter = p.letter
+    assert letter.extra == {"location": "鼓楼区五四路12号"}
+    assert letter.petitioner == {"address": "台江区某小区", "phone": "13800138000"}
+    assert letter_location(letter.to_dict()) == "鼓楼区五四路12号"
+    assert letter_location({"content": "x", "extra": {"location": "仓山区"}}) == "仓山区"    # a stored case
+    assert letter_location({"content": "x", "事发地点": "晋安区"}) == "晋安区"               # JSON under a header
+    assert letter_location({"content": "x", "address": "马尾区"}) == "马尾区"
+    assert letter_location({"content": "x", "petitioner": {"address": "台江区"}}) == ""    # whose home, not where
+    assert letter_location({"content": "x", "location": "  "}) == ""

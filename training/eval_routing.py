@@ -15,6 +15,8 @@ Datasets (labels are the replying units extracted by :mod:`training.replying_uni
   level (A6区 → 宁乡区), in letters and departments: the hidden test's city has real names, which are harder to
   read than codes (see :func:`with_real_names`); no directory (the teddy_a profile speaks in codes);
 * ``fuzhou`` — fuzhou_water appeals, label = district + the kind of unit that wrote 回复1;
+* ``fuzhou-located`` — the same letters carrying the river the office filed each under (河流) as where the matter
+  is (``location``, as an export's 事发地址 column is read). Not in the default run;
 * ``teddy-mixed`` — one city in real names, its district offices (the letters A市's districts and counties
   answered) and seven municipal bureaus (30% of the letters: Teddy messages sent to the bureau their domain label
   stands for; :func:`mixed_city`): the hidden test's "mix of district centres and municipal bureaus", whose
@@ -84,6 +86,8 @@ def datasets(name: str) -> tuple[list[dict], str | None]:
         return [l for l in letters if l["department"].startswith("A") and l["department"][1:2] in "市123456789"], "teddy_a"
     if name == "fuzhou":
         return [l for l in fuzhou_routed() if l["department"]], "fuzhou"
+    if name == "fuzhou-located":   # the same letters with the river the office filed each under as its location
+        return [l for l in fuzhou_routed(location=True) if l["department"]], "fuzhou"
     if name == "teddy-offices-named":
         letters, _ = datasets("teddy-offices")
         return with_real_names(letters), None   # the teddy_a directory speaks in codes
@@ -308,8 +312,26 @@ def sentence_vectors(letters: list[dict]) -> np.ndarray:
     return np.atleast_2d(encode(cached_e5(), [text_of(l) for l in letters]))
 
 
-def run(name: str, split: str, seed: int = 7, config: RouterConfig | None = None) -> list[tuple]:
+def as_tickets(letters: list[dict], located: bool) -> list[dict]:
+    """The letters as 12345 tickets come: no title. ``located``: the places the title named (in order, pattern
+    extractor) are given instead as the ticket's address column (``location``, as an export's 事发地址 is read)."""
+    out = []
+    for letter in letters:
+        title = letter.get("title") or ""
+        ticket = {**letter, "title": ""}
+        if located:
+            names = list(dict.fromkeys(p.name for p in extract_places(title) if p.span is not None))
+            if names:
+                ticket["location"] = "".join(names)
+        out.append(ticket)
+    return out
+
+
+def run(name: str, split: str, seed: int = 7, config: RouterConfig | None = None,
+        tickets: str | None = None) -> list[tuple]:
     letters, profile = datasets(name)
+    if tickets:
+        letters = as_tickets(letters, located=tickets == "located")
     train, test = split_by_time(letters) if split == "time" else split_half(letters, seed)
     use_vectors = (config or RouterConfig()).embedding_weight > 0
     train_vec = sentence_vectors(train) if use_vectors else None
@@ -407,10 +429,14 @@ def router_settings(pairs: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", choices=("teddy-units", "teddy-offices", "teddy-offices-named", "teddy-offices-real",
-                                       "teddy-a-city", "fuzhou", "teddy-bureaus", "teddy-mixed", "bench"))
+                                       "teddy-a-city", "fuzhou", "fuzhou-located", "teddy-bureaus", "teddy-mixed",
+                                       "bench"))
     ap.add_argument("--split", choices=("time", "half", "both"), default="both")
     ap.add_argument("--seeds", default="7", help="half/half splits to run, comma-separated; with several, a table of "
                                                  "the mean over them follows (default 7)")
+    ap.add_argument("--tickets", choices=("untitled", "located"),
+                    help="route the letters as tickets: without their titles (untitled), or with the places the "
+                         "title named in an address column of their own (located)")
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                     help="a RouterConfig field for this run (JSON value), e.g. --set admin_areas=false")
     args = ap.parse_args(argv)
@@ -425,9 +451,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         for split in splits:
             if split == "time":
-                run(name, split, config=config)
+                run(name, split, config=config, tickets=args.tickets)
                 continue
-            per_seed = [run(name, split, seed, config) for seed in seeds]
+            per_seed = [run(name, split, seed, config, args.tickets) for seed in seeds]
             if len(per_seed) > 1:
                 print(f"\n### {name}, random half / half, mean over seeds {', '.join(map(str, seeds))}\n")
                 print("| system | top-1 | top-3 | top-1 per seed |\n|---|---|---|---|")

@@ -333,15 +333,19 @@ def fuzhou_unit(reply: str, district: str | None) -> str | None:
     return None
 
 
-def fuzhou_routed() -> list[dict]:
-    """fuzhou_water/appeals.csv as letters with ``department`` = district + unit kind (None when unclear)."""
+def fuzhou_routed(location: bool = False) -> list[dict]:
+    """fuzhou_water/appeals.csv as letters with ``department`` = district + unit kind (None when unclear).
+    ``location``: the river the office filed the letter under (河流) as where the matter is."""
     out = []
     for r in read_csv("fuzhou_water/appeals.csv"):
         district = r.get("区", "").strip() or None
         unit = fuzhou_unit(r.get("回复1", ""), district)
-        out.append({"id": f"fuzhou-{r['id']}", "title": r["标题"].strip(), "content": r["投诉件内容"].strip(),
-                    "received_at": _date(r["时间"]), "region": district, "type": r["性质"].strip() or None,
-                    "department": unit})
+        letter = {"id": f"fuzhou-{r['id']}", "title": r["标题"].strip(), "content": r["投诉件内容"].strip(),
+                  "received_at": _date(r["时间"]), "region": district, "type": r["性质"].strip() or None,
+                  "department": unit}
+        if location and r.get("河流", "").strip():
+            letter["location"] = r["河流"].strip()
+        out.append(letter)
     return out
 
 

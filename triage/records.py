@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import functools
 import io
 import json
 import re
@@ -40,6 +41,10 @@ PETITIONER_FIELDS = ("name", "id_number", "phone", "address", "account")
 STRING_FIELDS = ("title", "region", "domain", "type", "department", "reply", "status")
 LETTER_FIELDS = frozenset(("id", "content", "channel", "received_at", "petitioner", *STRING_FIELDS))
 """The contract's fields of a letter; any other is kept in ``extra``."""
+LOCATION_FIELD = "location"
+"""Where the matter is, when an export gives it a column of its own (事发地址, 问题地点, 诉求地址): an extension of
+the contract, kept in ``extra`` like any other field, and read by the router as a place of the letter beside
+``region``. The petitioner's own address (``petitioner.address``) is a different thing and is never read for routing."""
 
 # Column names accepted in CSV files as aliases of the contract's names: the public datasets' and the usual
 # headers of a 12345 / 信访 system's export. A contract name in the file wins over its aliases; among aliases of
@@ -90,10 +95,12 @@ _HEADER_RULES: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(p), f) for
     (r"^(?:联系人|诉求人|来电人|来信人|信访人|反映人|投诉人|举报人|当事人|申请人|求助人|来访人|市民)(?:姓名|名称)?$",
      "petitioner.name"),
     (r"^(?:联系|家庭|通讯|通信|居住|现|户籍)(?:地址|住址)$", "petitioner.address"),
+    # where the matter is (a 12345 ticket's 事发地址); a bare 地址 beside the petitioner's columns is the matter's
+    (r"^(?:事发|发生|问题|诉求|事件|案发|事项|反映|投诉|举报|工单|详细|具体)?(?:地址|地点|位置|所在地|所在位置)$", LOCATION_FIELD),
 ))
 _HEADER_MARKS = re.compile(r"^[\ufeff*＊\s]+|[*＊:：\s]+$")
 _HEADER_NOTE = re.compile(r"[（(][^（()）]{0,12}[）)]$")   # (必填), （选填）, (yyyy-mm-dd)
-_CONTRACT_COLUMNS = LETTER_FIELDS | {f"petitioner.{f}" for f in PETITIONER_FIELDS}
+_CONTRACT_COLUMNS = LETTER_FIELDS | {LOCATION_FIELD} | {f"petitioner.{f}" for f in PETITIONER_FIELDS}
 
 
 def header_field(header: str) -> str:
@@ -149,6 +156,29 @@ def hotline_type(label: str | None) -> str | None:
     text = label.strip()
     named = {name for alias, name in _TYPE_ALIASES if alias in text}
     return named.pop() if len(named) == 1 else text
+
+
+@functools.lru_cache(maxsize=1024)
+def _names_location(key: str) -> bool:
+    return header_field(key) == LOCATION_FIELD
+
+
+def letter_location(letter: dict) -> str:
+    """Where the matter is, as the letter's own fields say (:data:`LOCATION_FIELD`), or "": a letter as read
+    (``location`` among its fields) or a stored case (in its ``extra``); a JSON letter may also name it by an
+    export's header (``事发地址``) or as a top-level ``address`` (the petitioner's address sits in ``petitioner``)."""
+    sources = [letter]
+    if isinstance(letter.get("extra"), dict):
+        sources.append(letter["extra"])
+    for source in sources:
+        for key, value in source.items():
+            if key in LETTER_FIELDS or key == "extra" or value is None or isinstance(value, (dict, list, bool)):
+                continue
+            if key in (LOCATION_FIELD, "address") or _names_location(str(key)):
+                text = str(value).strip()
+                if text:
+                    return text
+    return ""
 
 
 def letter_text(title: str | None, content: str) -> str:

@@ -48,7 +48,7 @@ from .duties import Duty, DutyLexicon
 from .errors import ConfigError, InvalidInput, ModelMissing
 from .normalise import normalise
 from .places import Gazetteer, Place, PlaceConfig, extract_places, leading_places, level_rank, place_of_name
-from .records import letter_text
+from .records import letter_location, letter_text
 
 __all__ = ["Router", "RouterConfig", "FEATURES", "DEFAULT_WEIGHTS", "department_role", "department_places",
            "department_kind"]
@@ -513,8 +513,13 @@ class Router:
         return name
 
     def _places(self, letter: dict, text: str) -> list[Place]:
-        return extract_places(text, region=letter.get("region"), gazetteer=self._gazetteer_cache,
-                              config=PlaceConfig(roads=self.config.roads))
+        """Places of the text, then of the letter's place fields (``region``, then where the matter is)."""
+        config = PlaceConfig(roads=self.config.roads)
+        found = extract_places(text, region=letter.get("region"), gazetteer=self._gazetteer_cache, config=config)
+        location = letter_location(letter)
+        if location:
+            found += extract_places("", region=location, gazetteer=self._gazetteer_cache, config=config)
+        return found
 
     # -- training --------------------------------------------------------------------------------
 
@@ -676,12 +681,12 @@ class Router:
         ordered += [(float(p.span[0]), p.name) for p in places if p.span is not None]
         areas = self._areas
         if areas is not None:
-            region = str(letter.get("region") or "")
+            fields = [str(letter.get("region") or ""), letter_location(letter)]
             # a name found inside a longer place the letter names is part of that name (塘市 in 岳塘市)
             spans = [p.span for p in places if p.span is not None]
             hits = [(float(h.span[0]), text, h) for h in areas.find(text)
                     if not any(s <= h.span[0] and h.span[1] <= e and (s, e) != h.span for s, e in spans)]
-            hits += [(-1.0, region, h) for h in areas.find(region)]
+            hits += [(-1.0, field, h) for field in fields for h in areas.find(field)]
             for pos, source, h in hits:
                 # the words as written: a town's bare name (星沙) is no mention of its street office (星沙街道),
                 # which a directory or history may hold as a unit of its own; only its district is inferred
@@ -749,8 +754,7 @@ class Router:
         if not self._departments:
             return []
         text = _letter_text(letter, self.config.place_chars)
-        region = str(letter.get("region") or "").strip()
-        if not text and not region:
+        if not text and not str(letter.get("region") or "").strip() and not letter_location(letter):
             return []
         h = self._history
         xi = self._text_row(text, vector)
@@ -1120,7 +1124,9 @@ def _versions() -> dict[str, str]:
 def _hash_rows(rows) -> str:
     h = hashlib.sha256()
     for letter, text, dept in rows:
-        h.update(json.dumps([text, dept, letter.get("region")], ensure_ascii=False).encode("utf-8"))
+        location = letter_location(letter)   # only when given: histories without one hash as before
+        row = [text, dept, letter.get("region")] + ([location] if location else [])
+        h.update(json.dumps(row, ensure_ascii=False).encode("utf-8"))
     return h.hexdigest()[:16]
 
 

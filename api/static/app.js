@@ -27,7 +27,7 @@ const T = (() => {
              name: "姓名", "X-API-Key": "角色密钥", case_id: "案件编号", "duplicate.duplicate_of": "原案件编号",
              "duplicate.merge": "并入原案", "domain.value": "领域", "type.value": "类型", "department.value": "承办单位",
              suggestion_id: "建议编号", body: "请求内容", until: "截止日期", since: "起始日期", reply: "答复",
-             channel: "渠道", "petitioner.address": "地址", "petitioner.account": "账号" },
+             channel: "渠道", "petitioner.address": "住址", "petitioner.account": "账号", location: "事发地点" },
   };
   const statusWord = (s) => (s ? (words.status[s] || s) : "待处理");
   const statusClass = (s, open) => (s === "overdue" ? "overdue" : (open === false ? "closed" : "open"));

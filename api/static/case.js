@@ -65,6 +65,7 @@
     $("#case-title").textContent = c.title || "（无标题）";
     const meta = [["编号", c.id], ["受理日期", day(c.received_at || c.created_at)], ["渠道", words.channel[c.channel] || c.channel || "—"],
                   ["地区", c.region || "—"]];
+    if (c.extra && typeof c.extra.location === "string") meta.push(["事发地点", c.extra.location]);
     $("#case-meta").replaceChildren(...meta.map(([k, v]) => h("span", {}, `${k}：`, h("b", { text: v }))),
       h("span", {}, "状态：", badge(statusWord(c.status), c.status === "merged" ? "closed" : "open")),
       c.merged_into ? h("span", {}, "已并入：", h("a", { href: `/ui/cases/${enc(c.merged_into)}`, text: c.merged_into })) : "");

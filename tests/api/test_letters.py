@@ -119,3 +119,12 @@ def test_unknown_fields_are_kept(client):
     assert case["extra"] == {"source_system": "12345", "ticket": {"no": 88, "tags": ["环境"]},
                              "callback_note": "回电138****5678"}
 
+
+
+def test_where_the_matter_is_is_kept_and_held_to_its_limit(client):
+    letter = {"id": "loc-1", "content": "路灯不亮一周了。", "location": "鼓楼区五四路12号"}
+    assert client.post("/v1/letters", json=letter, headers=headers("intake")).status_code == 201
+    case = client.get("/v1/cases/loc-1", headers=headers("handler")).json()["case"]
+    assert case["extra"] == {"location": "鼓楼区五四路12号"}
+    r = client.post("/v1/letters", json={"content": "路灯不亮。", "location": "路" * 501}, headers=headers("intake"))
+    assert r.status_code == 422 and r.json()["error"]["field"] == "location"

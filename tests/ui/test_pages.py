@@ -128,7 +128,7 @@ def test_intake_queue_sorts_filters_and_bulk_accepts(page, ui_server):
 
 def test_case_view_accept_and_correct_with_the_keyboard(page, ui_server):
     letter = {"id": "ui-case-1", "title": "锦绣花园旁工地夜间施工噪音再次反映", "channel": "online",
-              "received_at": "2024-06-05T16:00:00", "region": "A1区",
+              "received_at": "2024-06-05T16:00:00", "region": "A1区", "location": "A1区锦绣花园东门工地",
               "content": "A1区锦绣花园小区旁边的工地晚上十一点以后还在施工，噪音扰民，上个月反映后没有任何改善，"
                          "请城管部门再次查处。",
               "petitioner": {"name": "李四", "phone": "13900001111"}}
@@ -139,6 +139,7 @@ def test_case_view_accept_and_correct_with_the_keyboard(page, ui_server):
     sign_in(page, ui_server.url, "handler")
     page.goto(f"{ui_server.url}/ui/cases/ui-case-1")
     expect(page.locator("#case-title")).to_have_text(letter["title"])
+    expect(page.locator("#case-meta")).to_contain_text("事发地点：A1区锦绣花园东门工地")
     expect(page.locator("#parts .part")).to_have_count(4)
     expect(page.locator("#parts .part.focused")).to_have_attribute("data-part", "domain")
     expect(page.locator("#parts [data-part=department] .evidence")).to_contain_text("→")   # evidence, in Chinese
