@@ -343,3 +343,13 @@ def test_a_placeholder_phone_makes_no_two_letters_one_persons(small_triage, stor
         copy = parse_letter({**fixture_letters[0].to_dict(), "id": f"ph-q-{phone}", "petitioner": {"phone": phone}})
         top = [m for m in small_triage.suggest(copy, store, index)["duplicates"]["matches"] if m["case_id"] == "ph-1"]
         assert top and top[0]["same_petitioner"] is same
+
+
+def test_the_region_filter_of_similar_cases_reads_where_the_matter_is():
+    from triage.pipeline import _passes
+
+    case = {"region": None, "title": "路灯不亮", "content": "门口路灯坏了一周。", "extra": {"location": "鼓楼区五四路12号"}}
+    assert _passes(case, {"region": "鼓楼区"})
+    assert not _passes(case, {"region": "台江区"})
+    assert not _passes({**case, "extra": None}, {"region": "鼓楼区"})
+    assert _passes({**case, "extra": None, "region": "鼓楼区"}, {"region": "鼓楼区"})

@@ -26,7 +26,7 @@ from .matter import MATTER_VERSION, Matter
 from .minhash import MinHasher
 from .normalise import normalise
 from .privacy import identity_keys
-from .records import Letter, hotline_type, letter_text
+from .records import Letter, hotline_type, letter_location, letter_text
 from .retrieve import reply_excerpt
 from .segment import Segmenter
 
@@ -493,7 +493,8 @@ def _scope(store) -> str:
 def _passes(rec: dict, filters: dict) -> bool:
     if filters.get("domain") and rec.get("domain") != filters["domain"]:
         return False
-    if filters.get("region") and filters["region"] not in ((rec.get("region") or "") + rec.get("title", "") + rec["content"]):
+    if filters.get("region") and filters["region"] not in "\n".join(
+            ((rec.get("region") or ""), letter_location(rec), rec.get("title") or "", rec["content"])):
         return False
     when = rec.get("received_at")
     if filters.get("since") and (not when or when < filters["since"]):
