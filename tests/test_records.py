@@ -348,3 +348,14 @@ def test_where_the_matter_is_is_kept_as_location_and_read_from_letters_and_store
     assert letter_location({"content": "x", "address": "马尾区"}) == "马尾区"
     assert letter_location({"content": "x", "petitioner": {"address": "台江区"}}) == ""    # whose home, not where
     assert letter_location({"content": "x", "location": "  "}) == ""
+
+
+def test_a_name_given_in_the_anonymity_column_is_the_petitioners_name(tmp_path):
+    """fuzhou's 匿名 column holds 1/0 and, in its older letters, the name the writer gave (陈先生, a full name):
+    a name is read into petitioner (hashed, shown masked), never kept as a column shown as written."""
+    path = tmp_path / "appeals.csv"
+    path.write_text("id,投诉件内容,匿名,联系人\n1,河水发黑,1,\n2,河水发臭,林誉,\n3,河道垃圾,陈先生,陈某某\n4,内河黑臭,否,\n",
+                    encoding="utf-8")
+    letters = [p.letter for p in read_letters(path)]
+    assert [(l.petitioner, l.extra) for l in letters] == [
+        ({}, {"匿名": "1"}), ({"name": "林誉"}, {}), ({"name": "陈某某"}, {}), ({}, {"匿名": "否"})]

@@ -439,15 +439,27 @@ def _rows_from_csv(handle: io.TextIOBase, on_header: HeaderHook = None) -> Itera
         yield line, _record_of_row(dict(zip(header, values)))
 
 
+# A column saying whether the writer stayed anonymous (匿名, 是否匿名) holds a flag, or, in some offices' exports,
+# the name the writer chose to give (陈先生, a nickname, a full name): a person's name, read as such.
+_ANONYMITY_HEADER = re.compile(r"^(?:是否)?匿名(?:标[志识]|情况|与否)?$")
+_ANONYMITY_FLAGS = frozenset(("0", "1", "是", "否", "y", "n", "yes", "no", "true", "false", "t", "f", "匿名", "实名",
+                              "非匿名", "不匿名"))
+
+
 def _record_of_row(row: dict[str | None, Any]) -> dict[str, Any]:
     """One table row (header → cell text) as a letter record: headers read by :func:`header_field`."""
     record: dict[str, Any] = {}
     petitioner: dict[str, str] = {}
     own: set[str] = set()    # fields the file names in the contract's words: no alias overrides them
+    chosen_name = None       # a name given in the anonymity column: a name column of the file's own wins over it
     for key, value in row.items():
         if key is None:
             continue
         name = key.strip()
+        if (_ANONYMITY_HEADER.match(name) and isinstance(value, str) and value.strip()
+                and value.strip().lower() not in _ANONYMITY_FLAGS):
+            chosen_name = chosen_name or value.strip()
+            continue
         key = header_field(name)
         if value is None or value == "" or (key in own and name != key):
             continue
@@ -457,6 +469,8 @@ def _record_of_row(row: dict[str | None, Any]) -> dict[str, Any]:
         elif field in target:
             continue   # an earlier alias of the same field already gave it
         target[field] = value
+    if chosen_name and "name" not in petitioner:
+        petitioner["name"] = chosen_name
     if petitioner and "petitioner" not in record:   # a petitioner column of the contract's own wins
         record["petitioner"] = petitioner
     return record
