@@ -353,3 +353,22 @@ def test_the_region_filter_of_similar_cases_reads_where_the_matter_is():
     assert not _passes(case, {"region": "台江区"})
     assert not _passes({**case, "extra": None}, {"region": "鼓楼区"})
     assert _passes({**case, "extra": None, "region": "鼓楼区"}, {"region": "鼓楼区"})
+
+
+def test_where_the_matter_is_is_part_of_the_matter(small_triage):
+    """Two tickets whose system keeps the address apart (location): the place is compared as if the text named it,
+    and stored with the case's matter."""
+    text = "来电人反映门口道路井盖破损，存在安全隐患，希望尽快修复。"
+    a = parse_letter({"id": "loc-a", "content": text, "location": "白沙街道湖光小区东门"})
+    b = parse_letter({"id": "loc-b", "content": text, "location": "湖光小区东门"})
+    far = parse_letter({"id": "loc-c", "content": text, "location": "月亮湾街道翠湖小区"})
+    pa, pb, pc = small_triage.prepare([a, b, far])
+    assert any("湖光小区" in n for names in pa.view.matter.objects.values() for n in names)
+    plain = small_triage.prepare([parse_letter({"id": "loc-d", "content": text})])[0]
+    assert not any("湖光小区" in n for names in plain.view.matter.objects.values() for n in names)
+    same = small_triage.compare(a, b)
+    other = small_triage.compare(a, far)
+    assert same["probabilities"]["duplicate"] > other["probabilities"]["duplicate"]
+    assert any("湖光小区" in r for r in same["reasons"])
+    # the stored case's matter is the one prepared, location included
+    assert pa.record()["matter"] == pa.view.matter.to_dict()

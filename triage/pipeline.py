@@ -22,7 +22,7 @@ from .dedup import (LetterView, PairModel, make_views, pack_view, pair_features,
                     unpack_view)
 from .embed import EmbedderConfig, get_embedder
 from .errors import ConfigError, ModelMissing
-from .matter import MATTER_VERSION, Matter
+from .matter import MATTER_VERSION, Matter, extract_matter
 from .minhash import MinHasher
 from .normalise import normalise
 from .privacy import identity_keys
@@ -179,17 +179,26 @@ class Triage:
                                        if show_progress and hasattr(self.embedder, "config") else {}))
         vectors = np.atleast_2d(vectors) if len(letters) else np.zeros((0, self.embedder.dim), np.float32)
         views = make_views([(letter.id, text, normalise(letter.title), vec, identity_keys(letter.petitioner),
-                             letter.received_at, None) for letter, text, vec in zip(letters, texts, vectors)],
-                           self.segmenter)
+                             letter.received_at, self._located_matter(text, letter_location(letter.to_dict())))
+                            for letter, text, vec in zip(letters, texts, vectors)], self.segmenter)
         return [Prepared(letter=letter, text=text, vector=vec, signature=self.minhasher.signature_of_shingles(view.shingles),
                          view=view) for letter, text, vec, view in zip(letters, texts, vectors, views)]
 
     def _case_view_items(self, records: dict[int, dict], stored: dict[int, tuple]) -> list[tuple]:
         """The :func:`make_views` items of stored cases (``stored``: pk → (vector, stored matter or None))."""
-        return [(rec["id"], normalise(letter_text(rec.get("title"), rec["content"])), normalise(rec.get("title") or ""),
-                 stored[pk][0], set(rec.get("identities") or ()), rec.get("received_at"),
-                 Matter.from_dict(stored[pk][1]) if stored[pk][1] is not None else None)
-                for pk, rec in records.items()]
+        items = []
+        for pk, rec in records.items():
+            text = normalise(letter_text(rec.get("title"), rec["content"]))
+            matter = (Matter.from_dict(stored[pk][1]) if stored[pk][1] is not None
+                      else self._located_matter(text, letter_location(rec)))
+            items.append((rec["id"], text, normalise(rec.get("title") or ""), stored[pk][0],
+                          set(rec.get("identities") or ()), rec.get("received_at"), matter))
+        return items
+
+    def _located_matter(self, text: str, location: str) -> Matter | None:
+        """The matter of a letter that says where it is in a field of its own (``location``): that place is part
+        of the matter, as if the text named it (None: no location, the view extracts the text's own)."""
+        return extract_matter(f"{text}\n{normalise(location)}", self.segmenter) if location else None
 
     def _case_views(self, records: dict[int, dict], stored: dict[int, tuple], scope: str = "") -> dict[int, LetterView]:
         """Pair views of stored cases, from the LRU cache or built once (text, shingles, matter, vector);
