@@ -19,6 +19,20 @@ def text_of(rec: dict) -> str:
     return normalise(letter_text(rec.get("title"), rec["content"]))
 
 
+def as_ticket(rec: dict, located: bool) -> dict:
+    """A letter as a 12345 ticket comes: no title. ``located``: the places its title named (pattern extractor, in
+    order) are given instead as the ticket's address column (``location``, as an export's 事发地址 is read)."""
+    from triage.places import extract_places
+
+    title = rec.get("title") or ""
+    ticket = {**rec, "title": ""}
+    if located:
+        names = list(dict.fromkeys(p.name for p in extract_places(title) if p.span is not None))
+        if names:
+            ticket["location"] = "".join(names)
+    return ticket
+
+
 def fields_of(rec: dict) -> tuple[str, str]:
     """(title, body), normalised; a title alone from the titles file is a title with no body."""
     if rec.get("part") == "title":

@@ -49,6 +49,7 @@ import time
 
 import numpy as np
 
+from training.common import as_ticket
 from training.datasets import PROJECT_DIR
 from training.replying_unit import fuzhou_routed, teddy_routed
 from triage.directory import Directory
@@ -312,26 +313,11 @@ def sentence_vectors(letters: list[dict]) -> np.ndarray:
     return np.atleast_2d(encode(cached_e5(), [text_of(l) for l in letters]))
 
 
-def as_tickets(letters: list[dict], located: bool) -> list[dict]:
-    """The letters as 12345 tickets come: no title. ``located``: the places the title named (in order, pattern
-    extractor) are given instead as the ticket's address column (``location``, as an export's 事发地址 is read)."""
-    out = []
-    for letter in letters:
-        title = letter.get("title") or ""
-        ticket = {**letter, "title": ""}
-        if located:
-            names = list(dict.fromkeys(p.name for p in extract_places(title) if p.span is not None))
-            if names:
-                ticket["location"] = "".join(names)
-        out.append(ticket)
-    return out
-
-
 def run(name: str, split: str, seed: int = 7, config: RouterConfig | None = None,
         tickets: str | None = None) -> list[tuple]:
     letters, profile = datasets(name)
     if tickets:
-        letters = as_tickets(letters, located=tickets == "located")
+        letters = [as_ticket(l, located=tickets == "located") for l in letters]
     train, test = split_by_time(letters) if split == "time" else split_half(letters, seed)
     use_vectors = (config or RouterConfig()).embedding_weight > 0
     train_vec = sentence_vectors(train) if use_vectors else None
