@@ -1,6 +1,7 @@
 """Department routing measured through the command line, the way the maintainers' hidden test runs.
 
     python -m training.routing_cli_check --dataset teddy-offices-real --seed 7 --work /tmp/routing-cli
+    python -m training.routing_cli_check --dataset teddy-mixed --tickets located   # untitled, address column
 
 A random half of the dataset's routed letters (with ``department``) is imported with ``triage import`` into a fresh
 store; the other half (without ``department``) goes through ``triage run`` with no directory (``TRIAGE_PROFILE``
@@ -18,9 +19,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .common import as_ticket
 from .eval_routing import datasets, router_settings, split_half
 
-FIELDS = ("id", "title", "content", "received_at", "region", "petitioner", "channel")
+FIELDS = ("id", "title", "content", "received_at", "region", "location", "petitioner", "channel")
 
 
 def _write(path: Path, letters: list[dict], with_department: bool) -> None:
@@ -38,10 +40,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="a dataset of training.eval_routing (default teddy-offices-real)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--work", type=Path, default=Path("/tmp/routing-cli"))
+    parser.add_argument("--tickets", choices=("untitled", "located"),
+                        help="the letters as tickets: without their titles, or with the places the title named "
+                             "in an address column of their own (training.common.as_ticket)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="a RouterConfig field for the store's router (TRIAGE_ROUTER_CONFIG)")
     args = parser.parse_args(argv)
     letters, _ = datasets(args.dataset)
+    if args.tickets:
+        letters = [as_ticket(l, located=args.tickets == "located") for l in letters]
     train, test = split_half(letters, args.seed)
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
