@@ -183,3 +183,34 @@ def test_a_router_saved_before_the_prefecture_feature_weighs_it_as_it_did(nation
     (path / "state.json").write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
     loaded = Router.load(path)
     assert loaded._weights["plain"]["place_name_wide"] == router._weights["plain"]["place_name"]
+
+
+def test_a_district_the_letter_names_wins_over_one_inferred_from_a_smaller_place(national, tmp_path):
+    """Village names repeat across counties (同名村): 高塘村 is 长沙县's by the table, but a letter about 雨花区's
+    高塘村 names its district itself. A district inferred from a smaller place is not added when the letter names
+    another of the deployment's districts; a county named by its bare name (浏阳) counts as named."""
+    from triage.route import _letter_text
+
+    router = Router().fit_history(_history())
+    letter = {"content": "雨花区的高塘村路灯不亮，请尽快处理"}
+    text = _letter_text(letter, router.config.place_chars)
+    assert "长沙县" not in router._letter_place_names(letter, text)
+    res = router.route(letter)
+    assert res[0]["name"] == "雨花区分中心"
+    assert not any("(in 长沙县)" in e for r in res for e in r["evidence"])
+    # without a district named, the village still says where it is
+    res = router.route({"content": "高塘村路灯不亮，请尽快处理"})
+    assert res[0]["name"] == "长沙县分中心" and "mentions 高塘村 (in 长沙县) → 长沙县分中心" in res[0]["evidence"]
+    # a bare county name is the county named: its town keeps its district
+    letter = {"content": "雨花区居民反映，浏阳的大瑶镇路灯不亮"}
+    assert "浏阳市" in router._letter_place_names(letter, _letter_text(letter, router.config.place_chars))
+    # the rule can be turned off, and a router saved before it reads places as it did
+    off = Router(config=RouterConfig(named_district_wins=False)).fit_history(_history())
+    assert any("(in 长沙县)" in e for r in off.route({"content": "雨花区的高塘村路灯不亮，请尽快处理"}) for e in r["evidence"])
+    import json
+
+    path = router.save(tmp_path / "router")
+    state = json.loads((path / "state.json").read_text(encoding="utf-8"))
+    del state["config"]["named_district_wins"]
+    (path / "state.json").write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
+    assert Router.load(path).config.named_district_wins is False

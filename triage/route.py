@@ -134,6 +134,9 @@ class RouterConfig:
     area_bare_names: bool = True        # ... and so does a town's bare name (星沙 for 星沙街道)
     duty_lexicon: bool = True           # the duties of a unit's kind (corpora/duties.tsv) as a clue (duty_words)
     wide_places: bool = True            # a named prefecture / province is its own feature (place_name_wide)
+    named_district_wins: bool = True    # a street, town or village names no district when the letter itself
+    #                                     names another of the deployment's districts (同名村: 高塘村 is in
+    #                                     长沙县 by the table, but the letter says 宁乡市双江口镇)
     embedding_weight: float = 1.0       # the letters' sentence vectors, when given, beside the char n-grams of the
     #                                     text heads (scaled by this; 0: n-grams only)
     balanced: bool = False              # text and role heads weigh each department's letters inversely to its
@@ -687,14 +690,22 @@ class Router:
             hits = [(float(h.span[0]), text, h) for h in areas.find(text)
                     if not any(s <= h.span[0] and h.span[1] <= e and (s, e) != h.span for s, e in spans)]
             hits += [(-1.0, field, h) for field in fields for h in areas.find(field)]
+            # the deployment's districts the letter names itself: one of them wins over a district inferred
+            named: set[str] = set()
+            if self.config.named_district_wins:
+                counties = set(areas.counties)
+                named = {name for _, name in ordered if name in counties}
+                # a county's bare name (浏阳 for 浏阳市) is the county named, not inferred
+                named |= {h.county for _, source, h in hits if h.county.startswith(source[h.span[0]:h.span[1]])}
             for pos, source, h in hits:
                 # the words as written: a town's bare name (星沙) is no mention of its street office (星沙街道),
                 # which a directory or history may hold as a unit of its own; only its district is inferred
                 ordered.append((pos, source[h.span[0]:h.span[1]]))
-                ordered.append((pos + 0.5, h.county))
+                if not named or h.county in named:
+                    ordered.append((pos + 0.5, h.county))
             for pos, name in list(ordered):
                 county = areas.areas.get(name)   # a full name the pattern extractor found (洞井街道)
-                if county:
+                if county and (not named or county in named):
                     ordered.append((pos + 0.5, county))
             ordered.sort(key=lambda pn: pn[0])
         return list(dict.fromkeys(name for _, name in ordered))
@@ -1077,7 +1088,9 @@ class Router:
                 warnings.warn(f"router in {p} was saved with {lib} {ver}, running {now[lib]}", stacklevel=2)
         directory = (Directory.from_records(state["directory"], name=state.get("directory_name") or "",
                                             source=str(p / "state.json")) if state.get("directory") else None)
-        router = cls(config=RouterConfig.from_dict(state["config"]))
+        saved = dict(state["config"])
+        saved.setdefault("named_district_wins", False)   # a router saved before reads places as it did
+        router = cls(config=RouterConfig.from_dict(saved))
         router._directory = directory   # not through the setter: the saved state has the areas already
         with np.load(p / "arrays.npz", allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
