@@ -179,7 +179,7 @@ class Triage:
                                        if show_progress and hasattr(self.embedder, "config") else {}))
         vectors = np.atleast_2d(vectors) if len(letters) else np.zeros((0, self.embedder.dim), np.float32)
         views = make_views([(letter.id, text, normalise(letter.title), vec, identity_keys(letter.petitioner),
-                             letter.received_at, self._located_matter(text, letter_location(letter.to_dict())))
+                             letter.received_at, self._located_matter(text, letter_location(letter.extra)))
                             for letter, text, vec in zip(letters, texts, vectors)], self.segmenter)
         return [Prepared(letter=letter, text=text, vector=vec, signature=self.minhasher.signature_of_shingles(view.shingles),
                          view=view) for letter, text, vec, view in zip(letters, texts, vectors, views)]
