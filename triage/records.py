@@ -96,7 +96,8 @@ _HEADER_RULES: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(p), f) for
      "petitioner.name"),
     (r"^(?:联系|家庭|通讯|通信|居住|现|户籍)(?:地址|住址)$", "petitioner.address"),
     # where the matter is (a 12345 ticket's 事发地址); a bare 地址 beside the petitioner's columns is the matter's
-    (r"^(?:事发|发生|问题|诉求|事件|案发|事项|反映|投诉|举报|工单|详细|具体)?(?:地址|地点|位置|所在地|所在位置)$", LOCATION_FIELD),
+    (r"^(?:事发|发生|问题|诉求|事件|案发|事项|反映|投诉|举报|工单|详细|具体)?(?:地址|地点|位置|所在地|所在位置)$",
+     LOCATION_FIELD),
 ))
 _HEADER_MARKS = re.compile(r"^[\ufeff*＊\s]+|[*＊:：\s]+$")
 _HEADER_NOTE = re.compile(r"[（(][^（()）]{0,12}[）)]$")   # (必填), （选填）, (yyyy-mm-dd)
