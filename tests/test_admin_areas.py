@@ -214,4 +214,3 @@ def test_a_district_the_letter_names_wins_over_one_inferred_from_a_smaller_place
     del state["config"]["named_district_wins"]
     (path / "state.json").write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
     assert Router.load(path).config.named_district_wins is False
-
