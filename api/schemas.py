@@ -187,6 +187,7 @@ class SimilarCasePublic(BaseModel):
     case_id: str
     score: float
     title: str = ""
+    opening: str = Field("", description="the case's first words (masked), to tell it by when it has no title")
     domain: str | None = None
     department: str | None = None
     received_at: str | None = None

@@ -27,7 +27,7 @@ from .minhash import MinHasher
 from .normalise import normalise
 from .privacy import identity_keys
 from .records import Letter, hotline_type, letter_location, letter_text
-from .retrieve import reply_excerpt
+from .retrieve import opening, reply_excerpt
 from .segment import Segmenter
 
 log = logging.getLogger(__name__)
@@ -310,7 +310,7 @@ class Triage:
             if filters and not _passes(rec, filters):
                 continue
             similar.append({"case_id": rec["id"], "score": round(score, 4), "title": rec.get("title") or "",
-                            "domain": rec.get("domain"), "department": rec.get("department"),
+                            "opening": opening(rec["content"]), "domain": rec.get("domain"), "department": rec.get("department"),
                             "received_at": rec.get("received_at"), "verdict": verdict,
                             "reply_excerpt": reply_excerpt(rec.get("reply"))})
             if len(similar) >= k:

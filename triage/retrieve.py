@@ -315,6 +315,12 @@ def _saved_manifest(lsh_dir: Path) -> dict:
         return {}
 
 
+def opening(content: str | None, limit: int = 60) -> str:
+    """A precedent's first words, to tell it by when it has no title (a 12345 ticket has none)."""
+    text = " ".join(normalise(content or "").split())
+    return text[:limit] + ("…" if len(text) > limit else "")
+
+
 def reply_excerpt(reply: str | None, limit: int = 160) -> str | None:
     """The part of a precedent reply that says what was done, without the salutation."""
     if not reply:

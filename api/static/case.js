@@ -61,8 +61,10 @@
 
   function renderLetter() {
     const c = detail.case, s = detail.suggestion;
+    // a ticket without a title (12345 tickets have none) is headed by its first words
+    const heading = c.title || (c.content.length > 40 ? `${c.content.slice(0, 40)}…` : c.content);
     document.title = `${c.title || c.id} · 办理`;
-    $("#case-title").textContent = c.title || "（无标题）";
+    $("#case-title").textContent = heading;
     const meta = [["编号", c.id], ["受理日期", day(c.received_at || c.created_at)], ["渠道", words.channel[c.channel] || c.channel || "—"],
                   ["地区", c.region || "—"]];
     if (c.extra && typeof c.extra.location === "string") meta.push(["事发地点", c.extra.location]);
@@ -330,7 +332,7 @@
       const out = await api("GET", `/v1/cases/${enc(caseId)}/similar?k=${similarK}`);
       $("#similar-list").replaceChildren(...out.similar.map((s) => h("li", {},
         h("div", { class: "s-head" },
-          h("a", { href: `/ui/cases/${enc(s.case_id)}`, text: s.title || s.case_id }),
+          h("a", { href: `/ui/cases/${enc(s.case_id)}`, text: s.title || s.opening || s.case_id }),
           h("span", { class: "score", text: `相似度 ${pct(Math.max(0, Math.min(1, s.score)))}` }),
           s.domain ? badge(s.domain) : "",
           h("span", { class: "muted", text: `承办：${s.department || "—"}` }),

@@ -111,3 +111,13 @@ def test_status_updates_are_audited(loaded):
     assert r.status_code == 200 and r.json()["status"] == "concluded"
     event = loaded.get("/v1/admin/audit?action=case.status", headers=headers("admin")).json()["events"][0]
     assert event["target"] == "fx-1" and event["detail"] == {"from": "open", "to": "concluded"}
+
+
+def test_a_similar_case_without_a_title_is_told_by_its_opening_words(loaded):
+    ticket = {"id": "t-untitled", "content": "锦绣花园小区物业未经业主大会同意收取地面停车费，来电人电话13912345678，"
+                                                   "请有关部门尽快查处并督促物业退还已经收取的费用。"}
+    assert loaded.post("/v1/letters", json=ticket, headers=headers("intake")).status_code == 201
+    similar = loaded.get("/v1/cases/fx-1/similar?k=10", headers=headers("handler")).json()["similar"]
+    [found] = [s for s in similar if s["case_id"] == "t-untitled"]
+    assert found["title"] == "" and found["opening"].startswith("锦绣花园小区物业未经业主大会同意")
+    assert "13912345678" not in found["opening"] and found["opening"].endswith("…")
