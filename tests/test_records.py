@@ -7,6 +7,13 @@ from triage.errors import InvalidInput, InvalidLetter
 from triage.records import MAX_CONTENT_CHARS, parse_date, parse_letter, read_letters
 
 
+def csv_letters(tmp_path, text: str, name: str = "export.csv") -> list:
+    """The letters of a UTF-8 CSV file holding ``text`` (a line that does not parse gives None)."""
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return [p.letter for p in read_letters(path)]
+
+
 def test_parse_letter_keeps_unknown_fields_and_normalises_channel():
     letter = parse_letter({"id": 7, "content": " 小区停车难 ", "channel": "来电", "x_source": "hotline"})
     assert letter.id == "7" and letter.content == "小区停车难" and letter.channel == "phone"
@@ -81,20 +88,14 @@ def test_read_jsonl_reports_bad_lines_with_numbers():
 
 
 def test_read_csv_with_dataset_column_aliases(tmp_path):
-    path = tmp_path / "x.csv"
-    path.write_text("留言编号,留言用户,留言主题,留言时间,留言详情\n1,U1,标题,2019/2/28 11:25:05,详情内容\n", encoding="utf-8")
-    [p] = list(read_letters(path))
-    assert p.letter.id == "1" and p.letter.title == "标题" and p.letter.petitioner == {"account": "U1"}
-    assert p.letter.received_at == "2019-02-28T11:25:05"
+    [letter] = csv_letters(tmp_path, "留言编号,留言用户,留言主题,留言时间,留言详情\n1,U1,标题,2019/2/28 11:25:05,详情内容\n")
+    assert letter.id == "1" and letter.title == "标题" and letter.petitioner == {"account": "U1"}
+    assert letter.received_at == "2019-02-28T11:25:05"
 
 
 def test_read_a_hotline_export_with_its_own_headers(tmp_path):
-    path = tmp_path / "export.csv"
-    path.write_text("工单编号,来电时间,诉求人,联系电话,所属区县,诉求内容,诉求类型,承办单位,办理结果,备注\n"
-                    "GD001,2024-03-05 09:12,张三,13800138000,鼓楼区,小区门口路灯不亮,投诉,鼓楼区,已修复,夜间\n",
-                    encoding="utf-8")
-    [p] = list(read_letters(path))
-    letter = p.letter
+    [letter] = csv_letters(tmp_path, "工单编号,来电时间,诉求人,联系电话,所属区县,诉求内容,诉求类型,承办单位,办理结果,备注\n"
+                                     "GD001,2024-03-05 09:12,张三,13800138000,鼓楼区,小区门口路灯不亮,投诉,鼓楼区,已修复,夜间\n")
     assert (letter.id, letter.content, letter.region, letter.type, letter.department, letter.reply) == \
         ("GD001", "小区门口路灯不亮", "鼓楼区", "投诉", "鼓楼区", "已修复")
     assert letter.received_at.startswith("2024-03-05T09:12")
@@ -104,11 +105,8 @@ def test_read_a_hotline_export_with_its_own_headers(tmp_path):
 
 
 def test_a_contract_column_wins_over_its_aliases_and_the_leftmost_alias_over_the_others(tmp_path):
-    path = tmp_path / "both.csv"
-    path.write_text("标题,content,诉求标题,内容,title,编号,工单编号\n"
-                    "甲,正文,乙,别的正文,丙,,W9\n", encoding="utf-8")
-    [p] = list(read_letters(path))
-    assert (p.letter.title, p.letter.content, p.letter.id) == ("丙", "正文", "W9")
+    [letter] = csv_letters(tmp_path, "标题,content,诉求标题,内容,title,编号,工单编号\n甲,正文,乙,别的正文,丙,,W9\n")
+    assert (letter.title, letter.content, letter.id) == ("丙", "正文", "W9")
 
 
 def test_a_csv_saved_by_a_chinese_excel_reads_as_gb18030(tmp_path):
@@ -278,11 +276,8 @@ def test_headers_are_read_by_what_they_say(header, field):
 
 def test_an_export_under_unlisted_headers_is_read(tmp_path):
     """A system whose headers no alias lists: the row count is not the id, the reply's heading is no department."""
-    path = tmp_path / "export.csv"
-    path.write_text("序号,信访件编号,*诉求描述,受理日期(必填),承办单位名称,处理部门意见,联系人手机\n"
-                    "1,XF-77,楼上漏水多次协调未果,2024-05-06,鼓楼区,已转鼓楼区处理,13800138000\n", encoding="utf-8")
-    [p] = list(read_letters(path))
-    letter = p.letter
+    [letter] = csv_letters(tmp_path, "序号,信访件编号,*诉求描述,受理日期(必填),承办单位名称,处理部门意见,联系人手机\n"
+                                     "1,XF-77,楼上漏水多次协调未果,2024-05-06,鼓楼区,已转鼓楼区处理,13800138000\n")
     assert (letter.id, letter.content, letter.department) == ("XF-77", "楼上漏水多次协调未果", "鼓楼区")
     assert letter.received_at.startswith("2024-05-06") and letter.petitioner == {"phone": "13800138000"}
 
@@ -335,11 +330,8 @@ def test_control_characters_are_dropped_everywhere_in_a_letter():
 def test_where_the_matter_is_is_kept_as_location_and_read_from_letters_and_stored_cases(tmp_path):
     from triage.records import letter_location
 
-    path = tmp_path / "export.csv"
-    path.write_text("工单编号,诉求内容,事发地址,联系地址,联系电话\n"
-                    "T-1,门口路灯不亮,鼓楼区五四路12号,台江区某小区,13800138000\n", encoding="utf-8")
-    [p] = list(read_letters(path))
-    letter = p.letter
+    [letter] = csv_letters(tmp_path, "工单编号,诉求内容,事发地址,联系地址,联系电话\n"
+                                     "T-1,门口路灯不亮,鼓楼区五四路12号,台江区某小区,13800138000\n")
     assert letter.extra == {"location": "鼓楼区五四路12号"}
     assert letter.petitioner == {"address": "台江区某小区", "phone": "13800138000"}
     assert letter_location(letter.to_dict()) == "鼓楼区五四路12号"
@@ -353,9 +345,7 @@ def test_where_the_matter_is_is_kept_as_location_and_read_from_letters_and_store
 def test_a_name_given_in_the_anonymity_column_is_the_petitioners_name(tmp_path):
     """fuzhou's 匿名 column holds 1/0 and, in its older letters, the name the writer gave (陈先生, a full name):
     a name is read into petitioner (hashed, shown masked), never kept as a column shown as written."""
-    path = tmp_path / "appeals.csv"
-    path.write_text("id,投诉件内容,匿名,联系人\n1,河水发黑,1,\n2,河水发臭,林誉,\n3,河道垃圾,陈先生,陈某某\n4,内河黑臭,否,\n",
-                    encoding="utf-8")
-    letters = [p.letter for p in read_letters(path)]
+    letters = csv_letters(tmp_path, "id,投诉件内容,匿名,联系人\n1,河水发黑,1,\n2,河水发臭,林誉,\n3,河道垃圾,陈先生,陈某某\n"
+                                    "4,内河黑臭,否,\n")
     assert [(l.petitioner, l.extra) for l in letters] == [
         ({}, {"匿名": "1"}), ({"name": "林誉"}, {}), ({"name": "陈某某"}, {}), ({}, {"匿名": "否"})]

@@ -4,7 +4,7 @@
 
 Titles are removed (tickets have none) and the places each title named are given as the ticket's ``location``
 (:func:`training.common.as_ticket`). The pair features are computed twice, with the location read into the
-letter's matter (as :class:`triage.pipeline.Triage` prepares it) and without, and scored by the same nested
+letter's matter (:meth:`triage.pipeline.Triage.located_matter`, as the service prepares it) and without, and scored by the same nested
 out-of-fold evaluation as the shipped pair model (docs/quality.md, "Duplicates").
 """
 
@@ -18,8 +18,6 @@ from training.common import as_ticket, encode, text_of
 from training.pairs import load_pairs
 from training.train import evaluate_pairs, pair_folds
 from triage.dedup import PairModelConfig, make_view, pair_features
-from triage.matter import extract_matter
-from triage.normalise import normalise
 from triage.pipeline import Triage, TriageConfig, default_models_dir
 from triage.privacy import identity_keys
 from triage.records import parse_date
@@ -46,8 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         views = {}
         for i, text in zip(ids, texts):
             t = tickets[i]
-            matter = extract_matter(f"{text}\n{normalise(t['location'])}", triage.segmenter) \
-                if read and t.get("location") else None
+            matter = triage.located_matter(text, t.get("location", "") if read else "")
             views[i] = make_view(i, text, "", vectors[i], identity_keys(t.get("petitioner")),
                                  parse_date(t.get("received_at")), triage.segmenter, matter)
         X = np.stack([pair_features(views[p["a"]["id"]], views[p["b"]["id"]])[0] for p in pairs])

@@ -106,6 +106,11 @@ def mask_pii(text: str) -> str:
     return PHONE_RE.sub(lambda m: m.group(0)[:3] + "****" + m.group(0)[-4:], text)
 
 
+def _phone_digits(value: str) -> str:
+    """A phone's digits; a number cell a CSV export wrote as 13800138000.0 loses its ".0" first."""
+    return re.sub(r"\D", "", re.sub(r"\.0+$", "", value))
+
+
 def mask_identity(kind: str, value: str | None) -> str | None:
     """Display form of one identity field: ``name`` → 张*, ``phone`` → 138****5678, ``id_number`` → 110***********1234."""
     if not value:
@@ -114,8 +119,7 @@ def mask_identity(kind: str, value: str | None) -> str | None:
     if kind == "name":
         return value[0] + "*" * max(1, len(value) - 1)
     if kind == "phone":
-        value = re.sub(r"\.0+$", "", value)   # a number cell a CSV export wrote as 13800138000.0
-        digits = re.sub(r"\D", "", value)
+        digits = _phone_digits(value)
         return (digits[:3] + "****" + digits[-4:]) if len(digits) >= 7 else "****"
     if kind == "id_number":
         return value[:3] + "*" * max(0, len(value) - 7) + value[-4:] if len(value) > 7 else "****"
@@ -128,8 +132,7 @@ def canonical_identity(kind: str, value: str) -> str:
     """The form two spellings of the same identity share (digits only for phones, upper-case X for IDs)."""
     value = unicodedata.normalize("NFKC", value).strip()
     if kind == "phone":
-        value = re.sub(r"\.0+$", "", value)   # a number cell a CSV export wrote as 13800138000.0
-        digits = re.sub(r"\D", "", value)
+        digits = _phone_digits(value)
         return digits[-11:] if len(digits) >= 11 else digits
     if kind == "id_number":
         return value.upper().replace(" ", "")

@@ -179,7 +179,7 @@ class Triage:
                                        if show_progress and hasattr(self.embedder, "config") else {}))
         vectors = np.atleast_2d(vectors) if len(letters) else np.zeros((0, self.embedder.dim), np.float32)
         views = make_views([(letter.id, text, normalise(letter.title), vec, identity_keys(letter.petitioner),
-                             letter.received_at, self._located_matter(text, letter_location(letter.extra)))
+                             letter.received_at, self.located_matter(text, letter_location(letter.extra)))
                             for letter, text, vec in zip(letters, texts, vectors)], self.segmenter)
         return [Prepared(letter=letter, text=text, vector=vec, signature=self.minhasher.signature_of_shingles(view.shingles),
                          view=view) for letter, text, vec, view in zip(letters, texts, vectors, views)]
@@ -190,14 +190,15 @@ class Triage:
         for pk, rec in records.items():
             text = normalise(letter_text(rec.get("title"), rec["content"]))
             matter = (Matter.from_dict(stored[pk][1]) if stored[pk][1] is not None
-                      else self._located_matter(text, letter_location(rec)))
+                      else self.located_matter(text, letter_location(rec)))
             items.append((rec["id"], text, normalise(rec.get("title") or ""), stored[pk][0],
                           set(rec.get("identities") or ()), rec.get("received_at"), matter))
         return items
 
-    def _located_matter(self, text: str, location: str) -> Matter | None:
+    def located_matter(self, text: str, location: str) -> Matter | None:
         """The matter of a letter that says where it is in a field of its own (``location``): that place is part
-        of the matter, as if the text named it (None: no location, the view extracts the text's own)."""
+        of the matter, as if the text named it (None: no location, the view extracts the text's own). ``text`` is
+        normalised."""
         return extract_matter(f"{text}\n{normalise(location)}", self.segmenter) if location else None
 
     def _case_views(self, records: dict[int, dict], stored: dict[int, tuple], scope: str = "") -> dict[int, LetterView]:
