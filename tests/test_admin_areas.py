@@ -146,6 +146,18 @@ def test_a_name_inside_a_longer_place_is_part_of_it(national):
     assert res[0]["name"] == "桂阳县" and "mentions 塘市镇 (in 桂阳县) → 桂阳县 (directory)" in res[0]["evidence"]
 
 
+def test_a_county_and_its_town_run_together_are_both_read(national, changsha):
+    """The X镇 pattern reads 浏阳大瑶镇 as one town; it is 浏阳 (a county's bare name) and its town 大瑶镇, so the
+    town's district is read, while 岳塘市 stays one place (塘市 alone is no name of the deployment's)."""
+    from triage.directory import Directory
+
+    assert changsha.tiles("浏阳大瑶镇") and not changsha.tiles("大瑶镇") and not changsha.tiles("岳塘市")
+    directory = Directory.from_records([{"name": n, "level": n[-1], "places": n} for n in ("浏阳市", "雨花区")])
+    res = Router(directory).route({"content": "我是浏阳大瑶镇的居民，路灯不亮"})
+    assert res[0]["name"] == "浏阳市"
+    assert any("(in 浏阳市)" in e or "mentions 浏阳" in e for e in res[0]["evidence"]), res[0]["evidence"]
+
+
 def test_the_deployments_own_prefecture_is_a_clue_of_its_own(national):
     """Every letter of a Changsha history may say 长沙市: naming it says little about which of the city's units
     handles a matter, while naming a district says much. The two are separate features with their own fitted

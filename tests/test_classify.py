@@ -47,6 +47,37 @@ def test_field_blocks_predict_from_title_and_round_trip(tmp_path):
     np.testing.assert_allclose(again.predict_proba(texts, fields=fields), clf.predict_proba(texts, fields=fields))
 
 
+def test_the_tail_block_reads_a_letters_last_words_one_letter_as_a_batch_and_round_trips(tmp_path):
+    """``tail_chars``: the last characters (what a letter asks for) are a block of their own, scaled by
+    ``tail_weight``; one letter on the request path scores as in a batch, and a saved model reads them again."""
+    matters = ["小区楼下烧烤摊油烟很大，每天营业到凌晨，", "公交站台的顶棚被风吹坏了好几个月，",
+               "我家门口的路灯坏了一个多月，晚上出门很不方便，", "附近工地夜间施工，噪音很大，"]
+    asks = {"咨询": ["请问这归哪个部门管？", "请问什么时候能修好？"],
+            "投诉": ["强烈要求相关部门尽快处理！", "多次反映无人处理，请严肃处理！"]}
+    texts, labels = [], []
+    for m in matters:
+        for label, endings in asks.items():
+            for e in endings:
+                texts.append(f"{m}{e}  ")
+                labels.append(label)
+    config = ClassifierConfig(embedding_weight=0.0, min_df=1, calibration_folds=2, tail_chars=12, tail_weight=0.5)
+    clf = TextClassifier(config).fit(texts, labels)
+    tail_vocab = set(clf._tail_vec[0].vocabulary_)
+    assert "请问" in tail_vocab and "烧烤" not in tail_vocab and "顶棚" not in tail_vocab
+    letter = "小区门口垃圾堆了三天没人清运，请问这归哪个部门管？"
+    assert clf.predict(letter, k=1)[0]["label"] == "咨询"
+    one = clf.predict_proba([letter])
+    batch = clf.predict_proba([letter, "附近工地夜间施工，强烈要求相关部门尽快处理！"])
+    np.testing.assert_allclose(one[0], batch[0], rtol=1e-5)
+    clf.save(tmp_path / "m", metrics={})
+    again = TextClassifier.load(tmp_path / "m")
+    assert again.config.tail_chars == 12 and again.config.tail_weight == 0.5
+    np.testing.assert_allclose(again.predict_proba([letter]), one, rtol=1e-6)
+    # off, the block is not built
+    assert not hasattr(TextClassifier(ClassifierConfig(embedding_weight=0.0, min_df=1, calibration_folds=2))
+                       .fit(texts, labels), "_tail_vec")
+
+
 def test_field_blocks_need_fields():
     clf = _train(ClassifierConfig(embedding_weight=0.0, field_blocks=True, min_df=1, calibration_folds=2))
     with pytest.raises(ValueError, match="title, body"):

@@ -23,33 +23,44 @@ def test_suggestion_has_contract_shape(small_triage):
     assert s["category"] in {"咨询", "意见建议", "检举控告", "申诉求决"}
 
 
-def test_domain_and_type_read_the_first_classify_chars_litigation_all(small_triage, monkeypatch):
-    """A long letter is classified on its title and the first ``classify_chars`` characters of its body (its answer
-    is that of the letter cut there), while litigation cues are looked for in the whole text; the text's words are
-    the title's and the body's, each cut once."""
+def test_domain_and_type_read_the_first_classify_chars_and_the_end_litigation_all(small_triage, monkeypatch):
+    """A long letter is classified on its title and ``classify_chars`` characters of its body: its beginning and
+    its last ``classify_tail_chars`` (where a letter says what it asks for; its answer is that of the letter cut so),
+    while litigation cues are looked for in the whole text; the text's words are the title's and the body's, each
+    cut once."""
+    from triage.normalise import normalise
     from triage.records import Letter
 
     head = "小区门口的道路坑洼不平，雨天积水严重，居民出行困难，希望尽快修复。" * 40
-    tail = "我已向法院提起诉讼。"
+    tail = "我已向法院提起诉讼。请问何时能修好？"
     long = Letter(id="long", title="道路积水", content=head + "学校食堂卫生差，孩子吃坏肚子。" * 60 + tail)
     cut = Letter(id="cut", title="道路积水", content=long.content)
     monkeypatch.setattr(small_triage.config, "classify_chars", 600)
+    monkeypatch.setattr(small_triage.config, "classify_tail_chars", 100)
     seen = []
     predict = small_triage.domain.predict
     monkeypatch.setattr(small_triage.domain, "predict",
-                        lambda text, *a, **k: seen.append((len(text), len(k["fields"][1]))) or predict(text, *a, **k))
+                        lambda text, *a, **k: seen.append((text, k["fields"][1])) or predict(text, *a, **k))
     cuts = []
     cut_one = small_triage.segmenter._cut_one
     monkeypatch.setattr(small_triage.segmenter, "_cut_one", lambda text, drop: cuts.append(text) or cut_one(text, drop))
     small_triage.segmenter.__dict__.pop("_recent", None)
     out = small_triage.suggest(long)
-    assert seen == [(600 + len("道路积水") + 1, 600)]
-    assert sorted(len(c) for c in cuts if len(c) > 500) == [600]   # the body's 600 characters, cut once
+    whole = normalise(long.content)
+    body = whole[:499] + " " + whole[-100:]
+    assert seen == [("道路积水 " + body, body)] and body.endswith(normalise(tail))
+    # the body's 600 characters (its beginning and its end: two parts for the segmenter), each cut once
+    assert sorted(len(c) for c in cuts if len(c) > 90) == [100, 499]
     assert out["litigation_related"] and "法院" in out["litigation_triggers"]
     p = small_triage.prepare([cut])[0]
-    p.text = p.text[:600 + len("道路积水") + 1]
-    p.letter.content = p.letter.content[:600]
+    p.text = "道路积水 " + body
+    p.letter.content = body
     assert small_triage.classify(p)["domain"] == out["domain"] and small_triage.classify(p)["type"] == out["type"]
+    # a body within the cap is read whole
+    seen.clear()
+    short = Letter(id="short", title="道路积水", content=head[:300])
+    small_triage.suggest(short)
+    assert seen == [("道路积水 " + normalise(head[:300]), normalise(head[:300]))]
 
 
 def test_ingest_dedup_similar_and_self_exclusion(small_triage, store, fixture_letters):

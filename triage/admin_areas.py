@@ -291,6 +291,12 @@ class LocalAreas:
             last = end
         return out
 
+    def tiles(self, name: str) -> bool:
+        """Whether ``name`` is two or more of this deployment's names run together and nothing else (浏阳大瑶镇:
+        a county's bare name, then one of its towns), as a pattern may read them as one place."""
+        hits = self.find(name)
+        return len(hits) >= 2 and "".join(name[h.span[0]:h.span[1]] for h in hits) == name
+
     def to_dict(self) -> dict:
         return {"prefectures": self.prefectures, "counties": self.counties, "areas": self.areas, "bare": self.bare}
 

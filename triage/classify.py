@@ -52,6 +52,10 @@ class ClassifierConfig:
     # are passed, else from the whole text as the body …
     cues: str | None = None
     cue_weight: float = 1.0
+    # The letter's last ``tail_chars`` characters as a lexical block of their own (0: off): a letter ends with
+    # what it asks for (请问…？ / 建议… / 请尽快处理), the words that say its type.
+    tail_chars: int = 0
+    tail_weight: float = 1.0   # that block's scale
     # … and the standardised scores of a linear model fitted on other, weakly labelled texts passed to
     # ``fit(…, prior=(texts, labels))``, on the whole-text lexical features: the classifier learns how much
     # each weak label says about its own labels instead of taking the weak labels at their word.
@@ -180,6 +184,9 @@ class _Row:
         offsets = np.cumsum([0] + [r.width for r in rows[:-1]])
         return cls(np.concatenate([r.cols + off for r, off in zip(rows, offsets)]),
                    np.concatenate([r.vals for r in rows]), int(sum(r.width for r in rows)))
+
+    def __mul__(self, scale: float) -> "_Row":
+        return _Row(self.cols, self.vals * scale, self.width)
 
     def csr(self) -> sparse.csr_matrix:
         keep = self.vals != 0   # as scipy keeps them: no explicit zeros
@@ -340,6 +347,11 @@ class _WordAnalyzer:
         return out
 
 
+def _text_tail(text: str, n: int) -> str:
+    """The last ``n`` characters of ``text`` without trailing blanks."""
+    return (text or "").rstrip()[-n:]
+
+
 class TextClassifier:
     """``fit(texts, labels, vectors)``; ``predict(text or texts, vectors, k)`` → top-k ``{"label", "score"}``."""
 
@@ -404,6 +416,13 @@ class TextClassifier:
             else:
                 blocks.extend(self._transform(self._title_vec, titles, single)
                               + self._transform(self._body_vec, bodies, single))
+        if cfg.tail_chars > 0:
+            tails = [_text_tail(t, cfg.tail_chars) for t in texts]
+            if fit:
+                self._tail_vec, tail_blocks = self._fit_lexical(tails)
+            else:
+                tail_blocks = self._transform(self._tail_vec, tails, single)
+            blocks.extend(b * cfg.tail_weight for b in tail_blocks)
         if cfg.embedding_weight > 0:
             if vectors is None:
                 raise ValueError("this classifier uses sentence embeddings: pass `vectors` for the texts")
@@ -515,6 +534,7 @@ class TextClassifier:
             pickle.dump({"char": self._char, "word": self._word, "model": self._model,
                          "vec_mean": getattr(self, "_vec_mean", None),
                          "title_vec": getattr(self, "_title_vec", None), "body_vec": getattr(self, "_body_vec", None),
+                         "tail_vec": getattr(self, "_tail_vec", None),
                          "prior": getattr(self, "_prior", None), "prior_mean": getattr(self, "_prior_mean", None),
                          "prior_std": getattr(self, "_prior_std", None)},
                         fh, protocol=pickle.HIGHEST_PROTOCOL)
@@ -532,12 +552,15 @@ class TextClassifier:
         self._char, self._word, self._model = state["char"], state["word"], state["model"]
         if state.get("vec_mean") is not None:
             self._vec_mean = state["vec_mean"]
-        for vectorizers in ((self._word,), state.get("title_vec") or (), state.get("body_vec") or ()):
+        for vectorizers in ((self._word,), state.get("title_vec") or (), state.get("body_vec") or (),
+                            state.get("tail_vec") or ()):
             for vec in vectorizers:
                 if vec is not None and isinstance(vec.analyzer, _WordAnalyzer):
                     vec.analyzer.segmenter = self.segmenter
         if config.field_blocks:
             self._title_vec, self._body_vec = state["title_vec"], state["body_vec"]
+        if config.tail_chars > 0:
+            self._tail_vec = state["tail_vec"]
         if config.prior_weight > 0:
             self._prior, self._prior_mean, self._prior_std = state["prior"], state["prior_mean"], state["prior_std"]
         self.labels = list(manifest["labels"])

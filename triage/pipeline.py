@@ -59,8 +59,10 @@ class TriageConfig:
     # the vector and matching read all of it). Held out, 2,000 changes no domain answer (460 Teddy messages,
     # 1.5% longer; 1,500 changes one); no fuzhou appeal is that long, so the type's held-out figure cannot tell;
     # of 205 unlabelled Teddy letters longer than 2,000, 6 type and 4 domain answers change. The longest letters
-    # (3,000+ characters, the latency tail) are classified in two thirds of the time.
+    # (3,000+ characters, the latency tail) are classified in two thirds of the time. Of a longer body the last
+    # classify_tail_chars characters stand in for its end (the type reads a letter's last words: what it asks for).
     classify_chars: int = 2000
+    classify_tail_chars: int = 200
 
 
 @dataclass
@@ -237,10 +239,15 @@ class Triage:
     # -- the suggestion -------------------------------------------------------------------------
     def classify(self, p: Prepared) -> dict:
         cap = self.config.classify_chars
-        fields = (normalise(p.letter.title), normalise(p.letter.content)[:cap])
-        # the title and the body's first cap characters: then the text's words are the fields' own, which the
-        # segmenter has cut already (a text cut at cap overall ended its body elsewhere: a long letter was cut twice)
-        text = p.text[: cap + len(fields[0]) + 1] if fields[0] else p.text[:cap]
+        title, body = normalise(p.letter.title), normalise(p.letter.content)
+        text = p.text
+        if len(body) > cap:   # its first characters and its end
+            tail = min(self.config.classify_tail_chars, cap // 2)
+            body = f"{body[:cap - tail - 1]} {body[-tail:]}" if tail > 0 else body[:cap]
+            # the text is the fields' own, whose words the segmenter has cut already (a text cut at cap overall
+            # ended its body elsewhere: a long letter was cut twice)
+            text = normalise(letter_text(title, body))
+        fields = (title, body)
         domain = self.domain.predict(text, p.vector, k=3, fields=fields)
         types = self._types(p, text, fields) if self.type else []
         lit = self._litigation(p.text)

@@ -686,7 +686,9 @@ class Router:
         if areas is not None:
             fields = [str(letter.get("region") or ""), letter_location(letter)]
             # a name found inside a longer place the letter names is part of that name (塘市 in 岳塘市)
-            spans = [p.span for p in places if p.span is not None]
+            # — unless the longer name is nothing but the deployment's own names run together (浏阳大瑶镇: a
+            # county's bare name, then its town)
+            spans = [p.span for p in places if p.span is not None and not areas.tiles(text[p.span[0]:p.span[1]])]
             hits = [(float(h.span[0]), text, h) for h in areas.find(text)
                     if not any(s <= h.span[0] and h.span[1] <= e and (s, e) != h.span for s, e in spans)]
             hits += [(-1.0, field, h) for field in fields for h in areas.find(field)]
