@@ -1,3 +1,5 @@
+import pytest
+
 from triage.normalise import (canonical_identity, compact, content_hash, identity_hash, mask_identity, mask_pii,
                               normalise)
 from triage.segment import Segmenter
@@ -13,6 +15,31 @@ def test_mask_pii_hides_ids_and_phones():
     masked = mask_pii("身份证110101199003071234，电话13812345678，座机0731-84561234")
     assert "110101199003071234" not in masked and "13812345678" not in masked and "84561234" not in masked
     assert "5678" in masked  # the tail stays for the clerk to recognise
+
+
+@pytest.mark.parametrize("text, hidden, shown", [
+    ("领导您好！我叫周建平，男，今年56岁，家住A3区。周建平的房子漏水。", ["周建平"], "我叫周**，男，今年56岁，家住A3区。周**的房子"),
+    ("本人唐秀英，身份证号码见附件，反映拆迁补偿问题", ["唐秀英"], "本人唐**，身份证"),
+    ("此致敬礼 举报人：郑晓东 2019年3月", ["郑晓东"], "举报人：郑** 2019"),
+    ("联系人：钱工，联系电话13812345678", ["钱工", "13812345678"], "联系人：钱*，联系电话138****5678"),
+    ("我叫欧阳明华，系B2县退休教师", ["欧阳明华"], "我叫欧***，系B2县"),
+    ("申请人:黄丽2018年4月", ["黄丽"], "申请人:黄*2018"),
+])
+def test_mask_pii_hides_names_a_letter_gives(text, hidden, shown):
+    masked = mask_pii(text)
+    assert not any(h in masked for h in hidden) and shown in masked, masked
+
+
+@pytest.mark.parametrize("text", [
+    "本人相邻的住户私自搭建，现已毁坏我的围墙",   # 本人 before no name
+    "本人于去年3月购房，至今未交房",
+    "还需提交本人连续24个月以上的缴费记录",
+    "姓名：不详，住址：不详",
+    "我是业主，小区物业不作为",
+    "王先生反映小区停水",   # a surname and a title is no name to hide
+])
+def test_mask_pii_leaves_words_that_are_no_names(text):
+    assert mask_pii(text) == text
 
 
 def test_identity_hash_is_keyed_and_canonical():

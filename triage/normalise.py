@@ -28,6 +28,38 @@ ID_NUMBER_RE = re.compile(r"(?<![0-9A-Za-z])\d{6}(?:18|19|20)\d{2}(?:0[1-9]|1[0-
 PHONE_RE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d(?:[- ]?\d{4}){2}(?!\d)|(?<!\d)0\d{2,3}-?\d{7,8}(?!\d)")
 
 
+# A name the writer gives in the text ("我叫罗某某，男，…", "举报人：张某某", "本人李某，身份证…"): a common surname
+# and one or two characters, after a phrase that introduces a name and before what follows a name (a comma, 男/女,
+# an age, 身份证, 电话, 系 …). Bare 本人 introduces a name only when a comma and one of those follow it, or 身份证, 系,
+# 男/女 right after it (本人相邻，现已… and 本人相邻的住户 are no names). Masked as a petitioner's name is (罗**), every occurrence of it in the text.
+_SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+              "姚卢姜崔钟谭陆汪范金石廖贾夏韦付傅方白邹孟熊秦邱江尹薛闫阎段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔"
+              "向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕"
+              "单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚"
+              "娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查"
+              "麻苑迟邝官封谈匡鞠惠荆乐冀郁胥南班储原栗燕楚鄢劳谌奚皮粟冼蔺楼盘满闻位厉伊仝区郜海阚花权强帅屠豆朴盖"
+              "练廉禹井祖漆巴丰支卿国狄平计索宣晋相初门云容敬扈晁芮都普阙浦戈伏鹿薄邸雍辜羊乌母裘亓修邰赫杭况宿鲜印"
+              "逯隆茹诸战慕危玉银亢嵇湛宾戎勾茅利於居揭干尉冶斯元束檀衣展阴昝智幸奉植衡富尧闭由")
+_COMPOUND_SURNAMES = "欧阳|司马|诸葛|上官|东方|皇甫|尉迟|公孙|慕容|令狐|长孙|宇文|司徒|夏侯|端木|西门|南宫|独孤|呼延|钟离|澹台|万俟|闻人|轩辕"
+_NAME = rf"(?:{_COMPOUND_SURNAMES}|[{_SURNAMES}])[\u4e00-\u9fff]{{1,2}}?"
+_NAME_INTRO = (r"(?:我叫|我名叫|我的名字(?:叫|是)|本人(?:名叫|叫|姓名(?:是|为|[:：]))|名叫"
+               r"|(?:姓名|联系人|反映人|来电人|来信人|投诉人|举报人|申请人|当事人|户主|业主)\s*[:：])\s*")
+_AFTER_NAME = r"[\s,，。.、;；:：!！?？()（）男女\d]|今年|现年|家住|住在|住|是|系|电话|手机|身份证|联系|出生|生于|性别|$"
+_AFTER_BARE = (r"\s*[，,、(（]\s*(?:[男女]|身份证|系|生于|出生|现年|今年|现住|家住|住|电话|手机|联系电话|汉族|\d{1,3}岁)"
+               r"|\s*(?:[(（]?身份证|系|[男女][，,、\s])")
+NAME_IN_TEXT_RE = re.compile(rf"{_NAME_INTRO}(?P<name>{_NAME})(?={_AFTER_NAME})|本人\s*(?P<bare>{_NAME})(?={_AFTER_BARE})")
+
+
+def mask_names(text: str) -> str:
+    """Names a text gives (:data:`NAME_IN_TEXT_RE`) masked wherever they occur in it: 我叫罗树生 → 我叫罗**."""
+    if not text:
+        return text
+    names = {m.group("name") or m.group("bare") for m in NAME_IN_TEXT_RE.finditer(text)}
+    for name in sorted(names, key=len, reverse=True):
+        text = text.replace(name, mask_identity("name", name))
+    return text
+
+
 def normalise(text: str) -> str:
     """Canonical form of a letter's text for hashing, shingling, segmenting and embedding."""
     if not text:
@@ -99,11 +131,12 @@ def compact_hash(compacted: str) -> str:
 
 
 def mask_pii(text: str) -> str:
-    """Replace ID numbers and phones by masked forms; safe to log or show."""
+    """Replace ID numbers, phones and the names a text gives (:func:`mask_names`) by masked forms; safe to log or
+    show."""
     if not text:
         return text
     text = ID_NUMBER_RE.sub(lambda m: m.group(0)[:3] + "*" * (len(m.group(0)) - 5) + m.group(0)[-2:], text)
-    return PHONE_RE.sub(lambda m: m.group(0)[:3] + "****" + m.group(0)[-4:], text)
+    return mask_names(PHONE_RE.sub(lambda m: m.group(0)[:3] + "****" + m.group(0)[-4:], text))
 
 
 def _phone_digits(value: str) -> str:
