@@ -263,7 +263,9 @@ def test_office_type_labels_read_as_the_five_hotline_types():
     # the petitioner's identity is read into petitioner (hashed, shown masked), never kept as a column shown as written
     ("联系人", "petitioner.name"), ("投诉人姓名", "petitioner.name"), ("证件号码", "petitioner.id_number"),
     ("身份证", "petitioner.id_number"), ("联系方式", "petitioner.phone"), ("手机号", "petitioner.phone"),
-    ("家庭住址", "petitioner.address"),
+    ("家庭住址", "petitioner.address"), ("来电人地址", "petitioner.address"), ("反映人住址", "petitioner.address"),
+    ("诉求人联系地址", "petitioner.address"), ("来电人身份证号", "petitioner.id_number"),
+    ("诉求人证件号码", "petitioner.id_number"), ("投诉人的电话", "petitioner.phone"),
     # where the matter is, not who wrote: the extension field ``location``, read by the router beside region
     ("地址", "location"), ("事发地址", "location"), ("问题地点", "location"), ("诉求地址", "location"),
     ("处理部门意见", "处理部门意见"), ("序号", "序号"), ("备注", "备注"),  # a reply's heading, a row count: kept as written

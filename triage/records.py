@@ -79,6 +79,7 @@ COLUMN_ALIASES = {
 # Headers no alias lists, read by what they say: an export's own wording varies (承办单位名称, 诉求描述, 受理日期,
 # 事发区域). Tried in order, after the exact names; each names the kind of column and ends where such a header
 # ends, so that 处理部门意见 (a reply) is no department and 序号 (a row count) no id.
+_PERSON = "联系人|诉求人|来电人|来信人|信访人|反映人|投诉人|举报人|当事人|申请人|求助人|来访人|市民"
 _HEADER_RULES: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(p), f) for p, f in (
     (r"^(?:答复|回复|反馈|办理结果|处理结果|办结|办理情况|处理情况|处理意见|办理意见)", "reply"),
     (r"(?:承办|办理|主办|责任|处置|交办|转办|处理|派单|流转)(?:单位|部门|机构)(?:名称)?$", "department"),
@@ -89,12 +90,12 @@ _HEADER_RULES: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(p), f) for
     (r"^(?:所属|所在|事发|发生|归属)(?:区县|区域|地区|行政区|区划|辖区|区)$", "region"),
     # the petitioner's identity: read into ``petitioner`` (hashed for matching, shown masked), never left as a
     # column of its own, which would be kept and shown as written
-    (r"^(?:联系人?|来电|手机|诉求人|来电人|来信人|信访人|反映人|投诉人|举报人|当事人|申请人)?(?:电话|号码|手机|手机号码?|"
-     r"联系方式|联系电话)$", "petitioner.phone"),
-    (r"^(?:身份证|证件|身份证件|公民身份)(?:号码?|编号)?$", "petitioner.id_number"),
-    (r"^(?:联系人|诉求人|来电人|来信人|信访人|反映人|投诉人|举报人|当事人|申请人|求助人|来访人|市民)(?:姓名|名称)?$",
-     "petitioner.name"),
-    (r"^(?:联系|家庭|通讯|通信|居住|现|户籍)(?:地址|住址)$", "petitioner.address"),
+    (rf"^(?:联系人?|来电|手机|{_PERSON})?的?(?:电话|号码|手机|手机号码?|联系方式|联系电话)$", "petitioner.phone"),
+    (rf"^(?:{_PERSON})?的?(?:身份证|证件|身份证件|公民身份)(?:号码?|编号)?$", "petitioner.id_number"),
+    (rf"^(?:{_PERSON})(?:姓名|名称)?$", "petitioner.name"),
+    # a person's address (来电人地址, 反映人住址) or a home's; a bare 地址 is the matter's (below)
+    (rf"^(?:(?:{_PERSON})的?(?:联系|家庭|通讯|通信|居住|现|户籍)?|(?:联系|家庭|通讯|通信|居住|现|户籍))(?:地址|住址)$",
+     "petitioner.address"),
     # where the matter is (a 12345 ticket's 事发地址); a bare 地址 beside the petitioner's columns is the matter's
     (r"^(?:事发|发生|问题|诉求|事件|案发|事项|反映|投诉|举报|工单|详细|具体)?(?:地址|地点|位置|所在地|所在位置)$",
      LOCATION_FIELD),
