@@ -15,6 +15,8 @@ from triage.litigation import flag_litigation
     ("对方收到律师函后仍不退款", ["律师函"]),
     ("我们不想打官司，只想拿回工资", ["打官司"]),   # negation does not cancel: the matter is a legal dispute
     ("检察院已经受理我的控告", ["检察院"]),
+    ("区检察院批捕了他，我想了解案件进展", ["检察院"]),   # the procuratorate's own act
+    ("法官当庭宣布休庭", ["法官"]),
     ("多次交涉未果，只能走法律程序了", ["法律途径"]),
     ("房子是在司法拍卖网竞得的", ["司法拍卖"]),
     ("不服一审判决，上诉至市中级人民法院", ["一审/二审", "判决", "上诉", "法院"]),
@@ -43,6 +45,9 @@ def test_triggers(text, triggers):
     "我是省检察院东来苑住宅区业主",                # the procuratorate as the name of an estate
     "对区人民法院审判庭施工建设项目评标结果提出质疑",  # the court as a client of a building project
     "检察院对面的路灯坏了",
+    "企业暴力抵抗环保厅的执法官员",                  # 法官 inside 执法官员
+    "材料请寄到县人民检察院生活区3栋",              # a procuratorate's staff estate as an address
+    "恳请市纪委、市检察院介入调查此事",              # a 检举 to the procuratorate, no proceeding of the writer's
 ])
 def test_non_triggers(text):
     assert flag_litigation(text) == {"litigation_related": False, "triggers": []}
@@ -67,6 +72,10 @@ REAL = {  # 留言编号 → expected triggers (checked by reading each letter)
     ("messages_labeled.csv", "149985"): [],   # 法院对面 as a landmark
     ("replies.csv", "37662"): [],             # 法院对面 / 法院一带
     ("replies.csv", "119181"): [],            # 法院路口
+    ("messages_labeled.csv", "161565"): [],   # 执法官员 (session 19's census, sample D)
+    ("messages_labeled.csv", "298335"): [],   # 检察院生活区 as a postal address
+    ("replies.csv", "23084"): [],             # 市检察院介入调查: a 检举
+    ("replies.csv", "144862"): ["检察院", "起诉"],   # the procuratorate prosecutes the writer's father
 }
 
 

@@ -49,7 +49,7 @@ TRIGGERS: dict[str, str] = {
     "开庭": r"开庭|庭审",
     "一审/二审": r"一审|二审|终审",
     "原告/被告": r"原告|被告(?![知诉之])",
-    "法官": r"法官",
+    "法官": r"(?<!执)法官(?!员)",
     "检察院": r"检察院|检察机关",
     "律师函": r"律师函",
     "司法拍卖": r"司法拍卖|法院拍卖",
@@ -69,8 +69,13 @@ _APPEAL_NOT_COURT_RE = re.compile(r"上诉(?:到|至)[^，。！？,.!?\n]{0,8}?
 # a court as a place: 法院路, 法院宿舍, 法院旁边 … (the character after 法院)
 _COURT_PLACE_RE = re.compile(r"(?:法院|检察院)(?:路|街|巷|大道|小区|宿舍|家属院|家属区|站|公交站|旁|对面|附近|一带|那边|门口|隔壁|后面|前面|周边|斜对面|东|西|南|北)")
 # … or as a housing estate (省检察院东来苑) or a building project (法院审判庭施工建设项目): the court as a landlord or a client
-_COURT_ESTATE_RE = re.compile(r"(?:法院|检察院)[^\s，。、；,;]{0,3}?(?:苑|小区|公寓|家属院|宿舍|大厦|花园)"
+_COURT_ESTATE_RE = re.compile(r"(?:法院|检察院)[^\s，。、；,;]{0,3}?(?:苑|小区|公寓|家属院|宿舍|大厦|花园|生活区)"
                               r"|(?:法院|检察院)(?:审判庭|办公楼|大楼)?(?:施工|建设|工程|项目|招标|评标)")
+
+
+# a procuratorate asked to step in, investigate or pursue someone (请检察院介入调查, 检察院追责): a 检举 to it, no
+# proceeding of the writer's; its own acts (检察院起诉, 检察院批捕) still count
+_PROCURATORATE_ASKED_RE = re.compile(r"检察院[^，。！？,.!?\n]{0,8}?(?:介入|调查|追究|追责|追[^，。]{0,8}责|查处|彻查)")
 
 
 # a law, a regulation, a judicial interpretation cited by its title (《最高人民法院关于审理…的解释》); a
@@ -81,7 +86,7 @@ _TITLE_RE = re.compile(r"《[^《》\n]{0,80}(?:法|条例|规定|解释|办法|
 # a trigger's false friends, each read where the trigger starts
 _FALSE_FRIENDS: dict[str, tuple[re.Pattern, ...]] = {
     "法院": (_COURT_CITED_RE, _COURT_PLACE_RE, _COURT_ESTATE_RE),
-    "检察院": (_COURT_PLACE_RE, _COURT_ESTATE_RE),
+    "检察院": (_COURT_PLACE_RE, _COURT_ESTATE_RE, _PROCURATORATE_ASKED_RE),
     "上诉": (_APPEAL_NOT_COURT_RE,),
 }
 

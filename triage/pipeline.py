@@ -59,8 +59,9 @@ class TriageConfig:
     # the vector and matching read all of it). Held out, 2,000 changes no domain answer (460 Teddy messages,
     # 1.5% longer; 1,500 changes one); no fuzhou appeal is that long, so the type's held-out figure cannot tell;
     # of 205 unlabelled Teddy letters longer than 2,000, 6 type and 4 domain answers change. The longest letters
-    # (3,000+ characters, the latency tail) are classified in two thirds of the time. Of a longer body the last
-    # classify_tail_chars characters stand in for its end (the type reads a letter's last words: what it asks for).
+    # (3,000+ characters, the latency tail) are classified in two thirds of the time. Since session 19 the last
+    # classify_tail_chars characters of a longer body take the place of its characters before the cap (the type
+    # reads a letter's last words, what it asks for: docs/quality.md).
     classify_chars: int = 2000
     classify_tail_chars: int = 200
 
