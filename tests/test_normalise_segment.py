@@ -30,6 +30,10 @@ def test_mask_pii_hides_names_a_letter_gives(text, hidden, shown):
     assert not any(h in masked for h in hidden) and shown in masked, masked
 
 
+def test_a_short_name_is_masked_elsewhere_only_where_a_name_can_stand():
+    assert mask_pii("联系人：钱工，公司拖欠钱工资，钱工说会处理") == "联系人：钱*，公司拖欠钱工资，钱*说会处理"
+
+
 @pytest.mark.parametrize("text", [
     "本人相邻的住户私自搭建，现已毁坏我的围墙",   # 本人 before no name
     "本人于去年3月购房，至今未交房",

@@ -31,7 +31,9 @@ PHONE_RE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d(?:[- ]?\d{4}){2}(?!\d)|(?
 # A name the writer gives in the text ("我叫罗某某，男，…", "举报人：张某某", "本人李某，身份证…"): a common surname
 # and one or two characters, after a phrase that introduces a name and before what follows a name (a comma, 男/女,
 # an age, 身份证, 电话, 系 …). Bare 本人 introduces a name only when a comma and one of those follow it, or 身份证, 系,
-# 男/女 right after it (本人相邻，现已… and 本人相邻的住户 are no names). Masked as a petitioner's name is (罗**), every occurrence of it in the text.
+# 男/女 right after it (本人相邻，现已… and 本人相邻的住户 are no names). Masked as a petitioner's name is (罗**),
+# wherever it occurs in the text; a two-character name elsewhere only before what may follow a name (联系人：钱工 is
+# no reason to mask 钱工资).
 _SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
               "姚卢姜崔钟谭陆汪范金石廖贾夏韦付傅方白邹孟熊秦邱江尹薛闫阎段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔"
               "向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕"
@@ -47,6 +49,7 @@ _NAME_INTRO = (r"(?:我叫|我名叫|我的名字(?:叫|是)|本人(?:名叫|叫
 _AFTER_NAME = r"[\s,，。.、;；:：!！?？()（）男女\d]|今年|现年|家住|住在|住|是|系|电话|手机|身份证|联系|出生|生于|性别|$"
 _AFTER_BARE = (r"\s*[，,、(（]\s*(?:[男女]|身份证|系|生于|出生|现年|今年|现住|家住|住|电话|手机|联系电话|汉族|\d{1,3}岁)"
                r"|\s*(?:[(（]?身份证|系|[男女][，,、\s])")
+_AFTER_SHORT_NAME = r"(?=[^\u4e00-\u9fff]|$|说|讲|称|表示|反映|的|是|在|和|与|等|家|本人)"
 NAME_IN_TEXT_RE = re.compile(rf"{_NAME_INTRO}(?P<name>{_NAME})(?={_AFTER_NAME})|本人\s*(?P<bare>{_NAME})(?={_AFTER_BARE})")
 
 
@@ -54,9 +57,16 @@ def mask_names(text: str) -> str:
     """Names a text gives (:data:`NAME_IN_TEXT_RE`) masked wherever they occur in it: 我叫罗树生 → 我叫罗**."""
     if not text:
         return text
-    names = {m.group("name") or m.group("bare") for m in NAME_IN_TEXT_RE.finditer(text)}
-    for name in sorted(names, key=len, reverse=True):
-        text = text.replace(name, mask_identity("name", name))
+    found = list(NAME_IN_TEXT_RE.finditer(text))
+    if not found:
+        return text
+    names = {m.group("name") or m.group("bare") for m in found}
+    for m in reversed(found):   # where they are introduced
+        start, end = m.span("name") if m.group("name") else m.span("bare")
+        text = text[:start] + mask_identity("name", text[start:end]) + text[end:]
+    for name in sorted(names, key=len, reverse=True):   # and wherever else
+        after = "" if len(name) > 2 else _AFTER_SHORT_NAME
+        text = re.sub(re.escape(name) + after, mask_identity("name", name), text)
     return text
 
 
