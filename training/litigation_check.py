@@ -1,17 +1,17 @@
 """How often the 涉法涉诉 flag is right, on Teddy letters read by hand.
 
 ``corpora/litigation_check.csv`` holds the verdicts (file, 留言编号, yes/no, why — no letter text): 141 letters the
-flag raised, the first 101 drawn at random in three samples of the flagged letters of messages_labeled + replies and read
-whole: A (40) with the rules before session 17, B (40, 31 not in A) after its first rules, C (30, none in A or B)
+flag raised, the first 101 drawn at random in three samples of the flagged letters of messages_labeled + replies and
+read whole: A (40) with the rules before session 17, B (40, 31 not in A) after its first rules, C (30, none in A or B)
 after the rules were settled; two rules came after it — 被告之 (was told), which C showed, and a court or
 procuratorate as an estate or a building project's client, from A and B — and of C's letters only the one 被告之
 letter reads differently. Sample D (40, session 19) is every flagged letter none of A–C had drawn, so that all the
 letters the session 18 rules flagged are read (28 of D's 40 right); three rules came after it (执法官员, a
 procuratorate's 生活区, a procuratorate asked to investigate). "yes" means the matter is in, or belongs to,
 litigation, arbitration, administrative reconsideration or enforcement (the writer went to court, was told to, or
-means to); "no" means the trigger was something else (a law cited, a court as a landmark, 上诉 said of a petition). The file also keeps what the
-rules of its time said (``flagged_before`` / ``flagged_now``): :func:`check` re-reads every letter with the
-rules in :mod:`triage.litigation` as they are now.
+means to); "no" means the trigger was something else (a law cited, a court as a landmark, 上诉 said of a petition).
+The file also keeps what the rules of its time said (``flagged_before`` / ``flagged_now``): :func:`check` re-reads
+every letter with the rules in :mod:`triage.litigation` as they are now.
 
 Command line (prints precision before the session 17 rules and now, and every letter whose flag the verdict
 contradicts)::

@@ -75,7 +75,7 @@ _COURT_ESTATE_RE = re.compile(r"(?:法院|检察院)[^\s，。、；,;]{0,3}?(?:
 
 # a procuratorate asked to step in, investigate or pursue someone (请检察院介入调查, 检察院追责): a 检举 to it, no
 # proceeding of the writer's; its own acts (检察院起诉, 检察院批捕) still count
-_PROCURATORATE_ASKED_RE = re.compile(r"检察院[^，。！？,.!?\n]{0,8}?(?:介入|调查|追究|追责|追[^，。]{0,8}责|查处|彻查)")
+_PROCURATORATE_ASKED_RE = re.compile(r"检察院[^，。！？,.!?\n]{0,8}?(?:介入|调查|追究|追[^，。]{0,8}责|查处|彻查)")
 
 
 # a law, a regulation, a judicial interpretation cited by its title (《最高人民法院关于审理…的解释》); a

@@ -90,7 +90,7 @@ _HEADER_RULES: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(p), f) for
     (r"^(?:所属|所在|事发|发生|归属)(?:区县|区域|地区|行政区|区划|辖区|区)$", "region"),
     # the petitioner's identity: read into ``petitioner`` (hashed for matching, shown masked), never left as a
     # column of its own, which would be kept and shown as written
-    (rf"^(?:联系人?|来电|手机|{_PERSON})?的?(?:电话|号码|手机|手机号码?|联系方式|联系电话)$", "petitioner.phone"),
+    (rf"^(?:联系|来电|手机|{_PERSON})?的?(?:电话|号码|手机|手机号码?|联系方式|联系电话)$", "petitioner.phone"),
     (rf"^(?:{_PERSON})?的?(?:身份证|证件|身份证件|公民身份)(?:号码?|编号)?$", "petitioner.id_number"),
     (rf"^(?:{_PERSON})(?:姓名|名称)?$", "petitioner.name"),
     # a person's address (来电人地址, 反映人住址) or a home's; a bare 地址 is the matter's (below)
