@@ -383,3 +383,27 @@ def test_where_the_matter_is_is_part_of_the_matter(small_triage):
     assert any("湖光小区" in r for r in same["reasons"])
     # the stored case's matter is the one prepared, location included
     assert pa.record()["matter"] == pa.view.matter.to_dict()
+
+
+def test_a_matter_stored_before_locations_were_read_is_extracted_again(small_triage, store):
+    """A case imported before a ticket's address column was part of its matter (matter version "1") kept a
+    matter without that place; read as a candidate, it is extracted again, the place included."""
+    from triage.matter import MATTER_VERSION, Matter
+
+    text = "来电人反映门口道路井盖破损，存在安全隐患，希望尽快修复。"
+    old = small_triage.prepare([parse_letter({"id": "old-loc", "content": text, "事发地址": "白沙街道湖光小区东门"})])[0]
+    record = old.record()
+    placeless = small_triage.prepare([parse_letter({"id": "old-loc", "content": text})])[0].view.matter
+    assert placeless.to_dict() != record["matter"]
+    record.update(matter=placeless.to_dict(), matter_version="1")   # as such a case was stored
+    (pk, _, _), = store.add_cases([record], small_triage.embedder_key)
+    rows = store.get_candidates([pk], small_triage.embedder_key, MATTER_VERSION)
+    assert rows[pk][2] is None   # the old matter is not read as this version's
+    view = small_triage._case_views({pk: rows[pk][0]}, {pk: rows[pk][1:]})[pk]
+    assert view.matter.to_dict() == old.view.matter.to_dict()
+    # an import stores it again, as this version's, so that no later read extracts it
+    assert store.stale_matter_pks(MATTER_VERSION) == [pk]
+    assert small_triage.refresh_matters(store) == 1
+    stored = store.get_candidates([pk], small_triage.embedder_key, MATTER_VERSION)[pk][2]
+    assert Matter.from_dict(stored).to_dict() == old.view.matter.to_dict()
+    assert store.stale_matter_pks(MATTER_VERSION) == [] and small_triage.refresh_matters(store) == 0

@@ -145,6 +145,10 @@ def cmd_import(args) -> int:
         if pool is not None:
             pool.close()
     lap("read_prepare_store")
+    refreshed = triage.refresh_matters(store, show_progress=not args.quiet)   # a store from before MATTER_VERSION
+    if refreshed:
+        totals["matters_refreshed"] = refreshed
+        lap("matters_refresh")
     if index.adopt_default_kind(store):   # the store outgrew exact search: rebuilt now, not at the next start
         totals["vector_index"] = index.vectors.config.kind
         lap("index_rebuild")

@@ -33,8 +33,10 @@ _GENERIC = {"小区", "公司", "物业", "学校", "医院", "社区", "街道"
             "超市", "酒店", "银行", "市场", "中心", "项目", "广场", "该项目", "本村", "我村", "农村"}
 _PREFIX_NOISE = re.compile(r"^(?:位于|坐落于|座落在|座落于|地处|在|于|是|对|向|到|和|与|及|的|了|把|被|从|我是|我们|本人|住在|居住在|关于|反映|投诉|举报|咨询|请问)+")
 _DIGIT_CODE = re.compile(r"^[A-Z]\d*[市区县]$")
-MATTER_VERSION = "1"
-"""Version of :func:`extract_matter`'s output; a stored matter of another version is extracted again."""
+MATTER_VERSION = "2"
+"""Version of a stored matter; a stored matter of another version is extracted again when the case is read. "2"
+(session 20): a case's matter includes where the matter is when its ticket gives that in a column of its own
+(:func:`triage.records.letter_location`, since session 18); a "1" matter of a case imported before then lacks it."""
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -363,6 +364,25 @@ class Triage:
             index.add([pk for pk, _ in new], np.stack([p.vector for _, p in new]),
                       np.stack([p.signature for _, p in new]))
         return results
+
+    def refresh_matters(self, store, batch: int = 2000, show_progress: bool = False) -> int:
+        """Extract again, and store, the matter of every stored case whose matter is of another version than
+        :data:`~triage.matter.MATTER_VERSION` (a store from before it) or missing: what each read of such a case
+        would otherwise do (~4–5 ms a candidate, once per process). Returns how many were refreshed."""
+        pks = store.stale_matter_pks(MATTER_VERSION)
+        from tqdm import tqdm
+        with tqdm(total=len(pks), desc="matters", unit="case", file=sys.stderr,
+                  disable=not show_progress or not pks) as bar:
+            for start in range(0, len(pks), batch):
+                records = store.get_cases(pks[start:start + batch])
+                matters = {}
+                for pk, rec in records.items():
+                    text = normalise(letter_text(rec.get("title"), rec["content"]))
+                    matter = self.located_matter(text, letter_location(rec)) or extract_matter(text, self.segmenter)
+                    matters[pk] = matter.to_dict()
+                store.put_matters(MATTER_VERSION, matters)
+                bar.update(len(pks[start:start + batch]))
+        return len(pks)
 
     def refresh_history(self, store, refit: bool = True) -> None:
         """Refit what learns from the store's history when it changed (after an import): the router's history

@@ -22,7 +22,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
-                        case as sql_case, create_engine, event, func, insert, select, update)
+                        case as sql_case, create_engine, delete, event, func, insert, select, update)
 from sqlalchemy import inspect as sql_inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -629,6 +629,23 @@ class Store:
                 .where(Case.pk.in_(list(pks)), Case.deleted.is_(False))
                 .order_by(Case.pk)).all()
         return [(int(pk), _vector(v) if v is not None else None, title, content) for pk, v, title, content in rows]
+
+    def stale_matter_pks(self, version: str) -> list[int]:
+        """The live cases whose stored matter is not of ``version`` (a store from before it) or who have none,
+        ascending: what :meth:`triage.pipeline.Triage.refresh_matters` extracts again."""
+        with self._connect() as conn:
+            return list(conn.execute(
+                select(Case.pk).select_from(Case.__table__.outerjoin(CaseMatter.__table__, CaseMatter.case_pk == Case.pk))
+                .where(Case.deleted.is_(False), (CaseMatter.version.is_(None)) | (CaseMatter.version != version))
+                .order_by(Case.pk)).scalars())
+
+    def put_matters(self, version: str, matters: dict[int, dict]) -> None:
+        """Store these cases' matters (pk → matter) as ``version``'s, in place of any other they had."""
+        if not matters:
+            return
+        with self.session() as s, s.begin():
+            s.execute(delete(CaseMatter).where(CaseMatter.case_pk.in_(list(matters))))
+            s.execute(insert(CaseMatter), [{"case_pk": pk, "version": version, "matter": m} for pk, m in matters.items()])
 
     def iter_texts(self, after_pk: int = 0, batch: int = 5000) -> Iterator[list[tuple[int, str, str]]]:
         last = after_pk

@@ -53,6 +53,13 @@ def test_driver_reads_match_the_orm_reads(store_url):
         other = store.get_candidates(live, "another-model", "v0")   # no vector or matter of that model / version
         assert all(v is None and m is None and r == orm[pk] for pk, (r, v, m) in other.items())
         assert store.get_candidates([], "m", "v1") == {}
+        # matters of another version: listed (live cases only), and replaced in place
+        assert store.stale_matter_pks("v1") == [] and store.stale_matter_pks("v2") == live
+        fresh = {"objects": {"estate": ["小区1"]}, "demands": ["停车"], "places": ["A2区"]}
+        store.put_matters("v2", {live[0]: fresh})
+        assert store.stale_matter_pks("v2") == live[1:] and store.stale_matter_pks("v1") == [live[0]]
+        assert store.get_candidates([live[0]], "m", "v2")[live[0]][2] == fresh
+        assert store.get_candidates([live[0]], "m", "v1")[live[0]][2] is None
 
         assert store.pk_for("r1") == pks["r1"] and store.pk_for("r5") is None and store.pk_for("nobody") is None
         assert sorted(store.pks_by_hash("same")) == sorted([pks["r3"], pks["r4"]]) and store.pks_by_hash("h5") == []
