@@ -24,6 +24,11 @@ def test_mask_pii_hides_ids_and_phones():
     ("联系人：钱工，联系电话13812345678", ["钱工", "13812345678"], "联系人：钱*，联系电话138****5678"),
     ("我叫欧阳明华，系B2县退休教师", ["欧阳明华"], "我叫欧***，系B2县"),
     ("申请人:黄丽2018年4月", ["黄丽"], "申请人:黄*2018"),
+    # a letter's roles, names listed after one, a name signed after the closing courtesy (session 20)
+    ("请依法处理。控告人：李生正、张义家  2016年5月", ["李生正", "张义家"], "控告人：李**、张**  2016"),
+    ("被申诉人：唐成义，男，汉族", ["唐成义"], "被申诉人：唐**，男"),
+    ("举报人：余中华、王才茂、张庆国  联系电话：无", ["余中华", "王才茂", "张庆国"], "举报人：余**、王**、张**  联系"),
+    ("望早日解决。此致  敬礼！      吴美铃   2019年5月", ["吴美铃"], "敬礼！      吴**   2019"),
 ])
 def test_mask_pii_hides_names_a_letter_gives(text, hidden, shown):
     masked = mask_pii(text)
@@ -41,6 +46,9 @@ def test_a_short_name_is_masked_elsewhere_only_where_a_name_can_stand():
     "姓名：不详，住址：不详",
     "我是业主，小区物业不作为",
     "王先生反映小区停水",   # a surname and a title is no name to hide
+    "此致敬礼!四化建南区477户业主",   # signed by no person
+    "此致 敬礼! 全体业主 2019年5月",
+    "举报人：小区业主、周边居民",
 ])
 def test_mask_pii_leaves_words_that_are_no_names(text):
     assert mask_pii(text) == text

@@ -33,7 +33,8 @@ PHONE_RE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d(?:[- ]?\d{4}){2}(?!\d)|(?
 # an age, 身份证, 电话, 系 …). Bare 本人 introduces a name only when a comma and one of those follow it, or 身份证, 系,
 # 男/女 right after it (本人相邻，现已… and 本人相邻的住户 are no names). Masked as a petitioner's name is (罗**),
 # wherever it occurs in the text; a two-character name elsewhere only before what may follow a name (联系人：钱工 is
-# no reason to mask 钱工资).
+# no reason to mask 钱工资). Since session 20 also: the names of a letter's roles (控告人：, 申诉人：, 求助人：, 诉求人：,
+# 署名：…), more names listed after one with 、 (举报人：余某某、王某某), and a name signed after 此致敬礼 / 敬礼.
 _SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
               "姚卢姜崔钟谭陆汪范金石廖贾夏韦付傅方白邹孟熊秦邱江尹薛闫阎段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔"
               "向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕"
@@ -45,24 +46,37 @@ _SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁
 _COMPOUND_SURNAMES = "欧阳|司马|诸葛|上官|东方|皇甫|尉迟|公孙|慕容|令狐|长孙|宇文|司徒|夏侯|端木|西门|南宫|独孤|呼延|钟离|澹台|万俟|闻人|轩辕"
 _NAME = rf"(?:{_COMPOUND_SURNAMES}|[{_SURNAMES}])[\u4e00-\u9fff]{{1,2}}?"
 _NAME_INTRO = (r"(?:我叫|我名叫|我的名字(?:叫|是)|本人(?:名叫|叫|姓名(?:是|为|[:：]))|名叫"
-               r"|(?:姓名|联系人|反映人|来电人|来信人|投诉人|举报人|申请人|当事人|户主|业主)\s*[:：])\s*")
+               r"|(?:姓名|联系人|反映人|来电人|来信人|投诉人|举报人|申请人|当事人|户主|业主|控告人|申诉人|检举人|信访人"
+               r"|诉求人|上访人|求助人|委托人|代理人|留言人|写信人|签名|署名|落款)\s*[:：])\s*")
 _AFTER_NAME = r"[\s,，。.、;；:：!！?？()（）男女\d]|今年|现年|家住|住在|住|是|系|电话|手机|身份证|联系|出生|生于|性别|$"
 _AFTER_BARE = (r"\s*[，,、(（]\s*(?:[男女]|身份证|系|生于|出生|现年|今年|现住|家住|住|电话|手机|联系电话|汉族|\d{1,3}岁)"
                r"|\s*(?:[(（]?身份证|系|[男女][，,、\s])")
 _AFTER_SHORT_NAME = r"(?=[^\u4e00-\u9fff]|$|说|讲|称|表示|反映|的|是|在|和|与|等|家|本人)"
-NAME_IN_TEXT_RE = re.compile(rf"{_NAME_INTRO}(?P<name>{_NAME})(?={_AFTER_NAME})|本人\s*(?P<bare>{_NAME})(?={_AFTER_BARE})")
+# a letter signed after its closing courtesy: "此致 敬礼！     吴美铃   2019年…" (spaces before, and nothing but
+# spaces, a date or a bracket after)
+_SIGNED = rf"(?:此致\s*敬礼|敬礼)\s*[!！。.,，]?\s+(?P<signed>{_NAME})(?=\s|$|\d|[(（])"
+NAME_IN_TEXT_RE = re.compile(rf"{_NAME_INTRO}(?P<name>{_NAME})(?={_AFTER_NAME})|本人\s*(?P<bare>{_NAME})(?={_AFTER_BARE})"
+                             rf"|{_SIGNED}")
+# more names listed after one ("举报人：余中华、王才茂、张庆国…")
+_LISTED_NAME_RE = re.compile(rf"\s*、\s*(?P<name>{_NAME})(?={_AFTER_NAME})")
 
 
 def mask_names(text: str) -> str:
     """Names a text gives (:data:`NAME_IN_TEXT_RE`) masked wherever they occur in it: 我叫罗树生 → 我叫罗**."""
     if not text:
         return text
-    found = list(NAME_IN_TEXT_RE.finditer(text))
-    if not found:
+    spans = []
+    for m in NAME_IN_TEXT_RE.finditer(text):
+        group = next(g for g in ("name", "bare", "signed") if m.group(g))
+        spans.append(m.span(group))
+        end = m.end()
+        while listed := _LISTED_NAME_RE.match(text, end):
+            spans.append(listed.span("name"))
+            end = listed.end()
+    if not spans:
         return text
-    names = {m.group("name") or m.group("bare") for m in found}
-    for m in reversed(found):   # where they are introduced
-        start, end = m.span("name") if m.group("name") else m.span("bare")
+    names = {text[start:end] for start, end in spans}
+    for start, end in sorted(spans, reverse=True):   # where they are introduced
         text = text[:start] + mask_identity("name", text[start:end]) + text[end:]
     for name in sorted(names, key=len, reverse=True):   # and wherever else
         after = "" if len(name) > 2 else _AFTER_SHORT_NAME
