@@ -1,7 +1,7 @@
 import pytest
 
-from triage.normalise import (canonical_identity, compact, content_hash, identity_hash, mask_identity, mask_pii,
-                              normalise)
+from triage.normalise import (canonical_identity, compact, content_hash, identity_hash, intake_type_word,
+                              mask_identity, mask_pii, normalise)
 from triage.segment import Segmenter
 
 
@@ -9,6 +9,15 @@ def test_normalise_width_whitespace_and_boilerplate():
     assert normalise("市民来电反映：ＡＢＣ小区　停车难！") == "ABC小区 停车难!"
     assert normalise("尊敬的领导：您好！小区路灯坏了") == "小区路灯坏了"
     assert content_hash("来电反映：小区路灯坏了。") == content_hash("小区 路灯坏了")
+
+
+@pytest.mark.parametrize("content, word", [
+    ("市民来电咨询：公积金怎么提取？", "咨询"), ("来电人投诉，小区物业乱收费", "投诉"), ("网友举报：工地夜间施工", "举报"),
+    ("市民反映，来电咨询：医保报销", "咨询"), ("来电人反映：小区噪音扰民", ""),   # an opening that states no type
+    ("我想咨询一下公积金", ""), ("小区物业乱收费，特此投诉", ""), ("", ""),     # no clerk's opening
+])
+def test_the_type_a_clerks_opening_states(content, word):
+    assert intake_type_word(content) == word
 
 
 def test_mask_pii_hides_ids_and_phones():

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from triage.matter import MATTER_VERSION, Matter
 from triage.records import Letter, parse_letter
 from triage.retrieve import CaseIndex
 from triage.store import Store
@@ -161,7 +162,7 @@ def test_batch_insert_keeps_ids_identities_vectors_and_matter(small_triage, stor
     for (pk, ext_id, _), p in zip(results, batch):
         case = store.get_cases([pk])[pk]
         assert case["id"] == ext_id == p.letter.id and case["content"] == p.letter.content
-        record, vec, stored = store.get_candidates([pk], small_triage.embedder_key, "1")[pk]
+        record, vec, stored = store.get_candidates([pk], small_triage.embedder_key, MATTER_VERSION)[pk]
         assert record == case
         np.testing.assert_allclose(vec, p.vector, atol=1e-2)
         assert stored == p.view.matter.to_dict()
@@ -228,14 +229,15 @@ def test_candidate_pages_read_ahead_in_parallel_change_nothing(small_triage, sto
     counted = []
     touch = store_module._touch
     monkeypatch.setattr(store_module, "_touch", lambda *a: counted.append((a[1].split()[3], touch(*a))))
-    for model, version in ((small_triage.embedder_key, "1"), ("another-model", "1"), (small_triage.embedder_key, "0")):
+    key = small_triage.embedder_key
+    for model, version in ((key, MATTER_VERSION), ("another-model", MATTER_VERSION), (key, "0")):
         counted.clear()
         store.parallel_reads = True
         ahead = store.get_candidates(pks + [10_000], model, version)
         found = dict(counted)
         assert found["cases"] == len(pks) and found["identities"] > 0
         assert found["case_vectors"] == len(pks) * (model == small_triage.embedder_key)
-        assert found["case_matters"] == len(pks) * (version == "1")
+        assert found["case_matters"] == len(pks) * (version == MATTER_VERSION)
         store.parallel_reads = False
         plain = store.get_candidates(pks + [10_000], model, version)
         assert ahead.keys() == plain.keys() == set(pks) - {results[1][0]}
@@ -246,7 +248,7 @@ def test_candidate_pages_read_ahead_in_parallel_change_nothing(small_triage, sto
                 np.testing.assert_array_equal(va, vp)
         assert any(rec["identities"] for rec, _, _ in plain.values())
         assert all((v is None) == (model != small_triage.embedder_key) for _, v, _ in plain.values())
-        assert all((m is None) == (version != "1") for _, _, m in plain.values())
+        assert all((m is None) == (version != MATTER_VERSION) for _, _, m in plain.values())
 
 
 def test_read_ahead_follows_whichever_way_reads_faster(small_triage, store, fixture_letters):
@@ -275,7 +277,7 @@ def test_read_ahead_follows_whichever_way_reads_faster(small_triage, store, fixt
 
     index = CaseIndex.open(store, small_triage.embedder_key, small_triage.embedder.dim)
     pks = [pk for pk, _, _ in small_triage.ingest(small_triage.prepare(fixture_letters), store, index)]
-    answers = [store.get_candidates(pks, small_triage.embedder_key, "1") for _ in range(12)]
+    answers = [store.get_candidates(pks, small_triage.embedder_key, MATTER_VERSION) for _ in range(12)]
     for a in answers[1:]:
         assert a.keys() == answers[0].keys() and all(a[pk][0] == answers[0][pk][0] for pk in a)
     assert store.read_ahead.reads == 12 and None not in store.read_ahead.average.values()
@@ -388,8 +390,6 @@ def test_where_the_matter_is_is_part_of_the_matter(small_triage):
 def test_a_matter_stored_before_locations_were_read_is_extracted_again(small_triage, store):
     """A case imported before a ticket's address column was part of its matter (matter version "1") kept a
     matter without that place; read as a candidate, it is extracted again, the place included."""
-    from triage.matter import MATTER_VERSION, Matter
-
     text = "来电人反映门口道路井盖破损，存在安全隐患，希望尽快修复。"
     old = small_triage.prepare([parse_letter({"id": "old-loc", "content": text, "事发地址": "白沙街道湖光小区东门"})])[0]
     record = old.record()
@@ -407,3 +407,26 @@ def test_a_matter_stored_before_locations_were_read_is_extracted_again(small_tri
     stored = store.get_candidates([pk], small_triage.embedder_key, MATTER_VERSION)[pk][2]
     assert Matter.from_dict(stored).to_dict() == old.view.matter.to_dict()
     assert store.stale_matter_pks(MATTER_VERSION) == [] and small_triage.refresh_matters(store) == 0
+
+
+@pytest.mark.integration
+def test_the_type_a_clerks_opening_states_reaches_the_type_model(real_triage):
+    """12345 clerks open a ticket with what the call was (市民来电咨询：…, 来电人投诉：…). Normalising takes the
+    opening off (two clerks' copies hash alike); the type model still reads the type it states: that type's score
+    rises, while an opening that states none (来电人反映) changes nothing. Hand-written tickets: no public letter
+    opens so."""
+    from triage.normalise import normalise
+
+    def scores(content):
+        p = real_triage.prepare([Letter(id=None, content=content)])[0]
+        return p.text, {t["label"]: t["score"] for t in real_triage.classify(p)["type"]}
+
+    for body, stated in (("小区门口的路灯坏了一个多月，晚上出行很不方便。", "咨询"),
+                         ("小区门口的路灯坏了一个多月，晚上出行很不方便。", "投诉"),
+                         ("某工地每天夜里施工到凌晨两点，噪音很大。", "举报"),
+                         ("公积金贷款需要什么材料，多久能批下来。", "咨询")):
+        text, plain = scores(body)
+        opened_text, opened = scores(f"市民来电{stated}：{body}")
+        assert opened_text == text == normalise(body)   # the letter's text (hash, matching) is the same
+        assert opened.get(stated, 0.0) > plain.get(stated, 0.0), (body, stated, plain, opened)
+        assert scores(f"来电人反映：{body}")[1] == plain

@@ -40,6 +40,17 @@ def fields_of(rec: dict) -> tuple[str, str]:
     return normalise(rec.get("title") or ""), normalise(rec["content"])
 
 
+def type_inputs(recs: list[dict]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Texts and (title, body) fields as the type model reads records (:func:`triage.pipeline.type_reading`: the
+    type a clerk's intake opening stated kept in front of the body), for training as for suggesting; their vectors
+    stay :func:`text_of`'s."""
+    from triage.pipeline import type_reading
+
+    read = [(text_of(r), fields_of(r)) if r.get("part") == "title"
+            else type_reading(text_of(r), *fields_of(r), r["content"]) for r in recs]
+    return [text for text, _ in read], [fields for _, fields in read]
+
+
 @functools.lru_cache(maxsize=None)
 def cached_e5():
     """The e5-small embedder with its vectors cached on disk (``.cache/vectors``): what the evaluation scripts

@@ -32,7 +32,7 @@ import numpy as np
 
 from triage.classify import ClassifierConfig, TextClassifier
 
-from .common import cached_e5, encode, fields_of, macro_f1, say, text_of
+from .common import cached_e5, encode, macro_f1, say, text_of, type_inputs
 from .datasets import data_hash, read_csv
 
 TYPE_LABELS = ("咨询", "求助", "建议", "投诉", "举报")
@@ -79,7 +79,8 @@ def _macro_f1(y_true, y_pred) -> float:
 
 def predict_types(clf: TextClassifier, recs: list[dict], vectors: np.ndarray) -> list[str]:
     """The first type ``clf`` gives each record (read as the service reads a letter: text, vector, fields)."""
-    proba = clf.predict_proba([text_of(r) for r in recs], vectors, fields=[fields_of(r) for r in recs])
+    texts, fields = type_inputs(recs)
+    proba = clf.predict_proba(texts, vectors, fields=fields)
     return [clf.labels[i] for i in proba.argmax(1)]
 
 
@@ -155,7 +156,7 @@ def _prior(weak: list[dict]) -> tuple[list[str], list[str]]:
 
     counts = Counter(r["type"] for r in weak)
     keep = [r for r in weak if counts[r["type"]] >= 10]
-    return [text_of(r) for r in keep], [r["type"] for r in keep]
+    return type_inputs(keep)[0], [r["type"] for r in keep]
 
 
 def label_offsets(labels: list[str], alpha: float = PRIOR_ALPHA) -> dict[str, float]:
@@ -171,8 +172,9 @@ def fit_type(config: ClassifierConfig, segmenter, strong: list[dict], vectors: n
     """Fit on the ``strong`` letters; the ``weak`` ones feed the prior block (``config.prior_weight``)."""
     if config.prior_weight > 0:
         config = replace(config, class_offsets=label_offsets([r["type"] for r in strong]))
-    return TextClassifier(config, segmenter).fit([text_of(r) for r in strong], [r["type"] for r in strong], vectors,
-                                                 fields=[fields_of(r) for r in strong], prior=_prior(weak))
+    texts, fields = type_inputs(strong)
+    return TextClassifier(config, segmenter).fit(texts, [r["type"] for r in strong], vectors, fields=fields,
+                                                 prior=_prior(weak))
 
 
 def bodies(weak: list[dict]) -> list[dict]:
@@ -196,8 +198,8 @@ def fit_recipe(recipe: str, segmenter, strong: list[dict], vectors: np.ndarray, 
     recs = strong + rows
     if rows:
         vectors = np.vstack([vectors, embed(rows)])
-    return TextClassifier(config, segmenter).fit([text_of(r) for r in recs], [r["type"] for r in recs], vectors,
-                                                 fields=[fields_of(r) for r in recs])
+    texts, fields = type_inputs(recs)
+    return TextClassifier(config, segmenter).fit(texts, [r["type"] for r in recs], vectors, fields=fields)
 
 
 def record_embedder(embedder):

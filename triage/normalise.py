@@ -103,6 +103,20 @@ def normalise(text: str) -> str:
             return text
 
 
+_INTAKE_TYPE_WORD_RE = re.compile(r"咨询|投诉|举报|询问")
+
+
+def intake_type_word(content: str) -> str:
+    """The type a clerk's intake opening states, which :func:`normalise` removes with the opening ("市民来电咨询：…"
+    → "咨询"; "来电人投诉，…" → "投诉"), or "" (no such opening, or one that states none: 来电人反映). What the
+    hotline's clerk wrote is its reading of the call: the type model must see it, where hashing must not."""
+    if not content:
+        return ""
+    opening = _BOILERPLATE_RE[0].match(" ".join(_nfkc(content).split()))
+    words = _INTAKE_TYPE_WORD_RE.findall(opening.group(0)) if opening else []
+    return words[-1] if words else ""
+
+
 def _nfkc(text: str) -> str:
     """``unicodedata.normalize("NFKC", text)``, faster for Chinese letters: the full-width ASCII forms (U+FF01–FF5E),
     the ideographic space, the no-break space and the ellipsis … are first replaced by what NFKC makes of them

@@ -25,7 +25,7 @@ from .embed import EmbedderConfig, get_embedder
 from .errors import ConfigError, ModelMissing
 from .matter import MATTER_VERSION, Matter, extract_matter
 from .minhash import MinHasher
-from .normalise import normalise
+from .normalise import intake_type_word, normalise
 from .privacy import identity_keys
 from .records import Letter, hotline_type, letter_location, letter_text
 from .retrieve import opening, reply_excerpt
@@ -65,6 +65,18 @@ class TriageConfig:
     # reads a letter's last words, what it asks for: docs/quality.md).
     classify_chars: int = 2000
     classify_tail_chars: int = 200
+
+
+def type_reading(text: str, title: str, body: str, content: str) -> tuple[str, tuple[str, str]]:
+    """What the type model reads of a letter: (text, (title, body)) — its normalised ``text``, ``title`` and
+    ``body`` — with the type a clerk's intake opening stated put back in front of the body ("市民来电咨询：公积金…"
+    → "咨询:公积金…"; :func:`~triage.normalise.intake_type_word`). Normalising takes that opening off, so that two
+    clerks' copies hash alike; the type it states is the hotline's own reading of the call. ``content``: as written."""
+    stated = intake_type_word(content)
+    if not stated:
+        return text, (title, body)
+    body = f"{stated}:{body}"
+    return normalise(letter_text(title, body)), (title, body)
 
 
 @dataclass
@@ -251,7 +263,7 @@ class Triage:
             text = normalise(letter_text(title, body))
         fields = (title, body)
         domain = self.domain.predict(text, p.vector, k=3, fields=fields)
-        types = self._types(p, text, fields) if self.type else []
+        types = self._types(p, *type_reading(text, title, body, p.letter.content)) if self.type else []
         lit = self._litigation(p.text)
         return {"domain": domain, "type": types,
                 "category": TYPE_CATEGORY.get(types[0]["label"]) if types else None,
@@ -490,11 +502,13 @@ class Triage:
         history = store.labelled_history("type", limit=config.max_letters)
         fitted = None
         if len(history) >= config.min_letters:
-            texts = [normalise(letter_text(h.get("title"), h["content"])) for h in history]
-            fields = [(normalise(h.get("title") or ""), normalise(h["content"])) for h in history]
+            plain = [normalise(letter_text(h.get("title"), h["content"])) for h in history]
+            read = [type_reading(text, normalise(h.get("title") or ""), normalise(h["content"]), h["content"])
+                    for text, h in zip(plain, history)]
+            texts, fields = [text for text, _ in read], [f for _, f in read]
             vectors = None
             if self.type.config.embedding_weight > 0 or config.embedding_weight > 0:
-                vectors = self._history_vectors(store, history, texts)
+                vectors = self._history_vectors(store, history, plain)
             base = self.type.predict_proba(texts, vectors, fields=fields)
             try:
                 fitted = TypeHistory(config).fit(texts, [hotline_type(h["type"]) for h in history], base,
