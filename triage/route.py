@@ -49,6 +49,7 @@ from .errors import ConfigError, InvalidInput, ModelMissing
 from .normalise import normalise
 from .places import Gazetteer, Place, PlaceConfig, extract_places, leading_places, level_rank, place_of_name
 from .records import letter_location, letter_text
+from .rerank import Trees, TreesConfig, out_of_fold
 
 __all__ = ["Router", "RouterConfig", "FEATURES", "DEFAULT_WEIGHTS", "department_role", "department_places",
            "department_kind"]
@@ -76,14 +77,19 @@ FEATURES: tuple[str, ...] = (
     "text_kind",     # text classifier: 1 / rank of this department among the departments of its kind
     "duty_named",    # the letter names the department's duty word (交通运输局 → 交通运输: 1; its first two characters: 0.5)
     "duty_words",    # the letter speaks of what a unit of its kind does (物业, 开发商 → 住建局; corpora/duties.tsv): hits / 3
+    "rerank",        # boosted trees over the clues above, fitted on this deployment's held-out history: their
+    #                  log-odds that this is the department (triage/rerank.py; 0 without a fitted history)
 )
 _F = {name: i for i, name in enumerate(FEATURES)}
+_CLUES = len(FEATURES) - 1   # the clues the trees read (all but their own)
+# the trees may not lower a department's score for more of a clue that raises it in the linear model
+_MONOTONE = [-1 if f == "place_other" else 0 if f == "prior" else 1 for f in FEATURES[:_CLUES]]
 
 DEFAULT_WEIGHTS: dict[str, float] = {
     "text": 2.0, "text_top": 0.5, "role": 1.0, "place_name": 3.0, "place_name_wide": 3.0, "place_assoc": 4.0, "place_other": -1.5,
     "place_first": 0.5,
     "neighbours": 3.0, "prior": 0.3, "dir_place": 4.0, "dir_keywords": 3.0, "dir_domain": 1.5, "dir_type": 0.7,
-    "kind": 1.0, "text_kind": 1.0, "duty_named": 0.0, "duty_words": 0.0, "__none__": 2.0,
+    "kind": 1.0, "text_kind": 1.0, "duty_named": 0.0, "duty_words": 0.0, "rerank": 0.0, "__none__": 2.0,
 }
 """Weights used until a deployment's history is large enough to fit its own (``RouterConfig.min_fit``).
 
@@ -143,6 +149,8 @@ class RouterConfig:
     #                                     share: a bureau with few letters is not drowned by a big district
     max_history: int = 30_000           # the newest routed letters learnt from: fitting grows with the history
     #                                     (30,000 letters: ~70 s, 2.3 GB), and routing follows the latest practice
+    rerank: bool = True                 # boosted trees over the clues, fitted on the held-out history, as one more
+    #                                     clue (rerank; session 20: docs/routing.md)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.holdout_fraction < 0.9:
@@ -441,6 +449,7 @@ class Router:
         self._weights: dict[str, dict[str, float]] = {"plain": dict(DEFAULT_WEIGHTS),
                                                       "neighbours": dict(DEFAULT_WEIGHTS)}
         self._fitted_weights = False
+        self._rerank: dict[str, Trees | None] = {}   # "plain" / "neighbours", as the weights
         self._gazetteer_cache: Gazetteer | None = None
         self._areas: LocalAreas | None = None
         self._dept_places: dict[str, list[Place]] = {}
@@ -555,6 +564,7 @@ class Router:
         self._history = _History()
         self._weights = {"plain": dict(DEFAULT_WEIGHTS), "neighbours": dict(DEFAULT_WEIGHTS)}
         self._fitted_weights = False
+        self._rerank = {}
         self.metrics = {}
         self.data_hash = _hash_rows(rows)
         if not rows:
@@ -616,6 +626,9 @@ class Router:
                     cand_plain.append(self._candidates(letter, text, xi, place_sets[i], None, None, None))
                     cand_neigh.append(self._candidates(letter, text, xi, place_sets[i], None, None, neigh[j]))
                     targets.append(dept)
+            if cfg.rerank:   # the trees' out-of-fold log-odds become the rerank clue the weights are fitted with
+                self._rerank = {"plain": _fit_rerank(cand_plain, targets, cfg.seed),
+                                "neighbours": _fit_rerank(cand_neigh, targets, cfg.seed)}
             self._weights["plain"] = _fit_clogit(cand_plain, targets, cfg.l2)
             self._weights["neighbours"] = _fit_clogit(cand_neigh, targets, cfg.l2)
             self._fitted_weights = True
@@ -778,6 +791,11 @@ class Router:
         if not cands:
             return []
         weights = self._weights["neighbours" if votes else "plain"]
+        trees = self._rerank.get("neighbours" if votes else "plain")
+        if trees is not None:
+            scores = trees.decision(_matrix(cands)[:, :_CLUES])
+            for c, v in zip(cands, scores):
+                c.f[_F["rerank"]] = v
         probs, contrib = _score(weights, cands)
         order = _rank(probs, cands, h.dept_counts)[:k]
         out = []
@@ -1055,6 +1073,9 @@ class Router:
                 state[f"{key}_classes"] = head.classes
                 arrays[f"{key}_coef"] = head.coef
                 arrays[f"{key}_intercept"] = head.intercept
+        state["rerank"] = sorted(key for key, trees in self._rerank.items() if trees is not None)
+        for key in state["rerank"]:
+            arrays.update(self._rerank[key].to_arrays(f"rerank_{key}_"))
         (out / "state.json").write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
         np.savez_compressed(out / "arrays.npz", **arrays)
         manifest = {
@@ -1112,6 +1133,7 @@ class Router:
         for weights in router._weights.values():   # saved before a named prefecture had its own weight: as then
             weights.setdefault("place_name_wide", weights.get("place_name", DEFAULT_WEIGHTS["place_name"]))
         router._fitted_weights = state["fitted_weights"]
+        router._rerank = {key: Trees.from_arrays(arrays, f"rerank_{key}_") for key in state.get("rerank") or ()}
         router.metrics = manifest.get("metrics") or {}
         router.data_hash = manifest.get("data_hash")
         router._refresh_departments()
@@ -1199,6 +1221,18 @@ def _neighbour_votes(neighbours: list[dict] | None, canonical) -> dict[str, Any]
     counts["__n__"] = n
     out["__counts__"] = dict(counts)
     return out
+
+
+def _fit_rerank(cand_lists: list[list[_Candidate]], targets: list[str], seed: int) -> Trees | None:
+    """Trees over held-out letters' candidates (1: the department the letter went to); each candidate's rerank
+    clue is set to their out-of-fold log-odds, the weights being fitted next on these rows. None: too few rows."""
+    groups = [_matrix(cands)[:, :_CLUES] for cands in cand_lists]
+    labels = [np.array([c.name == t for c in cands], dtype=int) for cands, t in zip(cand_lists, targets)]
+    scores, trees = out_of_fold(groups, labels, _MONOTONE, TreesConfig(seed=seed))
+    for cands, values in zip(cand_lists, scores):
+        for c, v in zip(cands, values):
+            c.f[_F["rerank"]] = v
+    return trees
 
 
 def _matrix(cands: list[_Candidate]) -> np.ndarray:
