@@ -140,14 +140,15 @@ def test_k_and_unknown_neighbour_departments(warm):
     assert all(r["name"] != "火星局" for r in res)
 
 
-def test_save_load_round_trip_is_identical(tmp_path, directory, history):
-    router = Router(directory).fit_history(history)
+@pytest.mark.parametrize("rerank", [False, True])
+def test_save_load_round_trip_is_identical(tmp_path, directory, history, rerank):
+    router = Router(directory, RouterConfig(rerank=rerank)).fit_history(history)
     out = router.save(tmp_path / "router")
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["component"] == "router" and manifest["history_letters"] == len(history)
     assert set(manifest["departments"]) == set(router.departments) and manifest["data_hash"]
     assert "scikit-learn" in manifest["versions"] and "holdout_top1" in manifest["metrics"]
-    assert all(router._rerank[key] is not None for key in ("plain", "neighbours"))   # the trees are saved too
+    assert all(router._rerank.get(key) is not None for key in ("plain", "neighbours")) == rerank   # saved too
     loaded = Router.load(out)
     probes = make_history(n=30, seed=5) + [{"content": "增值税发票"}, {"content": "门口垃圾", "region": "南湖区"}]
     for letter in probes:
@@ -380,11 +381,11 @@ def test_where_the_matter_is_in_a_field_of_its_own_routes_the_letter(history):
 
 
 def test_without_trees_the_rerank_clue_weighs_nothing(history):
-    """``RouterConfig(rerank=False)`` (or a router saved before the trees): no trees, and the clue they would
-    fill keeps its default weight of 0, so routing is the linear model's alone."""
-    plain = Router(config=RouterConfig(rerank=False)).fit_history(history)
+    """``RouterConfig(rerank=False)`` (the default, or a router saved before the trees): no trees, and the clue
+    they would fill keeps its default weight of 0, so routing is the linear model's alone."""
+    plain = Router().fit_history(history)
     assert plain._rerank == {} and plain._weights["plain"]["rerank"] == 0.0
-    with_trees = Router().fit_history(history)
+    with_trees = Router(config=RouterConfig(rerank=True)).fit_history(history)
     assert with_trees._weights["plain"]["rerank"] >= 0.0   # a positive clue: never counted against a department
     letter = {"content": "来电人反映芙蓉路夜间施工噪音扰民"}
     assert plain.route(letter)[0]["name"] == with_trees.route(letter)[0]["name"] == "东城区分中心"

@@ -149,8 +149,11 @@ class RouterConfig:
     #                                     share: a bureau with few letters is not drowned by a big district
     max_history: int = 30_000           # the newest routed letters learnt from: fitting grows with the history
     #                                     (30,000 letters: ~70 s, 2.3 GB), and routing follows the latest practice
-    rerank: bool = True                 # boosted trees over the clues, fitted on the held-out history, as one more
-    #                                     clue (rerank; session 20: docs/routing.md)
+    rerank: bool = False                # boosted trees over the clues, fitted on the held-out history, as one more
+    #                                     clue (rerank; session 20: docs/routing.md). Off: on a history whose
+    #                                     letters all name streets it has seen, the trees learn to trust the text
+    #                                     model over a place, and a letter naming an unseen street (read as its
+    #                                     district through the national table) went to the text model's choice
 
     def __post_init__(self) -> None:
         if not 0.0 < self.holdout_fraction < 0.9:
