@@ -14,6 +14,7 @@ def test_normalise_width_whitespace_and_boilerplate():
 @pytest.mark.parametrize("content, word", [
     ("市民来电咨询：公积金怎么提取？", "咨询"), ("来电人投诉，小区物业乱收费", "投诉"), ("网友举报：工地夜间施工", "举报"),
     ("市民反映，来电咨询：医保报销", "咨询"), ("来电人反映：小区噪音扰民", ""),   # an opening that states no type
+    ("\ufeff尊敬的领导：您好！市民来电咨询：医保报销", "咨询"),   # taken off after a greeting, as normalise does
     ("我想咨询一下公积金", ""), ("小区物业乱收费，特此投诉", ""), ("", ""),     # no clerk's opening
 ])
 def test_the_type_a_clerks_opening_states(content, word):

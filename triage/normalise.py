@@ -88,16 +88,28 @@ def normalise(text: str) -> str:
     """Canonical form of a letter's text for hashing, shingling, segmenting and embedding."""
     if not text:
         return ""
+    return _strip_boilerplate(_flatten(text))
+
+
+def _flatten(text: str) -> str:
+    """NFKC, no byte-order mark, whitespace runs as one space: what :func:`normalise` does before boilerplate."""
     text = _nfkc(text)
     if "\ufeff" in text:
         text = text.replace("\ufeff", "")
     # ``_WS_RE.sub(" ", text).strip()`` in one C pass: str.split() and the regex's \s are both Py_UNICODE_ISSPACE
     # (tested on every code point), and _nfkc already made every ideographic space a plain one
-    text = " ".join(text.split())
-    # until nothing more comes off (stacked openings: 您好您好…), so normalise(normalise(x)) == normalise(x)
+    return " ".join(text.split())
+
+
+def _strip_boilerplate(text: str, openings: list[str] | None = None) -> str:
+    """Boilerplate off a flattened text, until nothing more comes off (stacked openings: 您好您好…), so that
+    normalise(normalise(x)) == normalise(x); the clerks' intake openings taken off are appended to ``openings``."""
+    intake = _BOILERPLATE_RE[0]
     while True:
         before = text
         for pattern in _BOILERPLATE_RE:
+            if openings is not None and pattern is intake and (m := intake.match(text)) and m.group(0):
+                openings.append(m.group(0))
             text = pattern.sub("", text).strip()
         if text == before:
             return text
@@ -112,8 +124,9 @@ def intake_type_word(content: str) -> str:
     hotline's clerk wrote is its reading of the call: the type model must see it, where hashing must not."""
     if not content:
         return ""
-    opening = _BOILERPLATE_RE[0].match(" ".join(_nfkc(content).split()))
-    words = _INTAKE_TYPE_WORD_RE.findall(opening.group(0)) if opening else []
+    openings: list[str] = []
+    _strip_boilerplate(_flatten(content), openings)   # as normalise takes them off (after a greeting too)
+    words = _INTAKE_TYPE_WORD_RE.findall(" ".join(openings))
     return words[-1] if words else ""
 
 

@@ -386,14 +386,14 @@ class Triage:
         with tqdm(total=len(pks), desc="matters", unit="case", file=sys.stderr,
                   disable=not show_progress or not pks) as bar:
             for start in range(0, len(pks), batch):
-                records = store.get_cases(pks[start:start + batch])
+                chunk = pks[start:start + batch]
                 matters = {}
-                for pk, rec in records.items():
+                for pk, rec in store.get_cases(chunk).items():
                     text = normalise(letter_text(rec.get("title"), rec["content"]))
                     matter = self.located_matter(text, letter_location(rec)) or extract_matter(text, self.segmenter)
                     matters[pk] = matter.to_dict()
                 store.put_matters(MATTER_VERSION, matters)
-                bar.update(len(pks[start:start + batch]))
+                bar.update(len(chunk))
         return len(pks)
 
     def refresh_history(self, store, refit: bool = True) -> None:
