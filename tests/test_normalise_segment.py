@@ -39,6 +39,9 @@ def test_mask_pii_hides_ids_and_phones():
     ("被申诉人：唐成义，男，汉族", ["唐成义"], "被申诉人：唐**，男"),
     ("举报人：余中华、王才茂、张庆国  联系电话：无", ["余中华", "王才茂", "张庆国"], "举报人：余**、王**、张**  联系"),
     ("望早日解决。此致  敬礼！      吴美铃   2019年5月", ["吴美铃"], "敬礼！      吴**   2019"),
+    # a name after 我是, before a comma (session 21)
+    ("还没结果。我是吴君辉，是遭解雇的。吴君辉恳请领导过问", ["吴君辉"], "我是吴**，是遭解雇的。吴**恳请"),
+    ("您好！我是 张伟，男，48岁", ["张伟"], "我是 张*，男"),
 ])
 def test_mask_pii_hides_names_a_letter_gives(text, hidden, shown):
     masked = mask_pii(text)
@@ -59,6 +62,9 @@ def test_a_short_name_is_masked_elsewhere_only_where_a_name_can_stand():
     "此致敬礼!四化建南区477户业主",   # signed by no person
     "此致 敬礼! 全体业主 2019年5月",
     "举报人：小区业主、周边居民",
+    "我是农民工，在A市做工",   # 我是 before a word of the dictionary, no name
+    "我是党员，也是业主，我是初婚，我是管理员，",
+    "我是幸福的。",
 ])
 def test_mask_pii_leaves_words_that_are_no_names(text):
     assert mask_pii(text) == text

@@ -55,8 +55,11 @@ _AFTER_SHORT_NAME = r"(?=[^\u4e00-\u9fff]|$|说|讲|称|表示|反映|的|是|�
 # a letter signed after its closing courtesy: "此致 敬礼！     吴美铃   2019年…" (spaces before, and nothing but
 # spaces, a date or a bracket after)
 _SIGNED = rf"(?:此致\s*敬礼|敬礼)\s*[!！。.,，]?\s+(?P<signed>{_NAME})(?=\s|$|\d|[(（])"
+# "我是吴君辉，是遭解雇的" (session 21): a name after 我是 and before a comma, when the word is no common word of
+# the dictionary (我是农民工，我是初婚，我是管理员， are no names) or one the dictionary tags as a person's name
+_SELF = rf"我是\s*(?P<self>{_NAME})(?=\s*[，,])"
 NAME_IN_TEXT_RE = re.compile(rf"{_NAME_INTRO}(?P<name>{_NAME})(?={_AFTER_NAME})|本人\s*(?P<bare>{_NAME})(?={_AFTER_BARE})"
-                             rf"|{_SIGNED}")
+                             rf"|{_SIGNED}|{_SELF}")
 # more names listed after one ("举报人：余中华、王才茂、张庆国…")
 _LISTED_NAME_RE = re.compile(rf"\s*、\s*(?P<name>{_NAME})(?={_AFTER_NAME})")
 
@@ -67,7 +70,9 @@ def mask_names(text: str) -> str:
         return text
     spans = []
     for m in NAME_IN_TEXT_RE.finditer(text):
-        group = next(g for g in ("name", "bare", "signed") if m.group(g))
+        group = next(g for g in ("name", "bare", "signed", "self") if m.group(g))
+        if group == "self" and not _may_be_a_name(m.group(group)):
+            continue
         spans.append(m.span(group))
         end = m.end()
         while listed := _LISTED_NAME_RE.match(text, end):
@@ -82,6 +87,20 @@ def mask_names(text: str) -> str:
         after = "" if len(name) > 2 else _AFTER_SHORT_NAME
         text = re.sub(re.escape(name) + after, mask_identity("name", name), text)
     return text
+
+
+@functools.lru_cache(maxsize=4096)
+def _may_be_a_name(word: str) -> bool:
+    """A word jieba's dictionary does not hold, or tags as a person's name (nr…): 吴君辉, 张伟 yes; 农民工, 党员 no."""
+    import jieba
+    import jieba.posseg
+
+    if not jieba.dt.initialized:
+        jieba.setLogLevel(60)
+        jieba.initialize()
+    if not jieba.dt.FREQ.get(word):
+        return True
+    return all(p.flag.startswith("nr") for p in jieba.posseg.cut(word, HMM=False))
 
 
 def normalise(text: str) -> str:
