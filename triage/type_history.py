@@ -248,12 +248,17 @@ class TypeHistory:
         wins = {"head": _bootstrap_wins(types, head_oof, shipped_pred, learnt, cfg.seed, cfg.bootstrap),
                 "stack": _bootstrap_wins(types, list(stack_oof), shipped_pred, learnt, cfg.seed, cfg.bootstrap)}
         sure = [name for name in ("stack", "head") if wins[name] >= cfg.confidence]
-        self.answer = max(sure, key=lambda name: f_stack if name == "stack" else f_head) if sure else "shipped"
+        stack_over_head = _bootstrap_wins(types, list(stack_oof), head_oof, learnt, cfg.seed, cfg.bootstrap)
+        if len(sure) == 2:   # the head alone, unless the stack surely beats it too
+            self.answer = "stack" if stack_over_head >= cfg.confidence else "head"
+        else:
+            self.answer = sure[0] if sure else "shipped"
         self.metrics = {"letters": len(texts), "per_type": dict(sorted(Counter(types).items())),
                         "history_macro_f1_shipped_model": round(f_base, 4),
                         "history_macro_f1_head_out_of_fold": round(f_head, 4),
                         "history_macro_f1_stack_out_of_fold": round(f_stack, 4), "active": self.active,
                         "bootstrap_wins_over_shipped": {k: round(v, 3) for k, v in wins.items()},
+                        "bootstrap_wins_stack_over_head": round(stack_over_head, 3),
                         "answer": self.answer, "head_temperature": round(self.temperature, 4)}
         return self
 
