@@ -156,6 +156,11 @@ class ScoredLabel(BaseModel):
     score: float = Field(..., ge=0, le=1)
 
 
+class TypeLabelPublic(ScoredLabel):
+    evidence: list[str] = Field([], description="why: the type a clerk's opening stated, the type's words the "
+                                                "letter says (\"says 请问、是否\")")
+
+
 class DepartmentPublic(BaseModel):
     model_config = ConfigDict(extra="allow")
     name: str
@@ -203,7 +208,7 @@ class SuggestionPublic(BaseModel):
     suggestion_id: int | None = Field(None, description="cite it when recording a decision")
     model_version: str
     domain: list[ScoredLabel]
-    type: list[ScoredLabel]
+    type: list[TypeLabelPublic]
     category: str | None = None
     litigation_related: bool = False
     litigation_triggers: list[str] = []

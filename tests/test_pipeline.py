@@ -430,3 +430,27 @@ def test_the_type_a_clerks_opening_states_reaches_the_type_model(real_triage):
         assert opened_text == text == normalise(body)   # the letter's text (hash, matching) is the same
         assert opened.get(stated, 0.0) > plain.get(stated, 0.0), (body, stated, plain, opened)
         assert scores(f"来电人反映：{body}")[1] == plain
+
+
+def test_each_type_says_why(real_triage):
+    """A type comes with its evidence, as a department does: the type a clerk's opening stated, and the words of
+    that type the letter says (its cue phrases). A type whose words the letter does not say has none."""
+    p = real_triage.prepare([Letter(id=None, content="市民来电投诉：请问小区路灯坏了怎么一直没人管？严重影响出行")])[0]
+    types = {t["label"]: t["evidence"] for t in real_triage.classify(p)["type"]}
+    assert types["投诉"][0] == "the clerk's opening says 投诉"
+    assert types["投诉"][1] == "says 没人管、严重、影响"
+    assert types.get("咨询", ["says 请问、怎么、?"]) == ["says 请问、怎么、?"]   # no opening of its type
+    p = real_triage.prepare([Letter(id=None, title="关于小区绿化的建议", content="建议在小区东门增设一处休闲座椅。")])[0]
+    types = real_triage.classify(p)["type"]
+    assert types[0]["label"] == "建议" and types[0]["evidence"] == ["says 建议"]
+    assert all(t["evidence"] == [] for t in types[1:] if t["label"] in ("举报", "投诉"))
+
+
+def test_type_evidence_reads_the_title_first_and_says_each_word_once():
+    from triage.pipeline import type_evidence
+
+    assert type_evidence("咨询", "请问公积金怎么提取？", "我想了解一下，是否可以提取？请问多久到账") == [
+        "says 请问、怎么、？、了解一下、是否"]   # at most five, in the order a reader meets them
+    assert type_evidence("咨询", "", "公积金提取", stated="询问") == ["the clerk's opening says 询问"]
+    assert type_evidence("投诉", "", "公积金提取", stated="咨询") == []
+    assert type_evidence("表扬", "", "感谢环卫工人") == []   # a deployment's own label: no cues of its own

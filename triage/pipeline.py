@@ -30,6 +30,7 @@ from .privacy import identity_keys
 from .records import Letter, hotline_type, letter_location, letter_text
 from .retrieve import opening, reply_excerpt
 from .segment import Segmenter
+from .type_cues import cue_phrases
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +68,29 @@ class TriageConfig:
     classify_tail_chars: int = 200
 
 
-def type_reading(text: str, title: str, body: str, content: str) -> tuple[str, tuple[str, str]]:
+def type_reading(text: str, title: str, body: str, content: str, stated: str | None = None
+                 ) -> tuple[str, tuple[str, str]]:
     """What the type model reads of a letter: (text, (title, body)) — its normalised ``text``, ``title`` and
     ``body`` — with the type a clerk's intake opening stated put back in front of the body ("市民来电咨询：公积金…"
     → "咨询:公积金…"; :func:`~triage.normalise.intake_type_word`). Normalising takes that opening off, so that two
-    clerks' copies hash alike; the type it states is the hotline's own reading of the call. ``content``: as written."""
-    stated = intake_type_word(content)
+    clerks' copies hash alike; the type it states is the hotline's own reading of the call. ``content``: as written;
+    ``stated``: its :func:`~triage.normalise.intake_type_word` when the caller has it already."""
+    stated = intake_type_word(content) if stated is None else stated
     if not stated:
         return text, (title, body)
     body = f"{stated}:{body}"
     return normalise(letter_text(title, body)), (title, body)
+
+
+def type_evidence(label: str, title: str, body: str, stated: str = "") -> list[str]:
+    """Why a letter may be of type ``label``, as a handler reads it: the type a clerk's intake opening stated, and the
+    words of that type's cues the letter says (:func:`~triage.type_cues.cue_phrases`: 请问、是否 for 咨询)."""
+    said = "咨询" if stated == "询问" else stated
+    out = [f"the clerk's opening says {stated}"] if said and hotline_type(said) == label else []
+    phrases = cue_phrases(title, body, label)
+    if phrases:
+        out.append(f"says {'、'.join(phrases)}")
+    return out
 
 
 @dataclass
@@ -264,7 +278,10 @@ class Triage:
             text = normalise(letter_text(title, body))
         fields = (title, body)
         domain = self.domain.predict(text, p.vector, k=3, fields=fields)
-        types = self._types(p, *type_reading(text, title, body, p.letter.content)) if self.type else []
+        stated = intake_type_word(p.letter.content)
+        types = self._types(p, *type_reading(text, title, body, p.letter.content, stated)) if self.type else []
+        for t in types:
+            t["evidence"] = type_evidence(t["label"], title, body, stated)
         lit = self._litigation(p.text)
         return {"domain": domain, "type": types,
                 "category": TYPE_CATEGORY.get(types[0]["label"]) if types else None,

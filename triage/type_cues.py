@@ -54,3 +54,23 @@ class CueFeatures:
                 out[i, 2 * j] = 1.0 if rx.search(title) else 0.0
                 out[i, 2 * j + 1] = np.log1p(len(rx.findall(body)))
         return out
+
+
+def cue_phrases(title: str, body: str, label: str, name: str = "petition-type", most: int = 5) -> list[str]:
+    """The words of ``label``'s cues that the letter says (title first, then body, in order of first occurrence,
+    distinct, at most ``most``): what a handler reads as the evidence for a type (请问、是否 → 咨询). A cue's
+    trailing punctuation is dropped (吗？ → 吗) unless it is all the cue says (？)."""
+    found: list[tuple[int, int, str]] = []   # (field, position, phrase)
+    for field, text in enumerate((title or "", body or "")):
+        for cue_label, _, rx in cue_features(name)._patterns:
+            if cue_label != label:
+                continue
+            for m in rx.finditer(text):
+                phrase = m.group(0).rstrip("？?。，,") or m.group(0)
+                found.append((field, m.start(), phrase))
+    out: list[str] = []
+    for _, _, phrase in sorted(found):
+        if phrase not in out:
+            out.append(phrase)
+    return out[:most]
+

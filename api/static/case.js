@@ -33,6 +33,8 @@
     [/^(\d+) of (\d+) similar cases went to (.+)$/, (m) => `${m[2]} 件相似案件中，${m[1]} 件由 ${m[3]} 办理`],
     [/^(\d+) of (\d+) earlier cases went to (.+)$/, (m) => `${m[2]} 件既往案件中，${m[1]} 件由 ${m[3]} 办理`],
     [/^known department (.+)$/, (m) => `已知单位 ${m[1]}`],
+    [/^the clerk's opening says (.+)$/, (m) => `受理记录开头记为“${m[1]}”`],
+    [/^says (.+)$/, (m) => `文中说“${m[1]}”`],
   ];
   const zh = (text) => {
     for (const [re, f] of PHRASES) { const m = re.exec(text); if (m) return f(m); }

@@ -14,6 +14,8 @@ def test_submit_returns_the_suggestion_and_stores_the_case(client):
     assert body["id"] == "fx-1" and body["created"] is True and body["suggestion_id"] >= 1
     assert body["model_version"] and body["domain"] and 0 <= body["domain"][0]["score"] <= 1
     assert body["duplicates"] == {"verdict": "new", "matches": []} and body["similar"] == []
+    assert all(isinstance(t["evidence"], list) for t in body["type"])   # each type says why (may be empty)
+    assert [t["evidence"] for t in body["type"] if t["label"] == "举报"] in ([], [["says 查处"]]), body["type"]
     assert r.headers["location"] == "/v1/cases/fx-1"
     case = client.get("/v1/cases/fx-1", headers=headers("handler")).json()
     assert case["case"]["content"] == letter["content"]
