@@ -156,9 +156,10 @@ class ScoredLabel(BaseModel):
     score: float = Field(..., ge=0, le=1)
 
 
-class TypeLabelPublic(ScoredLabel):
-    evidence: list[str] = Field([], description="why: the type a clerk's opening stated, the type's words the "
-                                                "letter says (\"says 请问、是否\")")
+class LabelWithEvidence(ScoredLabel):
+    evidence: list[str] = Field([], description="why. A type: the type a clerk's opening stated, the type's words "
+                                                "the letter says (\"says 请问、是否\"). The first domain: the letter's "
+                                                "words that weigh most for it (\"words for it: 物业、停车费\")")
 
 
 class DepartmentPublic(BaseModel):
@@ -207,8 +208,8 @@ class SuggestionPublic(BaseModel):
     id: str | None = Field(None, description="the letter's id")
     suggestion_id: int | None = Field(None, description="cite it when recording a decision")
     model_version: str
-    domain: list[ScoredLabel]
-    type: list[TypeLabelPublic]
+    domain: list[LabelWithEvidence]
+    type: list[LabelWithEvidence]
     category: str | None = None
     litigation_related: bool = False
     litigation_triggers: list[str] = []

@@ -213,3 +213,22 @@ def test_one_row_margins_and_logistic_probabilities_equal_sklearn(n_labels):
                                            rtol=1e-9, atol=1e-12)
     logistic = LogisticRegression(max_iter=2000).fit(X, labels)
     np.testing.assert_allclose(_logistic_proba(logistic, X), logistic.predict_proba(X), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("calibration", ["sigmoid", "temperature"])
+def test_the_words_that_weigh_for_a_label_are_the_letters_own_and_tell_the_labels_apart(calibration, tmp_path):
+    """Evidence for a domain: the letter's words that weigh most for it. A word every label's letters use alike
+    (收费, 核查) does not tell one label from the other and is not given; two labels' lists differ; a word the
+    letter does not contain is never given; a label the model does not know has none. The same after a reload."""
+    clf = _train(ClassifierConfig(embedding_weight=0.0, min_df=1, calibration_folds=2, calibration=calibration))
+    text = "学校食堂收费不合理\n学校食堂乱收费，请相关部门核查。"
+    edu, health = clf.weighing_words(text, "教育"), clf.weighing_words(text, "卫生")
+    assert edu and edu[0] in ("学校", "学校食堂", "食堂"), edu
+    assert all(w in text for w in edu + health)
+    assert "收费" not in edu[:1] and "核查" not in edu[:1] and edu != health
+    assert clf.weighing_words(text, "交通") == [] and clf.weighing_words("", "教育") == []
+    clf.save(tmp_path / "m", metrics={})
+    assert TextClassifier.load(tmp_path / "m").weighing_words(text, "教育") == edu
+    # refitted on other letters, the words are the new model's
+    clf.fit(["公交线路太少", "地铁站拥挤", "学校食堂差", "学校收费高"] * 2, ["交通", "交通", "教育", "教育"] * 2)
+    assert "收费" in clf.weighing_words("学校食堂收费", "教育") and clf.weighing_words("学校食堂收费", "卫生") == []

@@ -454,3 +454,17 @@ def test_type_evidence_reads_the_title_first_and_says_each_word_once():
     assert type_evidence("咨询", "", "公积金提取", stated="询问") == ["the clerk's opening says 询问"]
     assert type_evidence("投诉", "", "公积金提取", stated="咨询") == []
     assert type_evidence("表扬", "", "感谢环卫工人") == []   # a deployment's own label: no cues of its own
+
+
+def test_the_first_domain_says_which_of_the_letters_words_point_to_it(real_triage):
+    """The shipped domain model on a letter about a property company's parking fees: the first domain comes with
+    the letter's own words that weigh most for it; the other domains carry none."""
+    content = "锦绣花园小区物业公司未经业主大会同意，对地面停车位每月收取300元停车费，业主多次反映无果。"
+    p = real_triage.prepare([Letter(id=None, content=content)])[0]
+    domain = real_triage.classify(p)["domain"]
+    assert domain[0]["label"] == "城乡建设"
+    (said,) = domain[0]["evidence"]
+    words = said.removeprefix("words for it: ").split("、")
+    assert said.startswith("words for it: ") and 1 <= len(words) <= 4 and all(w in content for w in words)
+    assert {"物业公司", "业主", "停车费", "停车位"} & set(words), words
+    assert all(d["evidence"] == [] for d in domain[1:])

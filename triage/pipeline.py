@@ -278,6 +278,9 @@ class Triage:
             text = normalise(letter_text(title, body))
         fields = (title, body)
         domain = self.domain.predict(text, p.vector, k=3, fields=fields)
+        for i, d in enumerate(domain):   # the first domain's words; the others' weights say little
+            words = self.domain.weighing_words(text, d["label"]) if i == 0 else []
+            d["evidence"] = [f"words for it: {'、'.join(words)}"] if words else []
         stated = intake_type_word(p.letter.content)
         types = self._types(p, *type_reading(text, title, body, p.letter.content, stated)) if self.type else []
         for t in types:

@@ -35,6 +35,7 @@
     [/^known department (.+)$/, (m) => `已知单位 ${m[1]}`],
     [/^the clerk's opening says (.+)$/, (m) => `受理记录开头记为“${m[1]}”`],
     [/^says (.+)$/, (m) => `文中说“${m[1]}”`],
+    [/^words for it: (.+)$/, (m) => `指向此项的词：${m[1]}`],
   ];
   const zh = (text) => {
     for (const [re, f] of PHRASES) { const m = re.exec(text); if (m) return f(m); }
