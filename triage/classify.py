@@ -545,10 +545,10 @@ class TextClassifier:
         contribution = (coef[j, row.cols] - (others.mean(axis=0) if len(others) else 0.0)) * row.vals
         names = self._word_names()
         out: list[str] = []
-        for j in np.argsort(-contribution, kind="stable"):
-            if contribution[j] <= 0 or len(out) == k:
+        for i in np.argsort(-contribution, kind="stable"):
+            if contribution[i] <= 0 or len(out) == k:
                 break
-            word = names[row.cols[j]]
+            word = names[row.cols[i]]
             if "_" not in word and len(word) >= 2 and not any(ch.isdigit() for ch in word) and word not in out:
                 out.append(word)
         return out
