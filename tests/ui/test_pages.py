@@ -143,6 +143,10 @@ def test_case_view_accept_and_correct_with_the_keyboard(page, ui_server):
     expect(page.locator("#parts .part")).to_have_count(4)
     expect(page.locator("#parts .part.focused")).to_have_attribute("data-part", "domain")
     expect(page.locator("#parts [data-part=department] .evidence")).to_contain_text("→")   # evidence, in Chinese
+    # the type says which of its words the letter says (噪音、扰民 / 查处), the domain which words point to it
+    assert suggestion["type"][0]["evidence"] and suggestion["domain"][0]["evidence"], suggestion
+    expect(page.locator("#parts [data-part=type] .evidence")).to_contain_text("文中说“")
+    expect(page.locator("#parts [data-part=domain] .evidence")).to_contain_text("指向此项的词：")
     # duplicates side by side, the differences marked
     expect(page.locator("#dup-tabs button").first).to_be_visible()
     expect(page.locator("#right-text mark").first).to_be_visible()
