@@ -158,7 +158,8 @@ class ScoredLabel(BaseModel):
 
 class LabelWithEvidence(ScoredLabel):
     evidence: list[str] = Field([], description="why. A type: the type a clerk's opening stated, the type's words "
-                                                "the letter says (\"says 请问、是否\"). The first domain: the letter's "
+                                                "the letter says (\"says 请问、是否\"), on the first type whether this office's typed letters "
+                                                "taught it. The first domain: the letter's "
                                                 "words that weigh most for it (\"words for it: 物业、停车费\")")
 
 

@@ -468,3 +468,24 @@ def test_the_first_domain_says_which_of_the_letters_words_point_to_it(real_triag
     assert said.startswith("words for it: ") and 1 <= len(words) <= 4 and all(w in content for w in words)
     assert {"物业公司", "业主", "停车费", "停车位"} & set(words), words
     assert all(d["evidence"] == [] for d in domain[1:])
+
+
+def test_a_type_from_the_offices_own_history_says_so(small_triage, monkeypatch):
+    """Where the store's type history answers, the first type says it was learnt from this office's typed letters
+    (how many), after the words the letter says; the other types do not. (The history here is a stand-in that
+    answers fixed probabilities: what is tested is what the suggestion says, not the history's quality.)"""
+
+    class History:
+        labels = ["举报", "咨询", "建议", "投诉"]
+        metrics = {"letters": 321}
+
+        def proba(self, texts, base, vectors=None):
+            return np.array([[0.1, 0.6, 0.1, 0.2]])
+
+    p = small_triage.prepare([Letter(id=None, content="请问公积金贷款需要什么材料？")])[0]
+    assert all("typed letters" not in e for t in small_triage.classify(p)["type"] for e in t["evidence"])
+    monkeypatch.setattr(small_triage, "type_history", History())
+    types = small_triage.classify(p)["type"]
+    assert [t["label"] for t in types] == ["咨询", "投诉", "举报"]
+    assert types[0]["evidence"] == ["says 请问、?", "learnt from this office's 321 typed letters"]
+    assert all("typed letters" not in e for t in types[1:] for e in t["evidence"])

@@ -138,6 +138,10 @@ def test_cli_import_of_typed_history_fits_the_type_history(small_models, appeals
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout.splitlines()[0])
     assert out["type"] and out["type"][0]["label"] in manifest["labels"]
+    # the first type says when it comes from this office's own typed letters (only when the history answers)
+    learnt = f"learnt from this office's {manifest['metrics']['letters']} typed letters"
+    assert (learnt in out["type"][0]["evidence"]) == manifest["metrics"]["active"], (manifest["metrics"], out["type"])
+    assert all(learnt not in t["evidence"] for t in out["type"][1:])
     assert (folder / "history.signature").read_text() == marker     # reloaded, not refitted
 
 

@@ -283,8 +283,11 @@ class Triage:
             d["evidence"] = [f"words for it: {'、'.join(words)}"] if words else []
         stated = intake_type_word(p.letter.content)
         types = self._types(p, *type_reading(text, title, body, p.letter.content, stated)) if self.type else []
-        for t in types:
-            t["evidence"] = type_evidence(t["label"], title, body, stated)
+        history = self.type_history
+        learnt = ([f"learnt from this office's {history.metrics.get('letters', 0)} typed letters"]
+                  if history is not None and types else [])
+        for i, t in enumerate(types):
+            t["evidence"] = type_evidence(t["label"], title, body, stated) + (learnt if i == 0 else [])
         lit = self._litigation(p.text)
         return {"domain": domain, "type": types,
                 "category": TYPE_CATEGORY.get(types[0]["label"]) if types else None,

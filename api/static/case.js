@@ -36,6 +36,7 @@
     [/^the clerk's opening says (.+)$/, (m) => `受理记录开头记为“${m[1]}”`],
     [/^says (.+)$/, (m) => `文中说“${m[1]}”`],
     [/^words for it: (.+)$/, (m) => `指向此项的词：${m[1]}`],
+    [/^learnt from this office's (\d+) typed letters$/, (m) => `依据本单位 ${m[1]} 件已分类来信学得`],
   ];
   const zh = (text) => {
     for (const [re, f] of PHRASES) { const m = re.exec(text); if (m) return f(m); }
