@@ -362,6 +362,7 @@ class TextClassifier:
         self._char = None
         self._word = None
         self._model = None
+        self._word_coef_cache = self._word_names_cache = None   # weighing_words' reading of the fitted model
 
     # -- features -------------------------------------------------------------------------------
     def _fit_lexical(self, texts: Sequence[str]) -> tuple[tuple, list]:
@@ -555,9 +556,8 @@ class TextClassifier:
 
     def _word_coefficients(self) -> np.ndarray:
         """(labels × words) coefficients of the whole text's word block, in :attr:`labels` order, cached."""
-        cached = getattr(self, "_word_coef_cache", None)
-        if cached is not None:
-            return cached
+        if self._word_coef_cache is not None:
+            return self._word_coef_cache
         start = len(self._char.vocabulary_)
         width = len(self._word.vocabulary_)
         estimators = ([self._model.svm] if isinstance(self._model, _TemperatureSVM)
@@ -574,10 +574,9 @@ class TextClassifier:
         return coef
 
     def _word_names(self) -> np.ndarray:
-        names = getattr(self, "_word_names_cache", None)
-        if names is None:
-            names = self._word_names_cache = self._word.get_feature_names_out()
-        return names
+        if self._word_names_cache is None:
+            self._word_names_cache = self._word.get_feature_names_out()
+        return self._word_names_cache
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, folder: Path, **manifest_fields) -> dict:

@@ -60,11 +60,10 @@ def cue_phrases(title: str, body: str, label: str, name: str = "petition-type", 
     """The words of ``label``'s cues that the letter says (title first, then body, in order of first occurrence,
     distinct, at most ``most``): what a handler reads as the evidence for a type (请问、是否 → 咨询). A cue's
     trailing punctuation is dropped (吗？ → 吗) unless it is all the cue says (？)."""
+    patterns = [rx for cue_label, _, rx in cue_features(name)._patterns if cue_label == label]
     found: list[tuple[int, int, str]] = []   # (field, position, phrase)
     for field, text in enumerate((title or "", body or "")):
-        for cue_label, _, rx in cue_features(name)._patterns:
-            if cue_label != label:
-                continue
+        for rx in patterns:
             for m in rx.finditer(text):
                 phrase = m.group(0).rstrip("？?。，,") or m.group(0)
                 found.append((field, m.start(), phrase))
