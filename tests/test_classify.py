@@ -232,3 +232,17 @@ def test_the_words_that_weigh_for_a_label_are_the_letters_own_and_tell_the_label
     # refitted on other letters, the words are the new model's
     clf.fit(["公交线路太少", "地铁站拥挤", "学校食堂差", "学校收费高"] * 2, ["交通", "交通", "教育", "教育"] * 2)
     assert "收费" in clf.weighing_words("学校食堂收费", "教育") and clf.weighing_words("学校食堂收费", "卫生") == []
+
+
+def test_the_words_given_for_a_domain_name_a_topic_not_a_time_an_amount_or_a_place_code():
+    """Words that only say when, how often or where (三月, 至今, 每月, A市, 西地省) can weigh for a label when its
+    letters happen to use them; they tell a clerk nothing about what the letter is about, so they are not given."""
+    from triage.segment import names_a_topic
+
+    assert not any(names_a_topic(w) for w in ("三月", "至今", "每月", "目前", "周边", "A市", "A2区", "西地省", "我们"))
+    assert all(names_a_topic(w) for w in ("学校", "污染", "社保", "停车位", "人社局", "劳动合同"))
+    clf = _train(ClassifierConfig(embedding_weight=0.0, min_df=1, calibration_folds=2))
+    clf.fit(["A市三月至今学校食堂差", "A市每月学校收费高", "西地省公交线路太少", "地铁站拥挤"] * 2,
+            ["教育", "教育", "交通", "交通"] * 2)
+    words = clf.weighing_words("A市三月至今每月学校收费", "教育")
+    assert words and set(words) <= {"学校", "收费"}, words

@@ -24,7 +24,7 @@ from scipy import sparse
 from scipy.special import expit
 
 from .artefact import read_manifest, write_manifest
-from .segment import Segmenter
+from .segment import Segmenter, names_a_topic
 
 
 @dataclass
@@ -531,9 +531,9 @@ class TextClassifier:
     def weighing_words(self, text: str, label: str, k: int = 4) -> list[str]:
         """The words of ``text`` that weigh most for ``label`` in the whole text's word block (TF-IDF value × the
         label's coefficient less the other labels' mean one, averaged over the model's linear folds), best first:
-        single words of two characters or more, without digits, that raise the label (a word pair's two words
-        need not stand together in the letter, so pairs are not given). What a clerk reads as why a domain was
-        suggested. Empty for a label the model does not know, or a model without a word block."""
+        single words of two characters or more, without digits, that raise the label and can name a topic
+        (:func:`~triage.segment.names_a_topic`: no 三月, 至今, A市; a word pair's two words need not stand
+        together in the letter, so pairs are not given). What a clerk reads as why a domain was suggested. Empty for a label the model does not know, or a model without a word block."""
         if self._word is None or label not in self.labels or not text:
             return []
         coef = self._word_coefficients()
@@ -550,7 +550,8 @@ class TextClassifier:
             if contribution[i] <= 0 or len(out) == k:
                 break
             word = names[row.cols[i]]
-            if "_" not in word and len(word) >= 2 and not any(ch.isdigit() for ch in word) and word not in out:
+            if ("_" not in word and len(word) >= 2 and not any(ch.isdigit() for ch in word) and word not in out
+                    and names_a_topic(word)):
                 out.append(word)
         return out
 

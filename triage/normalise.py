@@ -89,15 +89,25 @@ def mask_names(text: str) -> str:
     return text
 
 
+def load_word_dictionary() -> None:
+    """Loads jieba's dictionary and its parts of speech (~1.4 s, once): what tells a name after 我是
+    (:func:`_may_be_a_name`) and a topic word (:func:`triage.segment.names_a_topic`). A service calls it at
+    start, so that no request pays for it."""
+    import jieba
+    import jieba.posseg  # noqa: F401  (its import reads the parts of speech)
+
+    if not jieba.dt.initialized:
+        jieba.setLogLevel(60)
+        jieba.initialize()
+
+
 @functools.lru_cache(maxsize=4096)
 def _may_be_a_name(word: str) -> bool:
     """A word jieba's dictionary does not hold, or tags as a person's name (nr…): 吴君辉, 张伟 yes; 农民工, 党员 no."""
     import jieba
     import jieba.posseg
 
-    if not jieba.dt.initialized:
-        jieba.setLogLevel(60)
-        jieba.initialize()
+    load_word_dictionary()
     if not jieba.dt.FREQ.get(word):
         return True
     return all(p.flag.startswith("nr") for p in jieba.posseg.cut(word, HMM=False))

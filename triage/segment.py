@@ -25,6 +25,28 @@ PLACE_RE = re.compile(
 )
 _SKIP_PLACE_PREFIX = ("我们", "你们", "他们", "这个", "那个", "所在", "附近", "周边", "本", "该", "其他", "整个", "一个")
 _WORD_RE = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
+# parts of speech in jieba's dictionary that say when, how much, how, where or who, never what a letter is about:
+# pronouns (每月, 我们), locatives (周边), adverbs (至今, 一直), time words (目前), conjunctions, prepositions,
+# measure words, particles, numerals (三月, 多次), modal particles, interjections, onomatopoeia
+_FUNCTION_TAGS = frozenset("rfdtcpqumyeo")
+# an anonymised place code (A市, A2区) or a province named by one word (西地省): where, not what
+_PLACE_CODE_RE = re.compile(r"[A-Z][0-9]{0,2}(?:省|市|区|县)|[\u4e00-\u9fff]{1,3}省")
+
+
+def names_a_topic(word: str) -> bool:
+    """Whether a word can say what a letter is about (used to tell a clerk why a domain was suggested): not a
+    function word by jieba's dictionary (:data:`_FUNCTION_TAGS`: 三月, 至今, 每月, 周边) and not a place code
+    (A市, 西地省). Words the dictionary does not hold (停车位, 人社局) are taken as topics."""
+    if _PLACE_CODE_RE.fullmatch(word):
+        return False
+    return _word_tag(word)[:1] not in _FUNCTION_TAGS
+
+
+def _word_tag(word: str) -> str:
+    """A word's part of speech in jieba's dictionary ("" for a word it does not hold); loads the table once."""
+    import jieba.posseg
+
+    return jieba.posseg.dt.word_tag_tab.get(word, "")
 
 
 @dataclass
