@@ -7,6 +7,7 @@ module imports neither the database layer nor HTTP.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -26,7 +27,7 @@ from .errors import ConfigError, ModelMissing
 from .matter import MATTER_VERSION, Matter, extract_matter
 from .minhash import MinHasher
 from .normalise import intake_type_word, load_word_dictionary, normalise
-from .privacy import identity_keys
+from .privacy import identity_keys, mask_own_name
 from .records import Letter, hotline_type, letter_location, letter_text
 from .retrieve import opening, reply_excerpt
 from .segment import Segmenter
@@ -355,10 +356,12 @@ class Triage:
         for score, pk, rec, evidence, probs, verdict in ranked:
             if filters and not _passes(rec, filters):
                 continue
-            similar.append({"case_id": rec["id"], "score": round(score, 4), "title": rec.get("title") or "",
-                            "opening": opening(rec["content"]), "domain": rec.get("domain"), "department": rec.get("department"),
-                            "received_at": rec.get("received_at"), "verdict": verdict,
-                            "reply_excerpt": reply_excerpt(rec.get("reply"))})
+            own = functools.partial(mask_own_name, petitioner_masked=rec.get("petitioner_masked"),
+                                    identities=rec.get("identities"))   # a precedent's writer, unnamed
+            similar.append({"case_id": rec["id"], "score": round(score, 4), "title": own(rec.get("title") or ""),
+                            "opening": opening(own(rec["content"])), "domain": rec.get("domain"),
+                            "department": rec.get("department"), "received_at": rec.get("received_at"),
+                            "verdict": verdict, "reply_excerpt": reply_excerpt(own(rec.get("reply")))})
             if len(similar) >= k:
                 break
         neighbours = [{"case_id": r[2]["id"], "score": r[0], "department": r[2].get("department")}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 from .normalise import canonical_identity, identity_hash, mask_identity
 
@@ -55,3 +56,21 @@ def masked_petitioner(petitioner: dict[str, str] | None) -> dict[str, str] | Non
     if petitioner.get("address"):
         out["address"] = petitioner["address"][:6] + "…"
     return out or None
+
+
+def mask_own_name(text: str | None, petitioner_masked: dict | None, identities) -> str | None:
+    """``text`` with its writer's own name masked wherever it is written, introduced or not ("张伟反映…",
+    "张伟同志：您好" in a reply): the name is known from the letter's fields only as a keyed hash
+    (``identities``: "name:<hash>" keys) and a masked form (张**: its first character and length), so each span
+    of that first character and length is hashed and masked where the hash is the name's. Names a text merely
+    introduces (我叫…) are :func:`~triage.normalise.mask_pii`'s."""
+    masked_name = (petitioner_masked or {}).get("name") or ""
+    hashes = {key[5:] for key in identities or () if key.startswith("name:")}
+    if not text or not hashes or len(masked_name) < 2 or masked_name[0] == "*":
+        return text
+    key = identity_key()
+    pattern = re.compile(rf"(?=({re.escape(masked_name[0])}[\u4e00-\u9fff]{{{len(masked_name) - 1}}}))")
+    names = {m.group(1) for m in pattern.finditer(text)}
+    for name in sorted(n for n in names if identity_hash("name", n, key) in hashes):
+        text = text.replace(name, mask_identity("name", name))
+    return text

@@ -10,6 +10,7 @@ from pydantic import AfterValidator
 
 from triage.errors import InvalidLetter
 from triage.normalise import mask_pii
+from triage.privacy import mask_own_name
 from triage.records import parse_date
 
 from ..deps import SEES_IDENTITY
@@ -70,11 +71,14 @@ def case_public(rec: dict, role: str) -> CasePublic:
     petitioner = None
     if role in SEES_IDENTITY and rec.get("petitioner_masked"):
         petitioner = PetitionerMasked(**rec["petitioner_masked"])
-    return CasePublic(id=rec["id"], title=mask_pii(rec.get("title") or ""), content=mask_pii(rec["content"]),
+    def shown(text: str | None) -> str | None:   # names the text introduces, and the writer's own anywhere
+        return mask_pii(mask_own_name(text, rec.get("petitioner_masked"), rec.get("identities")))
+
+    return CasePublic(id=rec["id"], title=shown(rec.get("title") or ""), content=shown(rec["content"]),
                       channel=rec.get("channel"), received_at=rec.get("received_at"), created_at=rec.get("created_at"),
                       region=rec.get("region"), domain=rec.get("domain"), type=rec.get("type"),
                       department=rec.get("department"), status=rec.get("status"),
-                      reply=mask_pii(rec["reply"]) if rec.get("reply") else None,
+                      reply=shown(rec["reply"]) if rec.get("reply") else None,
                       merged_into=extra.get("merged_into") if isinstance(extra, dict) else None, petitioner=petitioner,
                       extra=mask_deep({k: v for k, v in extra.items() if k != "merged_into"}) or None
                       if isinstance(extra, dict) else None)

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from triage.errors import InvalidLetter
 from triage.normalise import mask_pii
+from triage.privacy import mask_own_name
 
 from ..deps import ADMIN, ANY_ROLE, HANDLER, INTAKE, RECEPTION, get_principal, get_service, require
 from ..service import Service
@@ -238,7 +239,7 @@ def queue(offset: int = Query(0, ge=0, le=100_000), limit: int = Query(20, ge=1,
     not every part decided and not merged; ``done``: every part decided or merged. No identity, text masked."""
     from sqlalchemy import func, select
 
-    from triage.store import Case, Decision, Suggestion
+    from triage.store import Case, Decision, Identity, Suggestion
 
     with service.store.session() as s:
         latest = (select(Suggestion.case_pk.label("case_pk"), func.max(Suggestion.id).label("sid"))
@@ -252,7 +253,13 @@ def queue(offset: int = Query(0, ge=0, le=100_000), limit: int = Query(20, ge=1,
             for pk, part in s.execute(select(Decision.case_pk, Decision.part)
                                       .where(Decision.case_pk.in_(pks[i:i + 500])).distinct()):
                 decided.setdefault(pk, set()).add(part)
-        items = [_queue_item(c, sug, decided.get(c.pk, set())) for c, sug in rows]
+        named = [c.pk for c, _ in rows if (c.petitioner_masked or {}).get("name")]
+        names: dict[int, set[str]] = {}   # the writer's own name, to mask wherever the text writes it
+        for i in range(0, len(named), 500):
+            for pk, h in s.execute(select(Identity.case_pk, Identity.hash)
+                                   .where(Identity.case_pk.in_(named[i:i + 500]), Identity.kind == "name")):
+                names.setdefault(pk, set()).add(f"name:{h}")
+        items = [_queue_item(c, sug, decided.get(c.pk, set()), names.get(c.pk, set())) for c, sug in rows]
     domains = sorted({i["domain"] for i in items if i["domain"]})
     if state != "all":
         items = [i for i in items if (i["state"] == "done") == (state == "done")]
@@ -281,7 +288,7 @@ def _top(payload: dict, part: str, key: str = "label") -> tuple[str | None, floa
     return (values[0].get(key), values[0].get("score")) if values else (None, None)
 
 
-def _queue_item(case, sug, decided: set[str]) -> dict:
+def _queue_item(case, sug, decided: set[str], identities: set[str]) -> dict:
     payload = sug.payload or {}
     domain, domain_score = _top(payload, "domain")
     type_, type_score = _top(payload, "type")
@@ -292,8 +299,11 @@ def _queue_item(case, sug, decided: set[str]) -> dict:
     scores = [x for x in (domain_score, type_score, dept_score) if x is not None]
     available = {p for p, v in (("domain", domain), ("type", type_), ("department", dept)) if v} | {"duplicate"}
     done = available <= decided or case.status == "merged"
-    text = mask_pii(case.content or "")
-    return {"id": case.ext_id, "title": mask_pii(case.title or "") or text[:30], "excerpt": text[:80], "_text": text,
+    def shown(text: str) -> str:   # names the text introduces, and the writer's own anywhere
+        return mask_pii(mask_own_name(text, case.petitioner_masked, identities))
+
+    text = shown(case.content or "")
+    return {"id": case.ext_id, "title": shown(case.title or "") or text[:30], "excerpt": text[:80], "_text": text,
             "channel": case.channel, "received_at": (case.received_at or case.created_at).isoformat()
             if (case.received_at or case.created_at) else None, "status": case.status,
             "suggestion_id": sug.id, "model_version": sug.model_version,

@@ -56,6 +56,25 @@ def test_free_text_in_answers_is_masked(sqlite_client):
     assert "13812345678" not in similar and "110101199003071234" not in similar
 
 
+def test_the_writers_own_name_is_masked_in_every_text_shown(sqlite_client):
+    """A name the letter's fields give is masked wherever its text or reply writes it, with no phrase introducing
+    it: on the case, among a later letter's similar cases, in the reception desk's list and the intake queue."""
+    letter = {"id": "own-1", "title": "王建国反映停车收费", "content": "王建国反映：小区停车收费不合理，物业经理王建军不理睬。",
+              "reply": "王建国同志：您好，已责成物业整改。", "petitioner": {"name": "王建国", "phone": "13812345678"}}
+    sqlite_client.post("/v1/letters", json=letter, headers=headers("intake"))
+    for role in ("intake", "handler", "reception", "admin"):
+        text = sqlite_client.get("/v1/cases/own-1", headers=headers(role)).text
+        assert "王建国" not in text and "王**反映" in text and "王建军" in text
+    later = {"id": "own-2", "content": "小区停车收费不合理，物业经理不理睬，要求整改。"}
+    similar = sqlite_client.post("/v1/letters", json=later, headers=headers("intake")).json()["similar"]
+    assert any(s["case_id"] == "own-1" for s in similar) and "王建国" not in str(similar)
+    assert "王**反映停车收费" in str(similar)
+    desk = sqlite_client.post("/v1/reception/check", json={"phone": "13812345678"}, headers=headers("reception"))
+    assert "王**反映停车收费" in desk.text and "王建国" not in desk.text
+    queue = sqlite_client.get("/ui/api/queue", params={"state": "all"}, headers=headers("intake"))
+    assert queue.status_code == 200 and "王**反映" in queue.text and "王建国" not in queue.text
+
+
 def test_log_lines_are_masked():
     record = logging.LogRecord("sqlalchemy.engine", logging.ERROR, __file__, 1,
                                "insert failed for %s with phone %s", ("110101199003071234", "13812345678"), None)
