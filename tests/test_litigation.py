@@ -39,6 +39,7 @@ def test_triggers(text, triggers):
     "以上诉求恳请领导为民作主",                   # 以上 + 诉求
     "我们将上诉到市纪委",                         # 上诉 said of a petition
     "从三年前上诉到现在，一直没有结果",
+    "如不解决，我们保留上访或上诉的权力",             # 上诉 paired with 上访: petition vocabulary
     "根据《中华人民共和国劳动争议调解仲裁法》的规定", # a law cited by its title
     "依照《最高人民法院关于审理物业服务纠纷案件具体应用法律若干问题的解释》",
     "参照最高人民法院发布的典型案例",

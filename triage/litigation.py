@@ -15,7 +15,7 @@ Choices (documented because each could go the other way):
   执行庭 / 执行款 / 被执行人 count), "申诉" (petition vocabulary: 申诉求决), "依法"/"法律规定" (law in general),
   "被告知", "被告之" (was told), "发起诉求" (起诉 inside 发起 + 诉求), "投诉至/投诉到" (not 诉至), and "复议" of a
   复查/复核 request inside the petition procedure (信访复查, 复核) — only 行政复议 counts; "上诉" inside 以上诉求
-  or said of a petition (上诉到纪委, 上诉至省政府, 从三年前上诉到现在);
+  or said of a petition (上诉到纪委, 上诉至省政府, 从三年前上诉到现在, 上访或上诉);
   a court's name in a citation of law (最高人民法院关于…, 最高人民法院发布的…) and any trigger inside the title of a
   law or regulation cited in 《》 (《民事诉讼法》, 《…的解释》) — a proceeding's own papers (《民事判决书》) still count.
 * **Going to law counts** — 走/通过/诉诸法律途径 or 法律程序 (done, threatened or told to: the matter belongs to the
@@ -64,7 +64,9 @@ _NAMES = list(TRIGGERS)
 _COURT_CITED_RE = re.compile(r"法院(?:关于|发布|印发|公布|的?《|司法解释|指导案例)")
 
 # 上诉 said of a petition, not a court appeal: 上诉到纪委, 上诉至省政府 (a higher court is what an appeal goes to)
-_APPEAL_NOT_COURT_RE = re.compile(r"上诉(?:到|至)[^，。！？,.!?\n]{0,8}?(?:纪委|监委|政府|信访|上级|领导|省委|市委|中央)")
+# … or paired with 上访 (保留上访或上诉的权力: the writer's threat to petition higher, in petition vocabulary)
+_APPEAL_NOT_COURT_RE = re.compile(r"上诉(?:到|至)[^，。！？,.!?\n]{0,8}?(?:纪委|监委|政府|信访|上级|领导|省委|市委|中央)"
+                                  r"|(?<=上访或)上诉|(?<=上访和)上诉|(?<=上访、)上诉|上诉(?=或上访|和上访|、上访)")
 
 # a court as a place: 法院路, 法院宿舍, 法院旁边 … (the character after 法院)
 _COURT_PLACE_RE = re.compile(r"(?:法院|检察院)(?:路|街|巷|大道|小区|宿舍|家属院|家属区|站|公交站|旁|对面|附近|一带|那边|门口|隔壁|后面|前面|周边|斜对面|东|西|南|北)")
