@@ -247,8 +247,8 @@ def test_missing_file_is_invalid_input(tmp_path):
 def test_office_type_labels_read_as_the_five_hotline_types():
     from triage.records import hotline_type
 
-    assert [hotline_type(t) for t in ("投诉类", " 投诉件 ", "意见建议", "检举控告", "政策咨询", "求助", "举报")] == \
-        ["投诉", "投诉", "建议", "举报", "咨询", "求助", "举报"]
+    assert [hotline_type(t) for t in ("投诉类", " 投诉件 ", "意见建议", "检举控告", "政策咨询", "询问", "求助", "举报")] == \
+        ["投诉", "投诉", "建议", "举报", "咨询", "咨询", "求助", "举报"]
     # a label naming no type or two is the office's own and kept
     assert [hotline_type(t) for t in ("表扬", "申诉求决", "投诉举报", "其他")] == ["表扬", "申诉求决", "投诉举报", "其他"]
     assert hotline_type(None) is None

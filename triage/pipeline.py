@@ -86,8 +86,7 @@ def type_reading(text: str, title: str, body: str, content: str, stated: str | N
 def type_evidence(label: str, title: str, body: str, stated: str = "") -> list[str]:
     """Why a letter may be of type ``label``, as a handler reads it: the type a clerk's intake opening stated, and the
     words of that type's cues the letter says (:func:`~triage.type_cues.cue_phrases`: 请问、是否 for 咨询)."""
-    said = "咨询" if stated == "询问" else stated
-    out = [f"the clerk's opening says {stated}"] if said and hotline_type(said) == label else []
+    out = [f"the clerk's opening says {stated}"] if stated and hotline_type(stated) == label else []
     phrases = cue_phrases(title, body, label)
     if phrases:
         out.append(f"says {'、'.join(phrases)}")

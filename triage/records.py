@@ -145,13 +145,13 @@ def column_fields(header: Iterable[str | None]) -> list[tuple[str, str | None]]:
 
 # What offices write for the five hotline types (咨询 / 求助 / 建议 / 投诉 / 举报): a type history learns under the
 # hotline's names, so that "投诉类" and "投诉" are one type and the 信访 category can be read off the label.
-_TYPE_ALIASES = (("咨询", "咨询"), ("求助", "求助"), ("建议", "建议"), ("投诉", "投诉"), ("举报", "举报"), ("检举", "举报"),
-                 ("控告", "举报"))
+_TYPE_ALIASES = (("咨询", "咨询"), ("询问", "咨询"), ("求助", "求助"), ("建议", "建议"), ("投诉", "投诉"), ("举报", "举报"),
+                 ("检举", "举报"), ("控告", "举报"))
 
 
 def hotline_type(label: str | None) -> str | None:
     """An office's type label under the hotline's five names when it names exactly one of them: "投诉类", "投诉件"
-    → 投诉; "意见建议" → 建议; "检举控告" → 举报; "政策咨询" → 咨询. A label naming none (表扬, 其他, the category
+    → 投诉; "意见建议" → 建议; "检举控告" → 举报; "政策咨询", "询问" → 咨询. A label naming none (表扬, 其他, the category
     申诉求决, which is 投诉 or 求助) or two (投诉举报) is kept as written."""
     if label is None:
         return None
