@@ -533,7 +533,8 @@ class TextClassifier:
         label's coefficient less the other labels' mean one, averaged over the model's linear folds), best first:
         single words of two characters or more, without digits, that raise the label and can name a topic
         (:func:`~triage.segment.names_a_topic`: no 三月, 至今, A市; a word pair's two words need not stand
-        together in the letter, so pairs are not given). What a clerk reads as why a domain was suggested. Empty for a label the model does not know, or a model without a word block."""
+        together in the letter, so pairs are not given). What a clerk reads as why a domain was suggested. Empty
+        for a label the model does not know, or a model without a word block."""
         if self._word is None or label not in self.labels or not text:
             return []
         coef = self._word_coefficients()

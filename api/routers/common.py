@@ -71,6 +71,7 @@ def case_public(rec: dict, role: str) -> CasePublic:
     petitioner = None
     if role in SEES_IDENTITY and rec.get("petitioner_masked"):
         petitioner = PetitionerMasked(**rec["petitioner_masked"])
+
     def shown(text: str | None) -> str | None:   # names the text introduces, and the writer's own anywhere
         return mask_pii(mask_own_name(text, rec.get("petitioner_masked"), rec.get("identities")))
 

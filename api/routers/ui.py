@@ -299,6 +299,7 @@ def _queue_item(case, sug, decided: set[str], identities: set[str]) -> dict:
     scores = [x for x in (domain_score, type_score, dept_score) if x is not None]
     available = {p for p, v in (("domain", domain), ("type", type_), ("department", dept)) if v} | {"duplicate"}
     done = available <= decided or case.status == "merged"
+
     def shown(text: str) -> str:   # names the text introduces, and the writer's own anywhere
         return mask_pii(mask_own_name(text, case.petitioner_masked, identities))
 
