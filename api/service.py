@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from triage.errors import InvalidLetter, NotFound
 from triage.locks import exclusive
 from triage.normalise import mask_pii
-from triage.privacy import hashed_identities, identity_keys, mask_own_name, masked_petitioner
+from triage.privacy import hashed_identities, identity_keys, mask_shown, masked_petitioner
 from triage.records import Letter, parse_letter
 from triage.store import CONCLUDED_STATUSES, Store, index_dir_for
 
@@ -691,8 +691,8 @@ class Service:
 
     @staticmethod
     def _reception_case(rec: dict, matched_on: list[str]) -> dict:
-        title = mask_own_name(rec.get("title") or "", rec.get("petitioner_masked"), rec.get("identities"))
-        return {"case_id": rec["id"], "title": mask_pii(title), "received_at": rec.get("received_at"),
+        title = mask_shown(rec.get("title") or "", rec.get("petitioner_masked"), rec.get("identities"))
+        return {"case_id": rec["id"], "title": title, "received_at": rec.get("received_at"),
                 "created_at": rec.get("created_at"), "status": rec.get("status"), "open": is_open(rec.get("status")),
                 "department": rec.get("department"), "domain": rec.get("domain"), "channel": rec.get("channel"),
                 "matched_on": matched_on, "petitioner": rec.get("petitioner_masked")}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 
-from .normalise import canonical_identity, identity_hash, mask_identity
+from .normalise import canonical_identity, identity_hash, mask_identity, mask_pii
 
 IDENTITY_KINDS = ("account", "id_number", "phone", "name")
 
@@ -74,3 +74,9 @@ def mask_own_name(text: str | None, petitioner_masked: dict | None, identities) 
     for name in sorted(n for n in names if identity_hash("name", n, key) in hashes):
         text = text.replace(name, mask_identity("name", name))
     return text
+
+
+def mask_shown(text: str | None, petitioner_masked: dict | None, identities) -> str | None:
+    """A stored case's text as anyone is shown it: its writer's own name (:func:`mask_own_name`), then the names
+    it introduces, ID numbers and phones (:func:`~triage.normalise.mask_pii`)."""
+    return mask_pii(mask_own_name(text, petitioner_masked, identities))

@@ -453,11 +453,11 @@ class Store:
         with self.session() as s:
             table = Case.__table__   # Core rows (attributes named like the ORM's): no identity map, ~3× faster
             rows = s.execute(select(table).where(table.c.pk.in_(pks), table.c.deleted.is_(False))).all()
-            idents = self._identity_keys(s, pks)
+            idents = self.identity_keys_of(s, pks)
         return {c.pk: case_record(c, idents.get(c.pk, set())) for c in rows}
 
     @staticmethod
-    def _identity_keys(conn, pks: list[int]) -> dict[int, set[str]]:
+    def identity_keys_of(conn, pks: list[int]) -> dict[int, set[str]]:
         """Hashed identity keys ("kind:hash") of these cases (``conn``: a session or a connection)."""
         return _identity_sets(conn.execute(select(Identity.case_pk, Identity.kind, Identity.hash)
                                            .where(Identity.case_pk.in_(pks))).all())

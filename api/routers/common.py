@@ -9,8 +9,7 @@ from fastapi import Path, Query
 from pydantic import AfterValidator
 
 from triage.errors import InvalidLetter
-from triage.normalise import mask_pii
-from triage.privacy import mask_own_name
+from triage.privacy import mask_shown
 from triage.records import parse_date
 
 from ..deps import SEES_IDENTITY
@@ -72,8 +71,8 @@ def case_public(rec: dict, role: str) -> CasePublic:
     if role in SEES_IDENTITY and rec.get("petitioner_masked"):
         petitioner = PetitionerMasked(**rec["petitioner_masked"])
 
-    def shown(text: str | None) -> str | None:   # names the text introduces, and the writer's own anywhere
-        return mask_pii(mask_own_name(text, rec.get("petitioner_masked"), rec.get("identities")))
+    def shown(text: str | None) -> str | None:
+        return mask_shown(text, rec.get("petitioner_masked"), rec.get("identities"))
 
     return CasePublic(id=rec["id"], title=shown(rec.get("title") or ""), content=shown(rec["content"]),
                       channel=rec.get("channel"), received_at=rec.get("received_at"), created_at=rec.get("created_at"),

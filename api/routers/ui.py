@@ -23,8 +23,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from pydantic import BaseModel, Field
 
 from triage.errors import InvalidLetter
-from triage.normalise import mask_pii
-from triage.privacy import mask_own_name
+from triage.privacy import mask_shown
 
 from ..deps import ADMIN, ANY_ROLE, HANDLER, INTAKE, RECEPTION, get_principal, get_service, require
 from ..service import Service
@@ -239,7 +238,7 @@ def queue(offset: int = Query(0, ge=0, le=100_000), limit: int = Query(20, ge=1,
     not every part decided and not merged; ``done``: every part decided or merged. No identity, text masked."""
     from sqlalchemy import func, select
 
-    from triage.store import Case, Decision, Identity, Suggestion
+    from triage.store import Case, Decision, Store, Suggestion
 
     with service.store.session() as s:
         latest = (select(Suggestion.case_pk.label("case_pk"), func.max(Suggestion.id).label("sid"))
@@ -253,13 +252,9 @@ def queue(offset: int = Query(0, ge=0, le=100_000), limit: int = Query(20, ge=1,
             for pk, part in s.execute(select(Decision.case_pk, Decision.part)
                                       .where(Decision.case_pk.in_(pks[i:i + 500])).distinct()):
                 decided.setdefault(pk, set()).add(part)
-        named = [c.pk for c, _ in rows if (c.petitioner_masked or {}).get("name")]
-        names: dict[int, set[str]] = {}   # the writer's own name, to mask wherever the text writes it
-        for i in range(0, len(named), 500):
-            for pk, h in s.execute(select(Identity.case_pk, Identity.hash)
-                                   .where(Identity.case_pk.in_(named[i:i + 500]), Identity.kind == "name")):
-                names.setdefault(pk, set()).add(f"name:{h}")
-        items = [_queue_item(c, sug, decided.get(c.pk, set()), names.get(c.pk, set())) for c, sug in rows]
+        # the writer's own name, to mask wherever the text writes it
+        idents = Store.identity_keys_of(s, [c.pk for c, _ in rows if (c.petitioner_masked or {}).get("name")])
+        items = [_queue_item(c, sug, decided.get(c.pk, set()), idents.get(c.pk, set())) for c, sug in rows]
     domains = sorted({i["domain"] for i in items if i["domain"]})
     if state != "all":
         items = [i for i in items if (i["state"] == "done") == (state == "done")]
@@ -300,8 +295,8 @@ def _queue_item(case, sug, decided: set[str], identities: set[str]) -> dict:
     available = {p for p, v in (("domain", domain), ("type", type_), ("department", dept)) if v} | {"duplicate"}
     done = available <= decided or case.status == "merged"
 
-    def shown(text: str) -> str:   # names the text introduces, and the writer's own anywhere
-        return mask_pii(mask_own_name(text, case.petitioner_masked, identities))
+    def shown(text: str) -> str:
+        return mask_shown(text, case.petitioner_masked, identities)
 
     text = shown(case.content or "")
     return {"id": case.ext_id, "title": shown(case.title or "") or text[:30], "excerpt": text[:80], "_text": text,
