@@ -127,15 +127,24 @@ def reply_typed() -> list[dict]:
     return out
 
 
+def fuzhou_appeals() -> list[dict]:
+    """The fuzhou appeals with a type and a text, as records (id, title, content, type)."""
+    return [{"id": f"fz-{r['id']}", "title": r["标题"].strip(), "content": r["投诉件内容"].strip(), "type": r["性质"]}
+            for r in read_csv("fuzhou_water/appeals.csv") if r["性质"] in TYPE_LABELS and r["投诉件内容"].strip()]
+
+
+def strata(types: list[str]) -> list[str]:
+    """Types to stratify a split by: the 2 fuzhou 求助 appeals cannot be stratified, so they count as 投诉."""
+    return [t if t != "求助" else "投诉" for t in types]
+
+
 def type_data(seed: int = 7, rules: str = "head+end") -> tuple[list[dict], list[dict]]:
     """(train, test): fuzhou appeals split 70/30 stratified by type; Teddy weak labels (``weak``, by ``rules``: see
     :func:`type_from_title`) added to train only."""
     from sklearn.model_selection import train_test_split
 
-    fz = [{"id": f"fz-{r['id']}", "title": r["标题"].strip(), "content": r["投诉件内容"].strip(), "type": r["性质"]}
-          for r in read_csv("fuzhou_water/appeals.csv") if r["性质"] in TYPE_LABELS and r["投诉件内容"].strip()]
-    labels = [r["type"] if r["type"] != "求助" else "投诉" for r in fz]  # 2 求助 rows cannot be stratified
-    train, test = train_test_split(fz, test_size=0.3, random_state=seed, stratify=labels)
+    fz = fuzhou_appeals()
+    train, test = train_test_split(fz, test_size=0.3, random_state=seed, stratify=strata([r["type"] for r in fz]))
     weak = []
     seen = set()
     for source in ("teddy2020/messages_labeled.csv", "teddy2020/hot_issues.csv", "teddy2020/replies.csv",
@@ -230,7 +239,7 @@ def type_cv(embedder, segmenter, recipe: str = SHIPPED_RECIPE, n_splits: int = 5
     weak = [r for r in train_recs if r.get("weak")]
     embed = record_embedder(embedder)
     vecs = embed(fz)
-    strat = [r["type"] if r["type"] != "求助" else "投诉" for r in fz]
+    strat = strata([r["type"] for r in fz])
     main_weak = [r for r in weak if r["type"] in MAIN_TYPES]
     replies = reply_typed()
     scores = {"fuzhou": [], "teddy": [], "teddy_replies": []}
@@ -296,11 +305,11 @@ def tfidf_baseline_cv(n_splits: int = 5, n_repeats: int = 3, seed: int = 0) -> d
     from sklearn.model_selection import RepeatedStratifiedKFold
     from sklearn.svm import LinearSVC
 
-    rows = [r for r in read_csv("fuzhou_water/appeals.csv") if r["性质"] in TYPE_LABELS and r["投诉件内容"].strip()]
-    texts = np.array([f"{r['标题']} {r['投诉件内容']}" for r in rows])
-    labels = np.array([r["性质"] for r in rows])
-    strata = np.where(labels == "求助", "投诉", labels)   # 2 求助 appeals cannot be stratified
-    folds = list(RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed).split(texts, strata))
+    rows = fuzhou_appeals()
+    texts = np.array([f"{r['title']} {r['content']}" for r in rows])
+    labels = np.array([r["type"] for r in rows])
+    folds = list(RepeatedStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed)
+                 .split(texts, strata(list(labels))))
     out = {"appeals": len(rows), "folds": len(folds)}
     for weights in (None, "balanced"):
         for C in (0.3, 1.0, 3.0):
@@ -321,12 +330,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--recipe", choices=RECIPES, action="append", help="only these recipes (default: all)")
     args = parser.parse_args(argv)
+    if not (args.cv or args.tfidf_baseline):
+        parser.error("nothing to do: pass --cv or --tfidf-baseline (training is training.train.train(steps=('type',)))")
     if args.tfidf_baseline:
         print(json.dumps(tfidf_baseline_cv(), ensure_ascii=False), flush=True)
     if not args.cv:
-        if not args.tfidf_baseline:
-            parser.error("nothing to do: pass --cv or --tfidf-baseline (training is "
-                         "training.train.train(steps=('type',)))")
         return
     from triage.segment import Segmenter
 

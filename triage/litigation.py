@@ -66,7 +66,7 @@ _COURT_CITED_RE = re.compile(r"法院(?:关于|发布|印发|公布|的?《|司�
 # 上诉 said of a petition, not a court appeal: 上诉到纪委, 上诉至省政府 (a higher court is what an appeal goes to)
 # … or paired with 上访 (保留上访或上诉的权力: the writer's threat to petition higher, in petition vocabulary)
 _APPEAL_NOT_COURT_RE = re.compile(r"上诉(?:到|至)[^，。！？,.!?\n]{0,8}?(?:纪委|监委|政府|信访|上级|领导|省委|市委|中央)"
-                                  r"|(?<=上访或)上诉|(?<=上访和)上诉|(?<=上访、)上诉|上诉(?=或上访|和上访|、上访)")
+                                  r"|(?<=上访[或和、])上诉|上诉(?=[或和、]上访)")
 
 # a court as a place: 法院路, 法院宿舍, 法院旁边 … (the character after 法院)
 _COURT_PLACE_RE = re.compile(r"(?:法院|检察院)(?:路|街|巷|大道|小区|宿舍|家属院|家属区|站|公交站|旁|对面|附近|一带|那边|门口|隔壁|后面|前面|周边|斜对面|东|西|南|北)")
